@@ -1,0 +1,215 @@
+"""`python -m bot …`: serve, check, db upgrade, members, skills, jobs (SPEC §5)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bot.config import Config, ConfigError, config_path, load_config
+
+T = TypeVar("T")
+
+
+def _load(args: argparse.Namespace) -> Config:
+    try:
+        return load_config(args.config)
+    except ConfigError as exc:
+        print(f"{config_path(args.config)}: configuration has problems:", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  {p}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _with_db(config: Config, work: Callable[[Any], T]) -> T:
+    """Migrate, run one transaction, close: for the commands that touch the database."""
+    from storage.database import Database
+    from storage.migrate import upgrade
+
+    async def main() -> T:
+        await asyncio.to_thread(upgrade, config.database.url)
+        db = Database(config.database.url, busy_timeout_ms=config.database.busy_timeout_ms)
+        db.start()
+        try:
+            return await db.run(work)
+        finally:
+            await db.close()
+
+    return asyncio.run(main())
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    import handlers  # noqa: F401 - registers the domain jobs
+    from bot.scheduler import JOBS
+
+    problems = [f"schedules[{i}].job: no job named {s.job!r} (known: {', '.join(sorted(JOBS)) or 'none'})"
+                for i, s in enumerate(config.schedules) if s.job not in JOBS]
+    if problems:
+        print(f"{config_path(args.config)}: configuration has problems:", file=sys.stderr)
+        for p in problems:
+            print(f"  {p}", file=sys.stderr)
+        return 1
+    mode = "WeCom" if config.wecom.configured else "local simulator (no WeCom credentials)"
+    print(f"{config_path(args.config)}: OK ({mode}; database {config.database.url.split('://')[0]}; "
+          f"{len(config.schedules)} schedules, {len(config.groups)} groups)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from bot import logs
+    from bot.serve import serve
+
+    logs.setup(config.logging.level, config.logging.json_lines)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(config, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from storage.migrate import upgrade
+
+    upgrade(config.database.url)
+    print("database is at the latest revision")
+    return 0
+
+
+def _import(args: argparse.Namespace, kind: str) -> int:
+    config = _load(args)
+    from bot import members
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        print(f"{args.file}: cannot read ({exc.strerror})", file=sys.stderr)
+        return 1
+    if kind == "members":
+        report = _with_db(config, lambda s: _checked(members.import_members(s, text)))
+    else:
+        report = _with_db(config, lambda s: _checked(members.import_skills(s, text, config.skills.skill)))
+    if report.problems:
+        print(f"{args.file}: nothing imported:", file=sys.stderr)
+        for p in report.problems:
+            print(f"  {p}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: {report.summary()}")
+    return 0
+
+
+def _checked(report: Any) -> Any:
+    """Roll the transaction back when the import found problems: all rows or none."""
+    if report.problems:
+        raise _Rejected(report)
+    return report
+
+
+class _Rejected(Exception):
+    def __init__(self, report: Any):
+        self.report = report
+
+
+def cmd_members_import(args: argparse.Namespace) -> int:
+    try:
+        return _import(args, "members")
+    except _Rejected as r:
+        return _print_rejected(args, r)
+
+
+def cmd_skills_import(args: argparse.Namespace) -> int:
+    try:
+        return _import(args, "skills")
+    except _Rejected as r:
+        return _print_rejected(args, r)
+
+
+def _print_rejected(args: argparse.Namespace, rejected: _Rejected) -> int:
+    print(f"{args.file}: nothing imported:", file=sys.stderr)
+    for p in rejected.report.problems:
+        print(f"  {p}", file=sys.stderr)
+    return 1
+
+
+def cmd_members_list(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from bot import members
+    from bot.router import ROLE_NAMES
+
+    people = _with_db(config, members.list_members)
+    print("userid\tname\tbranch\tteam\tparty_group\tmodule\tpolitical_status\troles")
+    for p in people:
+        roles = ";".join(r for r in ROLE_NAMES if r in p.roles)
+        print(f"{p.userid}\t{p.name}\t{p.branch}\t{p.team}\t{p.party_group}\t{p.module}\t{p.political_status}\t{roles}")
+    print(f"({len(people)} members)", file=sys.stderr)
+    return 0
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from datetime import datetime
+
+    import handlers  # noqa: F401 - registers the domain jobs
+    from bot.scheduler import JOBS, trigger_for
+
+    now = datetime.now(config.tz)
+    print("name\tcron\tjob\tnext run\targuments")
+    for s in config.schedules:
+        nxt = trigger_for(s, config).get_next_fire_time(None, now)
+        known = "" if s.job in JOBS else " (unknown job!)"
+        print(f"{s.name}\t{s.cron}\t{s.job}{known}\t{nxt:%Y-%m-%d %H:%M}\t{s.arguments or ''}")
+    return 0
+
+
+def cmd_jobs_run(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from bot.serve import run_job
+
+    if args.name not in {s.name for s in config.schedules}:
+        print(f"no schedule named {args.name!r}; see `python -m bot jobs list`", file=sys.stderr)
+        return 1
+    result = asyncio.run(run_job(config, args.name))
+    print(f"{result.name}: {result.status} {result.detail}".rstrip())
+    return 0 if result.status == "done" else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bot", description="先锋 Pioneer, a WeCom bot")
+    p.add_argument("--config", help="config file (default: $BOT_CONFIG or config.yaml)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], parent: Any = sub, **kw: Any) -> argparse.ArgumentParser:
+        sp = parent.add_parser(name, **kw)
+        sp.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sp.set_defaults(func=func)
+        return sp
+
+    add("serve", cmd_serve, help="run the bot (local simulator when no WeCom credentials)")
+    add("check", cmd_check, help="validate the configuration")
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    add("upgrade", cmd_db_upgrade, parent=db, help="apply migrations")
+    m = sub.add_parser("members", help="members").add_subparsers(dest="members_command", required=True)
+    add("import", cmd_members_import, parent=m, help="import members from CSV").add_argument("file")
+    add("list", cmd_members_list, parent=m, help="list members")
+    sk = sub.add_parser("skills", help="skill levels").add_subparsers(dest="skills_command", required=True)
+    add("import", cmd_skills_import, parent=sk, help="import skill levels from CSV").add_argument("file")
+    j = sub.add_parser("jobs", help="scheduled jobs").add_subparsers(dest="jobs_command", required=True)
+    add("list", cmd_jobs_list, parent=j, help="list scheduled jobs")
+    add("run", cmd_jobs_run, parent=j, help="run one job now").add_argument("name")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)

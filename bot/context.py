@@ -1,0 +1,78 @@
+"""The context a handler runs in: who wrote, the open transaction, the clock, and the way out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from bot import outbox
+from bot.replies import Card, File, Markdown, Reply, Text
+
+if TYPE_CHECKING:
+    from bot.config import Config
+    from bot.router import Router
+    from bot.wecom.messages import Incoming
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """The member who sent a message, with the names of their branch, team, group and module."""
+
+    id: int
+    userid: str
+    name: str
+    political_status: str
+    roles: frozenset[str]
+    branch_id: int | None = None
+    branch: str = ""
+    team_id: int | None = None
+    team: str = ""
+    party_group: str = ""
+    module: str = ""
+
+    @property
+    def is_party_member(self) -> bool:
+        """党员 or 预备党员."""
+        return self.political_status in ("党员", "预备党员")
+
+    def has(self, *roles: str) -> bool:
+        return any(r in self.roles for r in roles)
+
+
+@dataclass
+class Context:
+    """Everything a handler may use. Sends are written to the outbox in the same transaction."""
+
+    session: Session
+    config: Config
+    router: Router
+    message: Incoming
+    now: datetime  # aware, in the configured time zone
+    member: Sender | None
+    args: str = ""
+    enqueued: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def userid(self) -> str:
+        return self.message.sender
+
+    def send(self, userid: str, reply: Reply | str, *, ref: str = "") -> None:
+        """Push a message to a member through the outbox (delivered after this transaction commits)."""
+        if isinstance(reply, str):
+            reply = Text(reply)
+        self.enqueued += outbox.enqueue_reply(self.session, userid, reply, ref=ref)
+
+    def broadcast(self, group: str, markdown: str) -> None:
+        """Post markdown to a configured group robot."""
+        self.enqueued += outbox.enqueue_webhook(self.session, group, "markdown", {"content": markdown})
+
+    def update_cards(self, ref: str, label: str) -> None:
+        """Grey out the buttons of every card sent about `ref`, showing `label` (e.g. 已通过 · 张三)."""
+        self.enqueued += outbox.enqueue_card_updates(self.session, ref, label)
+
+
+__all__ = ["Card", "Context", "File", "Markdown", "Sender", "Text"]

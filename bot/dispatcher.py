@@ -1,0 +1,245 @@
+"""From an accepted callback to a reply, exactly once, one message per person at a time.
+
+Each message is written to the inbox under its unique key in the same transaction as everything its
+handler records, so a WeCom retry finds the key and gets the stored reply without re-running
+anything. A person's messages run one at a time and in order (an asyncio lock here, an advisory lock
+in PostgreSQL across processes). A handler runs within the reply budget; if it cannot finish in
+time the callback is acknowledged empty and the reply follows through the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot import members
+from bot.context import Context
+from bot.replies import ReplaceButton, Reply, Text
+from bot.wecom.messages import UNSUPPORTED_TYPES, Incoming, PassiveReply
+from storage.models import InboxEntry
+
+if TYPE_CHECKING:
+    from bot.config import Config
+    from bot.outbox import OutboxWorker
+    from bot.router import Router
+    from storage.database import Database
+
+log = logging.getLogger(__name__)
+
+SORRY = "抱歉，刚才没有处理成功，请稍后再发一次。"
+UNSUPPORTED = "暂时只能处理文字和图片消息。发送「帮助」查看可以用的命令。"
+SILENT_EVENTS = frozenset({"enter_agent", "subscribe", "unsubscribe"})
+
+
+class DispatchObserver(Protocol):
+    def handled(self, command: str, seconds: float, outcome: str) -> None: ...
+
+
+class _NullObserver:
+    def handled(self, command: str, seconds: float, outcome: str) -> None:
+        pass
+
+
+class Deadline:
+    """Decides, race-free across the writer thread and the event loop, how the reply leaves."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._late = False
+        self._passive = False
+
+    def claim_passive(self) -> bool:
+        """Called by the handler's transaction before it commits: may the reply go back passively?"""
+        with self._lock:
+            if not self._late:
+                self._passive = True
+            return self._passive
+
+    def expire(self) -> bool:
+        """Called when the budget runs out: True if the reply must now go through the outbox."""
+        with self._lock:
+            if not self._passive:
+                self._late = True
+            return self._late
+
+
+@dataclass(frozen=True)
+class Outcome:
+    passive: PassiveReply | None
+    duplicate: bool = False
+    enqueued: int = 0
+    command: str = ""
+
+
+class UserLocks:
+    """One asyncio lock per person, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, userid: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(userid) or (asyncio.Lock(), 0)
+        self._locks[userid] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[userid]
+            if users <= 1:
+                del self._locks[userid]
+            else:
+                self._locks[userid] = (lock, users - 1)
+
+
+def _passive_to_json(reply: PassiveReply | None) -> str | None:
+    if reply is None:
+        return None
+    return json.dumps({"text": reply.text, "button": reply.replace_button}, ensure_ascii=False)
+
+
+def _passive_from_json(stored: str | None) -> PassiveReply | None:
+    if not stored:
+        return None
+    data = json.loads(stored)
+    return PassiveReply(text=data.get("text", ""), replace_button=data.get("button", ""))
+
+
+class Dispatcher:
+    """Called by the callback with each accepted message; returns the passive reply, if any."""
+
+    def __init__(self, db: Database, config: Config, router: Router, outbox: OutboxWorker | None = None,
+                 observer: DispatchObserver | None = None):
+        self.db = db
+        self.config = config
+        self.router = router
+        self.outbox = outbox
+        self.observer = observer or _NullObserver()
+        self.locks = UserLocks()
+        self.tz = config.tz
+
+    async def __call__(self, incoming: Incoming) -> PassiveReply | None:
+        if incoming.kind == "event" and incoming.event in SILENT_EVENTS:
+            return None
+        started = time.perf_counter()
+        deadline = Deadline()
+        task = asyncio.create_task(self._work(incoming, deadline))
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(task), self.config.handlers.budget_seconds)
+        except TimeoutError:
+            if deadline.expire():
+                log.warning("reply for %s missed the budget; it will follow through the outbox", incoming.key)
+                task.add_done_callback(lambda t: self._finished_late(t, incoming, started))
+                return None
+            outcome = await task  # the handler had already chosen a passive reply and is committing
+        except Exception:  # noqa: BLE001 - a person gets an apology, the log gets the trace
+            log.exception("handling %s from %s failed", incoming.key, incoming.sender,
+                          extra={"msgid": incoming.msg_id, "userid": incoming.sender})
+            self.observer.handled("", time.perf_counter() - started, "error")
+            return PassiveReply(text=SORRY)
+        self._done(outcome, incoming, started)
+        return outcome.passive
+
+    def _done(self, outcome: Outcome, incoming: Incoming, started: float) -> None:
+        if outcome.enqueued and self.outbox is not None:
+            self.outbox.wake()
+        elapsed = time.perf_counter() - started
+        self.observer.handled(outcome.command, elapsed, "duplicate" if outcome.duplicate else "handled")
+        log.info("handled %s", incoming.kind, extra={"msgid": incoming.msg_id or incoming.key, "userid": incoming.sender,
+                                                       "command": outcome.command, "ms": round(elapsed * 1000, 1),
+                                                       "duplicate": outcome.duplicate})
+
+    def _finished_late(self, task: asyncio.Task[Outcome], incoming: Incoming, started: float) -> None:
+        if task.cancelled() or task.exception() is not None:
+            log.error("late handling of %s failed: %r", incoming.key, None if task.cancelled() else task.exception())
+            return
+        self._done(task.result(), incoming, started)
+
+    async def _work(self, incoming: Incoming, deadline: Deadline) -> Outcome:
+        async with self.locks.hold(incoming.sender):
+            try:
+                return await self.db.run(lambda s: self._process(s, incoming, deadline), lock_key=incoming.sender)
+            except IntegrityError:
+                # The same message committed in another process between our look-up and insert.
+                stored = await self.db.run(lambda s: self._stored(s, incoming.key))
+                if stored is None:
+                    raise
+                return stored
+
+    @staticmethod
+    def _stored(session: Session, key: str) -> Outcome | None:
+        row = session.execute(
+            select(InboxEntry.reply, InboxEntry.reply_via_outbox, InboxEntry.command).where(InboxEntry.key == key)
+        ).first()
+        if row is None:
+            return None
+        return Outcome(None if row.reply_via_outbox else _passive_from_json(row.reply), duplicate=True,
+                       command=row.command)
+
+    def _process(self, session: Session, incoming: Incoming, deadline: Deadline) -> Outcome:
+        stored = self._stored(session, incoming.key)
+        if stored is not None:
+            return stored
+        now = datetime.now(self.tz)
+        sender = members.load_sender(session, incoming.sender)
+        ctx = Context(session=session, config=self.config, router=self.router, message=incoming, now=now,
+                      member=sender)
+        replies = self._route(ctx)
+        passive, later = self._split(replies)
+        via_outbox = False
+        if passive is not None and not deadline.claim_passive():
+            via_outbox = True
+            if passive.text:
+                later.insert(0, Text(passive.text))
+            passive = None
+        for reply in later:
+            ctx.send(incoming.sender, reply)
+        session.execute(insert(InboxEntry).values(
+            key=incoming.key, userid=incoming.sender, kind=incoming.event or incoming.kind,
+            command=ctx.extra.get("command", ""), received_at=now, reply=_passive_to_json(passive),
+            reply_via_outbox=via_outbox,
+        ))
+        return Outcome(passive, enqueued=ctx.enqueued, command=ctx.extra.get("command", ""))
+
+    def _route(self, ctx: Context) -> list[Reply]:
+        m = ctx.message
+        if ctx.member is None:
+            return [Text(members.refuse_unknown(ctx))]
+        if m.kind == "text":
+            return self.router.handle_text(ctx)
+        if m.kind == "image":
+            return self.router.handle_image(ctx)
+        if m.kind == "event" and m.event in ("template_card_event", "click"):
+            return self.router.handle_card(ctx)
+        if m.kind in UNSUPPORTED_TYPES:
+            return [Text(UNSUPPORTED)]
+        return []
+
+    @staticmethod
+    def _split(replies: list[Reply]) -> tuple[PassiveReply | None, list[Reply]]:
+        """The first text (or a button replacement) goes back passively; the rest through the outbox."""
+        passive: PassiveReply | None = None
+        later: list[Reply] = []
+        for reply in replies:
+            if passive is None and isinstance(reply, Text):
+                passive = PassiveReply(text=reply.content)
+            elif passive is None and isinstance(reply, ReplaceButton):
+                passive = PassiveReply(replace_button=reply.label)
+            else:
+                later.append(reply)
+        if passive is not None and passive.text and len(passive.text.encode()) > 2048:
+            later.insert(0, Text(passive.text))  # too long for a passive reply: the outbox splits it
+            passive = None
+        return passive, later

@@ -1,0 +1,218 @@
+"""Forms: typed fields that a command collects from `字段：值` lines or over a short dialogue.
+
+A form is declared as a class of `Field`s; each field parses its raw text with a function that
+either returns the value or raises `FieldError` with a Chinese sentence saying what was wrong.
+Every error shown to a person names the field, the problem and an accepted example.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+Parser = Callable[[str, Any], Any]  # (raw text, handler context) -> value
+
+
+class FieldError(ValueError):
+    """A value a person typed is not acceptable; the message says why, in Chinese."""
+
+
+# Full-width ASCII (U+FF01–U+FF5E) and the ideographic space fold to their half-width twins. Each
+# character maps to exactly one, so offsets found in the folded text hold in the original.
+_HALF_WIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)} | {0x3000: 0x20, 0x3001: 0x2C}
+
+
+def normalise(text: str) -> str:
+    """Fold full-width forms to half-width (`：`→`:`, `，`→`,`, `＃`→`#`, `１`→`1`, `　`→space, `、`→`,`)."""
+    return text.translate(_HALF_WIDTH)
+
+
+def as_text(raw: str, _ctx: Any) -> str:
+    value = raw.strip()
+    if not value:
+        raise FieldError("不能为空")
+    return value
+
+
+def as_number(raw: str, _ctx: Any) -> float:
+    try:
+        return float(normalise(raw).strip().replace("分", ""))
+    except ValueError:
+        raise FieldError("应是一个数字") from None
+
+
+_DATE_FORMS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d")
+
+
+def parse_date(raw: str, today: date) -> date:
+    """Dates as people write them: 2026-11-20, 2026/11/20, 11月20日, 今天, 昨天, 前天."""
+    value = normalise(raw).strip().replace(" ", "")
+    relative = {"今天": 0, "今日": 0, "昨天": 1, "昨日": 1, "前天": 2}
+    if value in relative:
+        return date.fromordinal(today.toordinal() - relative[value])
+    for fmt in _DATE_FORMS:
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            pass
+    m = re.fullmatch(r"(\d{1,2})[月/.-](\d{1,2})日?", value)
+    if m:
+        try:
+            return date(today.year, int(m.group(1)), int(m.group(2)))
+        except ValueError:
+            pass
+    raise FieldError("不是有效的日期")
+
+
+@dataclass
+class Field:
+    """One field of a form. `label` is what people type (e.g. 指标); `example` is always valid."""
+
+    label: str
+    example: str
+    parse: Parser = as_text
+    required: bool = True
+    help: str = ""
+    aliases: tuple[str, ...] = ()
+    positional: bool = False  # may follow the command word on the first line
+    rest: bool = False  # a positional field that takes the remainder of the line
+    name: str = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (self.label, *self.aliases)
+
+    def error(self, problem: str) -> str:
+        return f"「{self.label}」{problem}（例：{self.example}）"
+
+
+class Form:
+    """Base class of a command's form; subclasses declare `Field`s as class attributes."""
+
+    fields: ClassVar[tuple[Field, ...]] = ()
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        found: list[Field] = []
+        for klass in reversed(cls.__mro__):
+            found.extend(v for v in vars(klass).values() if isinstance(v, Field) and v not in found)
+        cls.fields = tuple(found)
+
+    def __init__(self, **values: Any):
+        for f in self.fields:
+            setattr(self, f.name, values.get(f.name))
+
+    def check(self, ctx: Any) -> dict[str, str]:
+        """Cross-field rules; return {field name: problem}. Override where fields depend on each other."""
+        return {}
+
+    @classmethod
+    def field(cls, name: str) -> Field:
+        return next(f for f in cls.fields if f.name == name)
+
+    @classmethod
+    def example(cls, command: str) -> str:
+        return "\n".join([command, *(f"{f.label}：{f.example}" for f in cls.fields)])
+
+
+@dataclass
+class Parsed:
+    """The outcome of reading raw field texts: typed values, or problems by field name."""
+
+    form: Form | None
+    errors: dict[str, str]
+    missing: list[str]
+
+
+def split_fields(form: type[Form], first_line_rest: str, lines: list[str]) -> dict[str, str]:
+    """Map raw texts to field names from `label：value` segments, positional words and bare lines.
+
+    Only known labels start a field, so a colon inside free text (e.g. a 说明 with "注意：…") stays in
+    the value. A line without a label continues the previous field, or, before any label, fills the
+    next positional or required field in order.
+    """
+    by_label = {normalise(lbl): f for f in form.fields for lbl in f.labels}
+    pattern = re.compile(
+        r"(?:^|(?<=[\s,;，；]))(" + "|".join(re.escape(k) for k in sorted(by_label, key=len, reverse=True)) + r")\s*[:：]"
+    )
+    raw: dict[str, str] = {}
+    order = [f for f in form.fields if f.positional] or [f for f in form.fields if f.required]
+
+    def next_unfilled() -> Field | None:
+        return next((f for f in order if f.name not in raw), None)
+
+    def take(text: str, current: Field | None, bare_positional: bool) -> Field | None:
+        text_n = normalise(text)
+        matches = list(pattern.finditer(text_n))
+        head = text[: matches[0].start()] if matches else text
+        if head.strip():
+            if current is not None:
+                raw[current.name] = (raw[current.name] + "\n" + head.strip()).strip()
+            elif bare_positional:
+                words = head.split()
+                while words:
+                    f = next_unfilled()
+                    if f is None:
+                        break
+                    if f.rest or len([x for x in order if x.name not in raw]) == 1:
+                        raw[f.name] = " ".join(words)
+                        words = []
+                    else:
+                        raw[f.name] = words.pop(0)
+            else:
+                f = next_unfilled()
+                if f is not None:
+                    raw[f.name] = head.strip()
+                    current = f
+        for i, m in enumerate(matches):
+            f = by_label[m.group(1)]
+            end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+            raw[f.name] = text[m.end() : end].strip().rstrip(",，;；").strip()
+            current = f
+        return current
+
+    current = take(first_line_rest, None, bare_positional=True) if first_line_rest.strip() else None
+    for line in lines:
+        if line.strip():
+            current = take(line, current, bare_positional=False)
+    return raw
+
+
+def starts_with_label(form: type[Form], text: str) -> bool:
+    """Whether `text` begins with one of the form's labels followed by a colon."""
+    folded = normalise(text).lstrip()
+    return any(re.match(re.escape(normalise(lbl)) + r"\s*:", folded) for f in form.fields for lbl in f.labels)
+
+
+def parse_form(form: type[Form], raw: dict[str, str], ctx: Any) -> Parsed:
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    missing: list[str] = []
+    for f in form.fields:
+        text = raw.get(f.name, "")
+        if not text.strip():
+            if f.required:
+                missing.append(f.name)
+            continue
+        try:
+            values[f.name] = f.parse(text, ctx)
+        except FieldError as exc:
+            errors[f.name] = f.error(str(exc))
+    if errors or missing:
+        return Parsed(None, errors, missing)
+    instance = form(**values)
+    cross = instance.check(ctx)
+    if cross:
+        return Parsed(None, {k: form.field(k).error(v) for k, v in cross.items()}, [])
+    return Parsed(instance, {}, [])
+
+
+def ask(field: Field) -> str:
+    hint = f"，{field.help}" if field.help else ""
+    return f"请输入「{field.label}」{hint}（例：{field.example}）。发送「取消」可放弃。"

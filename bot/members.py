@@ -1,0 +1,227 @@
+"""Members and roles: who is writing, the polite refusal for strangers, and the CSV imports (SPEC §5)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from bot.context import Sender
+from storage.models import (
+    AuditLog,
+    Branch,
+    Member,
+    MemberRole,
+    Module,
+    PartyGroup,
+    SkillLevel,
+    Team,
+    UnknownUser,
+)
+
+if TYPE_CHECKING:
+    from bot.context import Context
+
+ROLE_CODES = ("member", "correspondent", "module_lead", "coach", "team_leader", "group_leader", "secretary",
+              "committee", "admin")
+POLITICAL_STATUSES = ("党员", "预备党员", "团员", "群众")
+LEVELS = ("0", "I", "L", "U", "O")
+MEMBER_HEADER = ["userid", "name", "branch", "team", "party_group", "module", "political_status", "roles"]
+SKILL_HEADER = ["userid", "skill", "level"]
+STRANGER = "你好！你还不是「先锋」的登记成员，暂时不能使用。请联系所在支部书记或管理员登记，登记后即可使用。"
+
+
+def load_sender(session: Session, userid: str) -> Sender | None:
+    """The member behind a WeCom userid, with names of their organisation units and their roles."""
+    row = session.execute(
+        select(Member.id, Member.userid, Member.name, Member.political_status, Member.branch_id, Branch.name,
+               Member.team_id, Team.name, PartyGroup.name, Module.name)
+        .outerjoin(Branch, Branch.id == Member.branch_id)
+        .outerjoin(Team, Team.id == Member.team_id)
+        .outerjoin(PartyGroup, PartyGroup.id == Member.party_group_id)
+        .outerjoin(Module, Module.id == Member.module_id)
+        .where(Member.userid == userid, Member.active.is_(True))
+    ).first()
+    if row is None:
+        return None
+    roles = session.execute(select(MemberRole.role).where(MemberRole.member_id == row[0])).scalars().all()
+    return Sender(id=row[0], userid=row[1], name=row[2], political_status=row[3], branch_id=row[4],
+                  branch=row[5] or "", team_id=row[6], team=row[7] or "", party_group=row[8] or "",
+                  module=row[9] or "", roles=frozenset({"member", *roles}))
+
+
+def admin_userids(session: Session, configured: list[str]) -> list[str]:
+    found = session.execute(
+        select(Member.userid).join(MemberRole, MemberRole.member_id == Member.id)
+        .where(MemberRole.role == "admin", Member.active.is_(True))
+    ).scalars().all()
+    return sorted({*configured, *found})
+
+
+def refuse_unknown(ctx: Context) -> str:
+    """A stranger gets a polite refusal; the admins hear about each stranger once."""
+    userid = ctx.message.sender
+    known = ctx.session.get(UnknownUser, userid)
+    if known is not None:
+        known.messages += 1
+        return STRANGER
+    ctx.session.add(UnknownUser(userid=userid, first_seen=ctx.now))
+    for admin in admin_userids(ctx.session, ctx.config.admins):
+        ctx.send(admin, f"未登记的企业微信用户「{userid}」给先锋发了消息。如需使用，请把他加入成员名单后导入："
+                        "python -m bot members import 成员.csv")
+    return STRANGER
+
+
+# -- CSV imports ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"新增 {self.created}，更新 {self.updated}，未变 {self.unchanged}"
+
+
+def read_csv(text: str, header: list[str]) -> tuple[list[dict[str, str]], list[str]]:
+    """Rows as dicts keyed by `header`, or the problems with the file (BOM and blank lines tolerated)."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    got = [h.strip() for h in (reader.fieldnames or [])]
+    if got != header:
+        return [], [f"line 1: header must be {','.join(header)} (got {','.join(got) or 'nothing'})"]
+    rows = []
+    for row in reader:
+        cleaned = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        if any(cleaned.values()):
+            cleaned["_line"] = str(reader.line_num)
+            rows.append(cleaned)
+    return rows, []
+
+
+def _named(session: Session, model: type, name: str, cache: dict[tuple[type, str], int], **extra: object) -> int | None:
+    if not name:
+        return None
+    key = (model, name + repr(sorted(extra.items())))
+    if key not in cache:
+        stmt = select(model.id).where(model.name == name)  # type: ignore[attr-defined]
+        for column, value in extra.items():
+            stmt = stmt.where(getattr(model, column) == value)
+        found = session.execute(stmt).scalar_one_or_none()
+        if found is None:
+            obj = model(name=name, **extra)
+            session.add(obj)
+            session.flush()
+            found = obj.id  # type: ignore[attr-defined]
+        cache[key] = found
+    return cache[key]
+
+
+def import_members(session: Session, text: str, actor: str = "cli") -> ImportReport:
+    """Create or update members from CSV (SPEC §5). All rows are checked before anything is written."""
+    report = ImportReport()
+    rows, report.problems = read_csv(text, MEMBER_HEADER)
+    seen: set[str] = set()
+    for row in rows:
+        line = row["_line"]
+        if not row["userid"] or not row["name"]:
+            report.problems.append(f"line {line}: userid and name are required")
+        if row["userid"] in seen:
+            report.problems.append(f"line {line}: userid {row['userid']} appears twice")
+        seen.add(row["userid"])
+        if row["political_status"] not in POLITICAL_STATUSES:
+            report.problems.append(f"line {line}: political_status must be one of {'/'.join(POLITICAL_STATUSES)}")
+        bad = [r for r in _roles(row["roles"]) if r not in ROLE_CODES]
+        if bad:
+            report.problems.append(f"line {line}: unknown role {', '.join(bad)} (known: {', '.join(ROLE_CODES)})")
+    if report.problems:
+        return report
+    cache: dict[tuple[type, str], int] = {}
+    for row in rows:
+        branch_id = _named(session, Branch, row["branch"], cache)
+        values = {
+            "name": row["name"],
+            "branch_id": branch_id,
+            "team_id": _named(session, Team, row["team"], cache),
+            "party_group_id": _named(session, PartyGroup, row["party_group"], cache, branch_id=branch_id),
+            "module_id": _named(session, Module, row["module"], cache),
+            "political_status": row["political_status"],
+            "active": True,
+        }
+        roles = set(_roles(row["roles"])) - {"member"}
+        member = session.execute(select(Member).where(Member.userid == row["userid"])).scalar_one_or_none()
+        if member is None:
+            member = Member(userid=row["userid"], **values)
+            session.add(member)
+            session.flush()
+            report.created += 1
+            before: set[str] = set()
+        else:
+            before = set(session.execute(select(MemberRole.role).where(MemberRole.member_id == member.id)).scalars())
+            changed = any(getattr(member, k) != v for k, v in values.items()) or before != roles
+            for k, v in values.items():
+                setattr(member, k, v)
+            report.updated += changed
+            report.unchanged += not changed
+        if before != roles:
+            session.execute(delete(MemberRole).where(MemberRole.member_id == member.id))
+            session.add_all(MemberRole(member_id=member.id, role=r) for r in sorted(roles))
+    session.add(AuditLog(at=datetime.now(UTC), actor=actor, action="members.import", detail=report.summary()))
+    return report
+
+
+def _roles(text: str) -> list[str]:
+    return [r.strip() for r in text.replace("；", ";").replace(",", ";").split(";") if r.strip()]
+
+
+def import_skills(session: Session, text: str, find_skill: Callable[[str], Any], actor: str = "cli") -> ImportReport:
+    """Set the I-L-U-O levels people already hold (SPEC §5 `skills import`).
+
+    `find_skill` resolves a name or alias to a configured skill (`config.skills.skill`).
+    """
+    report = ImportReport()
+    rows, report.problems = read_csv(text, SKILL_HEADER)
+    ids = dict(session.execute(select(Member.userid, Member.id)).all()) if rows else {}
+    for row in rows:
+        line = row["_line"]
+        if row["userid"] not in ids:
+            report.problems.append(f"line {line}: no member with userid {row['userid']!r} (import members first)")
+        skill = find_skill(row["skill"])
+        if skill is None:
+            report.problems.append(f"line {line}: unknown skill {row['skill']!r} (see skills.posts in config.yaml)")
+        else:
+            row["skill"] = skill.name
+        if row["level"].upper() not in LEVELS:
+            report.problems.append(f"line {line}: level must be one of {'/'.join(LEVELS)}")
+    if report.problems:
+        return report
+    now = datetime.now(UTC)
+    for row in rows:
+        key = (ids[row["userid"]], row["skill"])
+        level = row["level"].upper()
+        current = session.get(SkillLevel, key)
+        if current is None:
+            session.add(SkillLevel(member_id=key[0], skill=key[1], level=level, updated_at=now, source="import"))
+            report.created += 1
+        elif current.level != level:
+            session.add(AuditLog(at=now, actor=actor, action="skill.import", subject=row["userid"],
+                                 detail=f"{row['skill']}: {current.level} → {level}"))
+            current.level, current.updated_at, current.source = level, now, "import"
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    session.add(AuditLog(at=now, actor=actor, action="skills.import", detail=report.summary()))
+    return report
+
+
+def list_members(session: Session) -> list[Sender]:
+    userids = session.execute(select(Member.userid).order_by(Member.id)).scalars().all()
+    return [s for u in userids if (s := load_sender(session, u)) is not None]

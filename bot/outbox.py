@@ -1,0 +1,344 @@
+"""The durable outbox: every push is a row first, written in the transaction that decided to send it.
+
+`enqueue_*` functions run inside a handler's transaction. `OutboxWorker` drains due rows: it claims a
+row with a lease, sends it, and records the result. Failures that may pass (-1, 45009, 45033, HTTP 5xx,
+timeouts) are retried with exponential backoff and jitter; a message that keeps failing, or fails for
+a reason that will not pass, ends `dead`. One target's messages leave in order, and rate limits per
+member (app messages) and per group robot are counted from the table, so they hold across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.replies import Card, File, Markdown, ReplaceButton, Reply, Text
+from storage.models import OutboxMessage
+
+if TYPE_CHECKING:
+    from bot.config import Config
+    from bot.wecom.client import WeComClient
+    from storage.database import Database
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 2048  # bytes, for app text and markdown (WeCom truncates or refuses beyond)
+WEBHOOK_MARKDOWN_LIMIT = 4096
+PENDING = ("queued", "sending")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Split into pieces of at most `limit` UTF-8 bytes, on character boundaries, preferring newlines."""
+    if len(text.encode()) <= limit:
+        return [text]
+    parts: list[str] = []
+    rest = text
+    while len(rest.encode()) > limit:
+        cut = len(rest.encode()[:limit].decode("utf-8", errors="ignore"))
+        newline = rest.rfind("\n", 0, cut)
+        if newline > cut // 2:
+            cut = newline + 1
+        parts.append(rest[:cut].rstrip("\n"))
+        rest = rest[cut:]
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+def _row(channel: str, target: str, msgtype: str, payload: dict[str, Any], ref: str = "") -> OutboxMessage:
+    now = utcnow()
+    return OutboxMessage(channel=channel, target=target, msgtype=msgtype, ref=ref, created_at=now,
+                         next_attempt_at=now, payload=json.dumps(payload, ensure_ascii=False))
+
+
+def enqueue(session: Session, rows: Iterable[OutboxMessage]) -> int:
+    rows = list(rows)
+    session.add_all(rows)
+    return len(rows)
+
+
+def enqueue_reply(session: Session, userid: str, reply: Reply, *, ref: str = "") -> int:
+    """Queue a reply for a member as an app message; long text becomes several messages, in order."""
+    if isinstance(reply, Text):
+        rows = [_row("app", userid, "text", {"content": p}, ref) for p in split_text(reply.content)]
+    elif isinstance(reply, Markdown):
+        rows = [_row("app", userid, "markdown", {"content": p}, ref) for p in split_text(reply.content)]
+    elif isinstance(reply, Card):
+        rows = [_row("app", userid, "template_card", reply.card, ref or reply.ref)]
+    elif isinstance(reply, File):
+        data = base64.b64encode(reply.data).decode()
+        rows = [_row("app", userid, "file", {"filename": reply.filename, "data": data}, ref)]
+    elif isinstance(reply, ReplaceButton):
+        return 0  # only meaningful as a passive reply to the click itself
+    else:  # pragma: no cover - the Reply union is closed
+        raise TypeError(f"cannot send {reply!r}")
+    return enqueue(session, rows)
+
+
+def enqueue_webhook(session: Session, group: str, msgtype: str, body: dict[str, Any]) -> int:
+    """Queue a message for a configured group robot (markdown is split at 4096 bytes)."""
+    if msgtype == "markdown":
+        return enqueue(session, (_row("webhook", group, "markdown", {"content": p})
+                                 for p in split_text(body["content"], WEBHOOK_MARKDOWN_LIMIT)))
+    return enqueue(session, [_row("webhook", group, msgtype, body)])
+
+
+def enqueue_card_updates(session: Session, ref: str, label: str) -> int:
+    """Grey out the buttons of every card sent about `ref`; cards not yet sent are not sent at all."""
+    cards = session.execute(
+        select(OutboxMessage).where(OutboxMessage.channel == "app", OutboxMessage.msgtype == "template_card",
+                                    OutboxMessage.ref == ref)
+    ).scalars().all()
+    rows = []
+    for card in cards:
+        if card.status == "queued":
+            card.status = "superseded"
+            continue
+        code = json.loads(card.result or "{}").get("response_code") if card.status == "sent" else None
+        if code:
+            rows.append(_row("card_update", card.target, "button", {"response_code": code, "label": label}, ref))
+    return enqueue(session, rows)
+
+
+class OutboxObserver(Protocol):
+    def sent(self, channel: str, errcode: int | None, ok: bool) -> None: ...
+    def retried(self) -> None: ...
+    def died(self) -> None: ...
+
+
+class _NullObserver:
+    def sent(self, channel: str, errcode: int | None, ok: bool) -> None:
+        pass
+
+    def retried(self) -> None:
+        pass
+
+    def died(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    channel: str
+    target: str
+    msgtype: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: int
+    status: str  # sent | retry | dead
+    error: str = ""
+    result: str = ""
+    delay: float = 0.0
+
+
+class OutboxWorker:
+    """Drains the outbox in the background; `wake()` after a commit that queued something."""
+
+    def __init__(self, db: Database, client: WeComClient, config: Config, observer: OutboxObserver | None = None):
+        self.db = db
+        self.client = client
+        self.config = config
+        self.settings = config.outbox
+        self.observer = observer or _NullObserver()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._loop(), name="outbox-worker")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                handled = await self.drain_once()
+            except Exception:  # noqa: BLE001 - the worker must outlive a bad round (e.g. database down)
+                log.exception("outbox round failed")
+                handled = 0
+            if handled:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def drain_once(self, limit: int = 100) -> int:
+        """Claim what is due, send it, record the outcomes. Returns how many were attempted."""
+        claimed = await self.db.run(lambda s: self._claim(s, limit))
+        if not claimed:
+            return 0
+        gate = asyncio.Semaphore(self.settings.concurrency)
+
+        async def one(c: Claimed) -> Outcome:
+            async with gate:
+                return await self._deliver(c)
+
+        outcomes = await asyncio.gather(*(one(c) for c in claimed))
+        await self.db.run(lambda s: self._record(s, outcomes))
+        return len(claimed)
+
+    # -- inside transactions ----------------------------------------------------------------------
+
+    def _claim(self, session: Session, limit: int) -> list[Claimed]:
+        now = utcnow()
+        o = OutboxMessage
+        heads = (
+            select(func.min(o.id).label("id"))
+            .where(o.status.in_(PENDING))
+            .group_by(o.channel, o.target)
+            .subquery()
+        )
+        due = or_(and_(o.status == "queued", o.next_attempt_at <= now),
+                  and_(o.status == "sending", o.lease_until < now))
+        rows = session.execute(
+            select(o.id, o.channel, o.target, o.msgtype, o.payload, o.attempts)
+            .join(heads, heads.c.id == o.id).where(due).order_by(o.id).limit(limit)
+        ).all()
+        if not rows:
+            return []
+        held = self._rate_limited(session, rows, now)
+        lease = now + timedelta(seconds=self.settings.lease_seconds)
+        claimed = []
+        for r in rows:
+            if (r.channel, r.target) in held:
+                session.execute(update(o).where(o.id == r.id).values(next_attempt_at=held[(r.channel, r.target)]))
+                continue
+            # A conditional update is the claim: of two workers, only one sees rowcount 1.
+            taken = session.execute(
+                update(o).where(o.id == r.id, or_(o.status == "queued", o.lease_until < now))
+                .values(status="sending", lease_until=lease, attempts=o.attempts + 1)
+            ).rowcount
+            if taken:
+                claimed.append(Claimed(r.id, r.channel, r.target, r.msgtype, json.loads(r.payload), r.attempts + 1))
+        return claimed
+
+    def _rate_limited(self, session: Session, rows: list[Any], now: datetime) -> dict[tuple[str, str], datetime]:
+        """Targets at their per-minute limit, with the time a slot frees up."""
+        window = now - timedelta(minutes=1)
+        o = OutboxMessage
+        limits = {"app": self.settings.per_member_per_minute, "webhook": self.settings.per_webhook_per_minute}
+        held: dict[tuple[str, str], datetime] = {}
+        for channel, limit in limits.items():
+            targets = {r.target for r in rows if r.channel == channel}
+            if not targets:
+                continue
+            counts = session.execute(
+                select(o.target, func.count(), func.min(o.sent_at))
+                .where(o.channel == channel, o.target.in_(targets), o.sent_at > window)
+                .group_by(o.target)
+            ).all()
+            for target, count, oldest in counts:
+                if count >= limit:
+                    held[(channel, target)] = oldest + timedelta(minutes=1, seconds=1)
+        return held
+
+    def _record(self, session: Session, outcomes: list[Outcome]) -> None:
+        now = utcnow()
+        o = OutboxMessage
+        for out in outcomes:
+            if out.status == "sent":
+                values: dict[str, Any] = {"status": "sent", "sent_at": now, "lease_until": None, "result": out.result}
+            elif out.status == "retry":
+                values = {"status": "queued", "lease_until": None, "last_error": out.error,
+                          "next_attempt_at": now + timedelta(seconds=out.delay)}
+            else:
+                values = {"status": "dead", "lease_until": None, "last_error": out.error}
+            session.execute(update(o).where(o.id == out.id).values(**values))
+
+    # -- on the wire --------------------------------------------------------------------------------
+
+    async def _deliver(self, c: Claimed) -> Outcome:
+        from bot.wecom.errors import ResponseCodeInvalid, WeComError
+
+        try:
+            result = await self._send(c)
+        except ResponseCodeInvalid:
+            # The card was already updated (the passive reply to the click may use the code up).
+            self.observer.sent(c.channel, 60140, True)
+            return Outcome(c.id, "sent", result='{"note": "response_code already used"}')
+        except WeComError as exc:
+            errcode = getattr(exc, "errcode", None)
+            self.observer.sent(c.channel, errcode, False)
+            error = f"{type(exc).__name__}: {exc}"
+            if exc.retryable and c.attempts < self.settings.max_attempts:
+                self.observer.retried()
+                delay = min(self.settings.backoff_max_seconds, self.settings.backoff_base_seconds * 2 ** (c.attempts - 1))
+                log.warning("outbox #%d to %s failed (%s), retry %d in %.1fs", c.id, c.target, error, c.attempts, delay)
+                return Outcome(c.id, "retry", error, delay=delay * random.uniform(0.5, 1.5))
+            self.observer.died()
+            log.error("outbox #%d to %s is dead after %d attempts: %s", c.id, c.target, c.attempts, error,
+                      extra={"outbox_id": c.id, "errcode": errcode})
+            return Outcome(c.id, "dead", error)
+        except Exception as exc:  # noqa: BLE001 - a bug or bad payload must not stop the worker
+            self.observer.died()
+            log.exception("outbox #%d to %s could not be sent", c.id, c.target)
+            return Outcome(c.id, "dead", f"{type(exc).__name__}: {exc}")
+        self.observer.sent(c.channel, 0, True)
+        return Outcome(c.id, "sent", result=json.dumps(result, ensure_ascii=False) if result else "")
+
+    async def _send(self, c: Claimed) -> dict[str, Any] | None:
+        if c.channel == "app":
+            if c.msgtype == "file":
+                media_id = await self.client.upload_media("file", c.payload["filename"],
+                                                          base64.b64decode(c.payload["data"]))
+                await self.client.send_message(c.target, "file", {"media_id": media_id})
+                return None
+            answer = await self.client.send_message(c.target, c.msgtype, c.payload)
+            code = answer.get("response_code")
+            return {"response_code": code} if code else None
+        if c.channel == "webhook":
+            group = self.config.groups.get(c.target)
+            if group is None:
+                raise LookupError(f"group {c.target!r} is not configured")
+            await self.client.webhook_send(group.webhook, c.msgtype, c.payload)
+            return None
+        if c.channel == "card_update":
+            await self.client.update_template_card(userids=[c.target], response_code=c.payload["response_code"],
+                                                   button_replace_name=c.payload["label"])
+            return None
+        raise LookupError(f"unknown outbox channel {c.channel!r}")
+
+
+async def stats(db: Database) -> dict[str, Any]:
+    """Depth, age of the oldest queued message (seconds) and dead count, for health and metrics."""
+
+    def read(session: Session) -> dict[str, Any]:
+        o = OutboxMessage
+        depth, oldest = session.execute(
+            select(func.count(), func.min(o.created_at)).where(o.status.in_(PENDING))
+        ).one()
+        dead = session.execute(select(func.count()).where(o.status == "dead")).scalar_one()
+        age = (utcnow() - oldest).total_seconds() if oldest else 0.0
+        return {"depth": depth, "oldest_age_seconds": round(age, 1), "dead": dead}
+
+    return await db.run(read)

@@ -1,0 +1,205 @@
+"""Scheduled jobs: declared in `config.yaml`, fired by APScheduler, run once per scheduled time.
+
+A firing first claims its (job, scheduled time) row in the database, in the same transaction as the
+job's own effects, so however many bot processes are up the job runs once; a firing missed while the
+bot was down runs at start if it is still within the job's grace period. Jobs are plain functions
+over a `JobContext`, registered with `@job("name")`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot import outbox
+from bot.replies import Reply, Text
+from storage.models import JobRun
+
+if TYPE_CHECKING:
+    from bot.config import Config, ScheduleConfig
+    from bot.outbox import OutboxWorker
+    from storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobContext:
+    """What a job may use: the transaction, the configuration, the firing time and its arguments."""
+
+    session: Session
+    config: Config
+    now: datetime  # the scheduled time, in the configured zone
+    arguments: dict[str, Any] = field(default_factory=dict)
+    enqueued: int = 0
+
+    def send(self, userid: str, reply: Reply | str, *, ref: str = "") -> None:
+        self.enqueued += outbox.enqueue_reply(self.session, userid, Text(reply) if isinstance(reply, str) else reply,
+                                              ref=ref)
+
+    def broadcast(self, group: str, markdown: str) -> None:
+        self.enqueued += outbox.enqueue_webhook(self.session, group, "markdown", {"content": markdown})
+
+
+JobFunc = Callable[[JobContext], str | None]
+JOBS: dict[str, JobFunc] = {}
+
+
+def job(name: str) -> Callable[[JobFunc], JobFunc]:
+    """Register a job function under the name that `schedules[].job` refers to."""
+
+    def register(func: JobFunc) -> JobFunc:
+        JOBS[name] = func
+        return func
+
+    return register
+
+
+class JobObserver(Protocol):
+    def job_run(self, job: str, result: str) -> None: ...
+
+
+class _NullObserver:
+    def job_run(self, job: str, result: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class RunResult:
+    name: str
+    status: str  # done | failed | skipped
+    detail: str = ""
+
+
+def trigger_for(schedule: ScheduleConfig, config: Config) -> CronTrigger:
+    return CronTrigger.from_crontab(schedule.cron, timezone=config.tz)
+
+
+def last_fire_time(trigger: CronTrigger, now: datetime, window: timedelta) -> datetime | None:
+    """The latest time the trigger fired at or before `now`, looking back no further than `window`."""
+    t = trigger.get_next_fire_time(None, now - window)
+    last = None
+    while t is not None and t <= now:
+        last = t
+        t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
+    return last
+
+
+class Scheduler:
+    """Wires the configured schedules into an `AsyncIOScheduler` and runs jobs exactly once."""
+
+    def __init__(self, db: Database, config: Config, worker: OutboxWorker | None = None,
+                 observer: JobObserver | None = None, jobs: dict[str, JobFunc] | None = None):
+        self.db = db
+        self.config = config
+        self.worker = worker
+        self.observer = observer or _NullObserver()
+        self.jobs = JOBS if jobs is None else jobs
+        self._aps: AsyncIOScheduler | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._aps is not None and self._aps.running
+
+    def schedule(self, name: str) -> ScheduleConfig:
+        for s in self.config.schedules:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    async def start(self) -> None:
+        self._aps = AsyncIOScheduler(timezone=self.config.tz)
+        for s in self.config.schedules:
+            if s.job not in self.jobs:
+                log.error("schedule %s names unknown job %s; not scheduled", s.name, s.job)
+                continue
+            self._aps.add_job(self._fire, trigger_for(s, self.config), args=[s.name], id=s.name,
+                              misfire_grace_time=max(1, s.grace_minutes * 60), coalesce=True, max_instances=1)
+        self._aps.start()
+        await self.catch_up()
+
+    async def stop(self) -> None:
+        if self._aps is not None:
+            self._aps.shutdown(wait=False)
+            self._aps = None
+
+    async def catch_up(self, now: datetime | None = None) -> list[RunResult]:
+        """Run each firing missed while no bot was up, if still within its grace period."""
+        now = now or datetime.now(self.config.tz)
+        results = []
+        for s in self.config.schedules:
+            if s.job not in self.jobs or not s.grace_minutes:
+                continue
+            when = last_fire_time(trigger_for(s, self.config), now, timedelta(minutes=s.grace_minutes))
+            if when is not None:
+                results.append(await self.run(s.name, when, trigger="catch-up"))
+        return results
+
+    async def _fire(self, name: str) -> None:
+        s = self.schedule(name)
+        now = datetime.now(self.config.tz)
+        when = last_fire_time(trigger_for(s, self.config), now, timedelta(minutes=max(1, s.grace_minutes)))
+        await self.run(name, when or now)
+
+    async def run_now(self, name: str) -> RunResult:
+        """`python -m bot jobs run NAME`: run one job now, whatever its schedule."""
+        return await self.run(name, datetime.now(self.config.tz), trigger="manual")
+
+    async def run(self, name: str, scheduled_at: datetime, *, trigger: str = "schedule") -> RunResult:
+        s = self.schedule(name)
+        func = self.jobs[s.job]
+        local = scheduled_at.astimezone(self.config.tz)
+
+        def work(session: Session) -> tuple[str, int]:
+            if session.execute(select(JobRun.id).where(JobRun.job == name, JobRun.scheduled_at == scheduled_at)).first():
+                raise _AlreadyClaimed
+            run_id = session.execute(
+                insert(JobRun).values(job=name, scheduled_at=scheduled_at, started_at=datetime.now(self.config.tz),
+                                      status="running", trigger=trigger).returning(JobRun.id)
+            ).scalar_one()
+            ctx = JobContext(session, self.config, local, dict(s.arguments))
+            detail = func(ctx) or ""
+            session.execute(update(JobRun).where(JobRun.id == run_id).values(
+                status="done", finished_at=datetime.now(self.config.tz), detail=detail[:500]))
+            return detail, ctx.enqueued
+
+        try:
+            detail, enqueued = await self.db.run(work)
+        except (_AlreadyClaimed, IntegrityError):
+            self.observer.job_run(name, "skipped")
+            return RunResult(name, "skipped", f"{local:%Y-%m-%d %H:%M} already ran")
+        except Exception as exc:  # noqa: BLE001 - a failing job is recorded and reported, never fatal
+            log.exception("job %s (%s) failed", name, trigger)
+            await self._record_failure(name, scheduled_at, trigger, exc)
+            self.observer.job_run(name, "failed")
+            return RunResult(name, "failed", f"{type(exc).__name__}: {exc}")
+        if enqueued and self.worker is not None:
+            self.worker.wake()
+        self.observer.job_run(name, "done")
+        log.info("job %s ran for %s (%s): %s", name, f"{local:%Y-%m-%d %H:%M}", trigger, detail)
+        return RunResult(name, "done", detail)
+
+    async def _record_failure(self, name: str, scheduled_at: datetime, trigger: str, exc: Exception) -> None:
+        def record(session: Session) -> None:
+            session.execute(insert(JobRun).values(job=name, scheduled_at=scheduled_at, status="failed",
+                                                  started_at=datetime.now(self.config.tz), trigger=trigger,
+                                                  finished_at=datetime.now(self.config.tz),
+                                                  detail=f"{type(exc).__name__}: {exc}"[:500]))
+
+        try:
+            await self.db.run(record)
+        except IntegrityError:  # another process ran this firing meanwhile
+            pass
+
+
+class _AlreadyClaimed(Exception):
+    pass

@@ -1,0 +1,1 @@
+"""Local stand-ins for WeCom, for tests and the simulator page."""

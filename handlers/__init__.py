@@ -1,0 +1,15 @@
+"""Handler modules, one per practice; importing the package registers their commands and jobs."""
+
+from __future__ import annotations
+
+from bot.router import Router
+from handlers import basics
+
+MODULES = (basics,)
+
+
+def build_router() -> Router:
+    root = Router("pioneer")
+    for module in MODULES:
+        root.include_router(module.router)
+    return root

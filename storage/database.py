@@ -1,0 +1,227 @@
+"""How the event loop reaches the database: `await db.run(fn)` runs `fn(session)` in one transaction.
+
+Handlers are plain synchronous transaction scripts over a SQLAlchemy `Session`, so the same code runs
+on both back ends:
+
+* SQLite: one writer thread owns the connection. Units of work queued while it is busy are run
+  together in one transaction, each inside its own SAVEPOINT, and committed at once (group commit).
+  This avoids a thread hop per statement (aiosqlite) and a commit per message, the two costs that
+  dominate the hot path (see STYLE.md). A unit that raises is rolled back alone.
+* PostgreSQL: the async engine on asyncpg; each unit runs through `AsyncSession.run_sync` in its own
+  transaction, optionally behind a transaction-scoped advisory lock so that one person's messages
+  are handled one at a time across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Work = Callable[[Session], T]
+
+
+def normalise_url(url: str) -> URL:
+    """Accept `sqlite:///…`, `sqlite+aiosqlite:///…`, `postgresql://…` and pick our drivers."""
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return u.set(drivername="sqlite+pysqlite")
+    if backend in ("postgresql", "postgres"):
+        return u.set(drivername="postgresql+asyncpg")
+    raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+asyncpg://")
+
+
+def lock_id(key: str) -> int:
+    """A stable signed 64-bit id for an advisory lock."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+@dataclass
+class _Unit:
+    fn: Callable[[Session], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    result: Any = None
+    error: BaseException | None = None
+
+
+def sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin, so that
+        # SAVEPOINTs work and writers take the lock up front (BEGIN IMMEDIATE) instead of failing
+        # to upgrade a read lock under contention from another process.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Database:
+    """The single entry to storage for the running bot and the command line."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 10, batch_max: int = 64):
+        self.url = normalise_url(url)
+        self.dialect = self.url.get_backend_name()
+        self._busy_timeout_ms = busy_timeout_ms
+        self._pool_size = pool_size
+        self._batch_max = batch_max
+        self.sync_engine: Engine | None = None
+        self.async_engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[Any] | None = None
+        self._queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.batches = 0  # group commits so far, for metrics and the benchmark
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def start(self) -> None:
+        if self.is_sqlite:
+            self.sync_engine = sqlite_engine(self.url, self._busy_timeout_ms)
+            self._thread = threading.Thread(target=self._writer, name="sqlite-writer", daemon=True)
+            self._thread.start()
+        else:
+            self.async_engine = create_async_engine(
+                self.url, pool_size=self._pool_size, max_overflow=self._pool_size, pool_pre_ping=True
+            )
+            self._sessions = async_sessionmaker(self.async_engine, expire_on_commit=False)
+
+    async def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+        if self.sync_engine is not None:
+            self.sync_engine.dispose()
+            self.sync_engine = None
+        if self.async_engine is not None:
+            await self.async_engine.dispose()
+            self.async_engine = None
+
+    async def run(self, fn: Work[T], *, lock_key: str | None = None) -> T:
+        """Run `fn(session)` in one transaction; its return value is returned once committed."""
+        if self.is_sqlite:
+            if self._thread is None:
+                raise RuntimeError("database not started")
+            loop = asyncio.get_running_loop()
+            unit = _Unit(fn, loop.create_future(), loop)
+            self._queue.put(unit)
+            return await unit.future  # type: ignore[no-any-return]
+        assert self._sessions is not None, "database not started"
+        async with self._sessions() as session, session.begin():
+            if lock_key is not None:
+                await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id(lock_key)})
+            return await session.run_sync(fn)  # type: ignore[no-any-return]
+
+    async def ping(self) -> bool:
+        try:
+            await asyncio.wait_for(self.run(lambda s: s.execute(text("SELECT 1")).scalar()), 2.0)
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not reachable" for health
+            return False
+
+    # -- SQLite writer thread ------------------------------------------------------------------
+
+    def _writer(self) -> None:
+        assert self.sync_engine is not None
+        conn = self.sync_engine.connect()
+        try:
+            stop = False
+            while not stop:
+                first = self._queue.get()
+                if first is None:
+                    break
+                batch = [first]
+                while len(batch) < self._batch_max:
+                    try:
+                        unit = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if unit is None:
+                        stop = True
+                        break
+                    batch.append(unit)
+                self._run_batch(conn, batch)
+        finally:
+            conn.close()
+
+    def _run_batch(self, conn: Any, batch: list[_Unit]) -> None:
+        trans = conn.begin()
+        try:
+            for unit in batch:
+                self._run_unit(conn, unit, savepoint=len(batch) > 1)
+            if trans.is_active:  # a lone unit that failed has already rolled it back
+                trans.commit()
+        except BaseException as exc:  # the commit itself failed: nothing in the batch happened
+            log.exception("database batch of %d failed to commit", len(batch))
+            if trans.is_active:
+                trans.rollback()
+            for unit in batch:
+                if unit.error is None:
+                    unit.error, unit.result = exc, None
+        self.batches += 1
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Unit]] = {}
+        for unit in batch:
+            by_loop.setdefault(unit.loop, []).append(unit)
+        for loop, units in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, units)
+            except RuntimeError:  # that loop has closed; nobody is waiting any more
+                pass
+
+    @staticmethod
+    def _run_unit(conn: Any, unit: _Unit, *, savepoint: bool) -> None:
+        # In a batch each unit gets its own SAVEPOINT so that its failure undoes only its own work;
+        # alone, it joins the batch transaction directly and a failure rolls that back.
+        session = Session(
+            bind=conn,
+            join_transaction_mode="create_savepoint" if savepoint else "rollback_only",
+            expire_on_commit=False,
+        )
+        try:
+            unit.result = unit.fn(session)
+            session.commit()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            unit.error = exc
+            session.rollback()
+        finally:
+            session.close()
+
+
+def _settle(units: list[_Unit]) -> None:
+    for unit in units:
+        if unit.future.done():
+            continue
+        if unit.error is not None:
+            unit.future.set_exception(unit.error)
+        else:
+            unit.future.set_result(unit.result)
