@@ -70,6 +70,11 @@ class Context:
         """Post markdown to a configured group robot."""
         self.enqueued += outbox.enqueue_webhook(self.session, group, "markdown", {"content": markdown})
 
+    def fetch_media(self, media_id: str, *, ref: str) -> int:
+        """Keep a file the sender sent (e.g. a photo as evidence for `ref`); returns the MediaFile id."""
+        self.enqueued += 1
+        return outbox.enqueue_media_fetch(self.session, media_id, ref=ref, userid=self.message.sender)
+
     def update_cards(self, ref: str, label: str) -> None:
         """Grey out the buttons of every card sent about `ref`, showing `label` (e.g. 已通过 · 张三)."""
         self.enqueued += outbox.enqueue_card_updates(self.session, ref, label)

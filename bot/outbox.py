@@ -23,7 +23,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.replies import Card, File, Markdown, ReplaceButton, Reply, Text
-from storage.models import OutboxMessage
+from storage.models import MediaFile, OutboxMessage
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -114,6 +114,20 @@ def enqueue_card_updates(session: Session, ref: str, label: str) -> int:
     return enqueue(session, rows)
 
 
+def enqueue_media_fetch(session: Session, media_id: str, *, ref: str, userid: str = "") -> int:
+    """Record a file a member sent and queue its download (WeCom keeps media for 3 days only).
+
+    Returns the `MediaFile` id; its bytes arrive once the worker has fetched them.
+    """
+    media = MediaFile(media_id=media_id, ref=ref, userid=userid, created_at=utcnow())
+    session.add(media)
+    session.flush()
+    assert media.id is not None
+    enqueue(session, [_row("media_fetch", f"media:{media.id}", "media", {"media_file": media.id, "media_id": media_id},
+                           ref)])
+    return media.id
+
+
 class OutboxObserver(Protocol):
     def sent(self, channel: str, errcode: int | None, ok: bool) -> None: ...
     def retried(self) -> None: ...
@@ -148,6 +162,7 @@ class Outcome:
     error: str = ""
     result: str = ""
     delay: float = 0.0
+    media: tuple[int, bytes, str, str] | None = None  # (MediaFile id, bytes, filename, content type)
 
 
 class OutboxWorker:
@@ -266,6 +281,14 @@ class OutboxWorker:
         now = utcnow()
         o = OutboxMessage
         for out in outcomes:
+            if out.media is not None:
+                media_file, data, filename, content_type = out.media
+                session.execute(update(MediaFile).where(MediaFile.id == media_file).values(
+                    data=data, size=len(data), filename=filename, content_type=content_type, status="fetched",
+                    fetched_at=now))
+            elif out.status == "dead" and out.error.startswith("media:"):
+                session.execute(update(MediaFile).where(MediaFile.id == int(out.error.split(":")[1]))
+                                .values(status="failed"))
             if out.status == "sent":
                 values: dict[str, Any] = {"status": "sent", "sent_at": now, "lease_until": None, "result": out.result}
             elif out.status == "retry":
@@ -280,6 +303,8 @@ class OutboxWorker:
     async def _deliver(self, c: Claimed) -> Outcome:
         from bot.wecom.errors import ResponseCodeInvalid, WeComError
 
+        if c.channel == "media_fetch":
+            return await self._fetch(c)
         try:
             result = await self._send(c)
         except ResponseCodeInvalid:
@@ -305,6 +330,19 @@ class OutboxWorker:
             return Outcome(c.id, "dead", f"{type(exc).__name__}: {exc}")
         self.observer.sent(c.channel, 0, True)
         return Outcome(c.id, "sent", result=json.dumps(result, ensure_ascii=False) if result else "")
+
+    async def _fetch(self, c: Claimed) -> Outcome:
+        """Download a member's file into `media_files`; retried like a send when WeCom is busy."""
+        from bot.wecom.errors import WeComError
+
+        try:
+            data, filename, content_type = await self.client.download_media(c.payload["media_id"])
+        except WeComError as exc:
+            if exc.retryable and c.attempts < self.settings.max_attempts:
+                return Outcome(c.id, "retry", str(exc), delay=self.settings.backoff_base_seconds * 2 ** (c.attempts - 1))
+            log.error("media %s could not be fetched: %s", c.payload["media_id"], exc)
+            return Outcome(c.id, "dead", f"media:{c.payload['media_file']}: {exc}")
+        return Outcome(c.id, "sent", media=(c.payload["media_file"], data, filename or "", content_type or ""))
 
     async def _send(self, c: Claimed) -> dict[str, Any] | None:
         if c.channel == "app":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -175,3 +175,24 @@ class JobRun(SQLModel, table=True):
     status: str = "running"  # done | failed
     trigger: str = "schedule"  # schedule | catch-up | manual
     detail: str = ""
+
+
+class MediaFile(SQLModel, table=True):
+    """A file a member sent (e.g. a photo as evidence), fetched from WeCom's media API and kept.
+
+    WeCom keeps media for 3 days only, so the bytes are fetched by the outbox worker soon after the
+    message arrives and stored here.
+    """
+
+    __tablename__ = "media_files"
+    id: int | None = Field(default=None, primary_key=True)
+    media_id: str
+    ref: str = Field(default="", index=True)  # what it belongs to, e.g. "item:12"
+    userid: str = ""
+    filename: str = ""
+    content_type: str = ""
+    size: int = 0
+    data: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    status: str = "pending"  # pending | fetched | failed
+    created_at: datetime = ts(nullable=False, default=utcnow)  # type: ignore[assignment]
+    fetched_at: datetime | None = ts(nullable=True)  # type: ignore[assignment]

@@ -1,8 +1,8 @@
-"""spine: members, inbox, dialogues, outbox, job runs
+"""spine: members, inbox, dialogues, outbox, job runs, media
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-24 05:55:19.639520
+Create Date: 2026-11-24 05:58:48.670065
 """
 
 from collections.abc import Sequence
@@ -68,6 +68,23 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('job', 'scheduled_at')
     )
+    op.create_table('media_files',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('media_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('ref', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('userid', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('filename', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('content_type', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=True),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('fetched_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('media_files', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_media_files_ref'), ['ref'], unique=False)
+
     op.create_table('modules',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -174,6 +191,10 @@ def downgrade() -> None:
 
     op.drop_table('outbox')
     op.drop_table('modules')
+    with op.batch_alter_table('media_files', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_media_files_ref'))
+
+    op.drop_table('media_files')
     op.drop_table('job_runs')
     op.drop_table('inbox')
     op.drop_table('dialogues')
