@@ -197,7 +197,7 @@ class Dispatcher:
         ctx = Context(session=session, config=self.config, router=self.router, message=incoming, now=now,
                       member=sender)
         replies = self._route(ctx)
-        passive, later = self._split(replies)
+        passive, later = self._split(replies, card_click=incoming.event == "template_card_event")
         via_outbox = False
         if passive is not None and not deadline.claim_passive():
             via_outbox = True
@@ -228,15 +228,17 @@ class Dispatcher:
         return []
 
     @staticmethod
-    def _split(replies: list[Reply]) -> tuple[PassiveReply | None, list[Reply]]:
-        """The first text (or a button replacement) goes back passively; the rest through the outbox."""
+    def _split(replies: list[Reply], *, card_click: bool) -> tuple[PassiveReply | None, list[Reply]]:
+        """The first text (or, after a card click, a button replacement) goes back passively; the rest
+        through the outbox. A button replacement means nothing in answer to typed text."""
         passive: PassiveReply | None = None
         later: list[Reply] = []
         for reply in replies:
-            if passive is None and isinstance(reply, Text):
+            if isinstance(reply, ReplaceButton):
+                if passive is None and card_click:
+                    passive = PassiveReply(replace_button=reply.label)
+            elif passive is None and isinstance(reply, Text):
                 passive = PassiveReply(text=reply.content)
-            elif passive is None and isinstance(reply, ReplaceButton):
-                passive = PassiveReply(replace_button=reply.label)
             else:
                 later.append(reply)
         if passive is not None and passive.text and len(passive.text.encode()) > 2048:

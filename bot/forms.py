@@ -147,40 +147,35 @@ def split_fields(form: type[Form], first_line_rest: str, lines: list[str]) -> di
     def next_unfilled() -> Field | None:
         return next((f for f in order if f.name not in raw), None)
 
-    def take(text: str, current: Field | None, bare_positional: bool) -> Field | None:
-        text_n = normalise(text)
-        matches = list(pattern.finditer(text_n))
-        head = text[: matches[0].start()] if matches else text
-        if head.strip():
-            if current is not None:
-                raw[current.name] = (raw[current.name] + "\n" + head.strip()).strip()
-            elif bare_positional:
-                words = head.split()
-                while words:
-                    f = next_unfilled()
-                    if f is None:
-                        break
-                    if f.rest or len([x for x in order if x.name not in raw]) == 1:
-                        raw[f.name] = " ".join(words)
-                        words = []
-                    else:
-                        raw[f.name] = words.pop(0)
-            else:
-                f = next_unfilled()
-                if f is not None:
-                    raw[f.name] = head.strip()
-                    current = f
+    labelled = False  # once a label has been seen, bare lines continue the field before them
+
+    def take(text: str, current: Field | None, first_line: bool) -> Field | None:
+        nonlocal labelled
+        matches = list(pattern.finditer(normalise(text)))
+        head = (text[: matches[0].start()] if matches else text).strip()
+        if head and labelled and current is not None:
+            raw[current.name] = (raw[current.name] + "\n" + head).strip()
+        elif head and first_line:
+            words = head.split()
+            while words and (f := next_unfilled()) is not None:
+                if f.rest or len([x for x in order if x.name not in raw]) == 1:
+                    raw[f.name], words = " ".join(words), []
+                else:
+                    raw[f.name] = words.pop(0)
+        elif head and (f := next_unfilled()) is not None:
+            raw[f.name] = head
+            current = f
         for i, m in enumerate(matches):
             f = by_label[m.group(1)]
             end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
             raw[f.name] = text[m.end() : end].strip().rstrip(",，;；").strip()
-            current = f
+            current, labelled = f, True
         return current
 
-    current = take(first_line_rest, None, bare_positional=True) if first_line_rest.strip() else None
+    current = take(first_line_rest, None, first_line=True) if first_line_rest.strip() else None
     for line in lines:
         if line.strip():
-            current = take(line, current, bare_positional=False)
+            current = take(line, current, first_line=False)
     return raw
 
 

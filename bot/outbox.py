@@ -245,8 +245,9 @@ class OutboxWorker:
         lease = now + timedelta(seconds=self.settings.lease_seconds)
         claimed = []
         for r in rows:
-            if (r.channel, r.target) in held:
-                session.execute(update(o).where(o.id == r.id).values(next_attempt_at=held[(r.channel, r.target)]))
+            if (r.channel, r.target) in held:  # the whole queue of that target waits for a free slot
+                session.execute(update(o).where(o.channel == r.channel, o.target == r.target, o.status == "queued")
+                                .values(next_attempt_at=held[(r.channel, r.target)]))
                 continue
             # A conditional update is the claim: of two workers, only one sees rowcount 1.
             taken = session.execute(

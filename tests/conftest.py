@@ -18,7 +18,6 @@ import aiohttp
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from sqlmodel import SQLModel
 
 import storage.tables  # noqa: F401
 from bot.simulator.fake_api import FakeWeCom
@@ -51,7 +50,10 @@ def migrated_pg() -> str:
 async def _truncate_pg(url: str) -> None:
     engine = create_async_engine(normalise_url(url))
     async with engine.begin() as conn:
-        names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+        tables = (await conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+        ))).scalars().all()
+        names = ", ".join(f'"{t}"' for t in tables)
         await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     await engine.dispose()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from datetime import UTC, datetime
 import secrets
 import string
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import yaml
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.app import Application
@@ -108,10 +110,23 @@ class BotKit:
 
     # -- what came out ----------------------------------------------------------------------------
 
-    async def drain(self) -> None:
-        """Deliver everything the outbox holds that is due now."""
-        while await self.app.outbox.drain_once():
-            pass
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Deliver everything due in the outbox, including what the background worker has in hand."""
+        from storage.models import OutboxMessage
+
+        def busy(s: Session) -> bool:
+            now = datetime.now(UTC)
+            return s.execute(select(OutboxMessage.id).where(
+                (OutboxMessage.status == "sending")
+                | ((OutboxMessage.status == "queued") & (OutboxMessage.next_attempt_at <= now))).limit(1)).first() is not None
+
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            while await self.app.outbox.drain_once():
+                pass
+            if not await self.app.db.run(busy) or asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(0.02)
 
     def sent_to(self, userid: str, msgtype: str | None = None) -> list[SentMessage]:
         return self.fake.sent(touser=userid, msgtype=msgtype)

@@ -1,0 +1,95 @@
+"""A small router used by the spine's tests: a form command, a slow command and a counter.
+
+It stands in for the domain handlers so that the framework is tested on its own terms.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+from sqlalchemy import insert, text
+
+from bot.context import Context, Sender
+from bot.forms import Field, FieldError, Form, parse_date
+from bot.replies import Card, Markdown, ReplaceButton, Text
+from bot.router import Router
+from handlers.basics import router as basics
+from storage.models import AuditLog
+
+
+def positive_int(raw: str, _ctx: object) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise FieldError("应是整数") from None
+    if value <= 0:
+        raise FieldError("应大于 0")
+    return value
+
+
+def past_date(raw: str, ctx: Context) -> date:
+    day = parse_date(raw, ctx.now.date())
+    if day > ctx.now.date():
+        raise FieldError("不能晚于今天")
+    return day
+
+
+class RepairForm(Form):
+    item = Field("事项", example="更换切丝机刀片", aliases=("内容",))
+    count = Field("数量", example="3", parse=positive_int)
+    day = Field("日期", example="2026-11-20", parse=past_date, required=False)
+
+
+class DecideForm(Form):
+    number = Field("编号", example="#12", positional=True)
+    reason = Field("理由", example="缺少现场照片", positional=True, rest=True)
+
+
+router = Router("spine-test")
+router.include_router(basics)
+
+
+@router.command("报修", code="repair", aliases=("维修",), form=RepairForm)
+def repair(ctx: Context, member: Sender, form: RepairForm) -> list[Text | Card]:
+    """登记一次维修（测试用）。"""
+    ctx.session.execute(insert(AuditLog).values(at=ctx.now, actor=member.userid, action="repair",
+                                                subject=form.item, detail=str(form.count)))
+    card = Card(card={"card_type": "button_interaction", "main_title": {"title": f"报修：{form.item}"},
+                      "task_id": f"repair_{member.userid}_{int(time.time() * 1000)}",
+                      "button_list": [{"text": "确认", "style": 1, "key": "decide:1 好的"}]}, ref="repair:1")
+    ctx.send("zhangwei", card)
+    when = f"，日期 {form.day}" if form.day else ""
+    return [Text(f"已登记：{form.item} × {form.count}{when}")]
+
+
+@router.command("裁定", code="decide", roles={"secretary", "committee"}, form=DecideForm)
+def decide(ctx: Context, member: Sender, form: DecideForm) -> list[ReplaceButton | Text]:
+    """裁定一件事（测试用，只有书记和党总支可以用）。"""
+    ctx.update_cards("repair:1", f"已裁定 · {member.name}")
+    return [ReplaceButton("已裁定"), Text(f"已裁定 {form.number}：{form.reason}")]
+
+
+@router.command("慢", code="slow")
+def slow(ctx: Context, args: str) -> str:
+    """一个很慢的命令（测试用）：像一条等数据库的慢查询。"""
+    seconds = float(args or "0.5")
+    if ctx.session.get_bind().dialect.name == "postgresql":
+        ctx.session.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
+    else:
+        time.sleep(seconds)
+    ctx.session.execute(insert(AuditLog).values(at=ctx.now, actor=ctx.userid, action="slow"))
+    return "慢慢地好了"
+
+
+@router.command("计数", code="count")
+def count(ctx: Context, args: str) -> str:
+    """记下一次（测试用），回复收到的内容。"""
+    ctx.session.execute(insert(AuditLog).values(at=ctx.now, actor=ctx.userid, action="count", subject=args))
+    return f"记下：{args}"
+
+
+@router.command("长文", code="long")
+def long_text(ctx: Context) -> list[Text | Markdown]:
+    """回复一段很长的文字（测试用）。"""
+    return [Text("好的"), Text("第一行字。" * 200), Markdown("**粗体**")]
