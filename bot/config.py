@@ -238,10 +238,10 @@ class ScheduleConfig(Section):
     @field_validator("cron")
     @classmethod
     def _cron_parses(cls, v: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+        from bot.cron import crontab_trigger
 
         try:
-            CronTrigger.from_crontab(v)
+            crontab_trigger(v)
         except ValueError as exc:
             raise ValueError(f"not a cron expression ({exc})") from None
         return v

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import outbox
+from bot.cron import crontab_trigger
 from bot.replies import Reply, Text
 from storage.models import JobRun
 
@@ -81,7 +82,7 @@ class RunResult:
 
 
 def trigger_for(schedule: ScheduleConfig, config: Config) -> CronTrigger:
-    return CronTrigger.from_crontab(schedule.cron, timezone=config.tz)
+    return crontab_trigger(schedule.cron, config.tz)
 
 
 def last_fire_time(trigger: CronTrigger, now: datetime, window: timedelta) -> datetime | None:
