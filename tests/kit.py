@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from datetime import UTC, datetime
 import secrets
 import string
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,7 +53,7 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def test_config(database_url: str, api_base: str, **overrides: Any) -> Config:
+def make_config(database_url: str, api_base: str, **overrides: Any) -> Config:
     raw = shipped_config()
     raw["groups"] = {name: {**g, "webhook": f"{api_base}/cgi-bin/webhook/send?key={name}"}
                      for name, g in (raw.get("groups") or {}).items()}
@@ -146,7 +146,7 @@ async def start_bot(fake: FakeWeCom, http: aiohttp.ClientSession, database_url: 
                     jobs: dict[str, JobFunc] | None = None, router: Router | None = None,
                     **overrides: Any) -> BotKit:
     assert fake.base_url
-    config = test_config(database_url, fake.base_url, **overrides)
+    config = make_config(database_url, fake.base_url, **overrides)
     app = Application(config, router=router, jobs=jobs)
     await app.initialize()
     if members:

@@ -1,0 +1,211 @@
+"""`python -m bot …` as an operator runs it, and the bot killed with messages queued.
+
+These run the real command in a subprocess against a config file written for the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from sqlalchemy import create_engine, text
+
+from bot.simulator.fake_api import FakeWeCom
+from bot.simulator.wecom_side import WeComSide
+from tests.conftest import PG_URL
+from tests.kit import CAST, ROOT, make_config
+
+PY = sys.executable
+
+
+def write_config(path: Path, database_url: str, api_base: str, **overrides: Any) -> Path:
+    config = make_config(database_url, api_base, **overrides)
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json", by_alias=True), allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def bot_cli(*args: str, config: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = [PY, "-m", "bot", *(["--config", str(config)] if config else []), *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, database_url: str, fake: FakeWeCom) -> Path:
+    assert fake.base_url
+    return write_config(tmp_path / "config.yaml", database_url, fake.base_url)
+
+
+def test_check_accepts_the_shipped_config():
+    out = bot_cli("check", config=ROOT / "config.yaml")
+    assert out.returncode == 0, out.stderr
+    assert "OK (local simulator" in out.stdout
+
+
+def test_check_reports_every_problem_with_its_key_path(tmp_path: Path):
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    raw["points"]["categories"][2]["indicators"][0]["points"] = "many"
+    raw["server"]["port"] = "eighty"
+    raw["timezone"] = "Mars/Olympus"
+    raw["schedules"][0]["cron"] = "every day"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    out = bot_cli("check", config=bad)
+    assert out.returncode == 1
+    assert "points.categories[2].indicators[0].points: must be a number" in out.stderr
+    assert "server.port: must be a whole number" in out.stderr
+    assert "timezone: unknown time zone 'Mars/Olympus'" in out.stderr
+    assert "schedules[0].cron: not a cron expression" in out.stderr
+
+
+def test_config_path_may_come_from_bot_config(tmp_path: Path):
+    missing = tmp_path / "nowhere.yaml"
+    out = bot_cli("check", env={"BOT_CONFIG": str(missing)})
+    assert out.returncode == 1 and f"{missing}: cannot read" in out.stderr
+
+
+def test_members_import_twice_updates_and_never_duplicates(cfg: Path, tmp_path: Path):
+    first = bot_cli("members", "import", str(CAST), config=cfg)
+    assert first.returncode == 0, first.stderr
+    assert "新增 13，更新 0，未变 0" in first.stdout
+    changed = tmp_path / "changed.csv"
+    changed.write_text(CAST.read_text(encoding="utf-8").replace("刘洋,第一党支部,甲班,,,群众,",
+                                                                "刘洋,第一党支部,乙班,,,团员,coach"), encoding="utf-8")
+    second = bot_cli("members", "import", str(changed), config=cfg)
+    assert "新增 0，更新 1，未变 12" in second.stdout, second.stderr
+    listing = bot_cli("members", "list", config=cfg)
+    rows = [line.split("\t") for line in listing.stdout.splitlines()[1:]]
+    assert len(rows) == 13
+    assert ["liuyang", "刘洋", "第一党支部", "乙班", "", "", "团员", "member;coach"] in rows
+
+
+def test_a_bad_members_file_imports_nothing_and_says_where(cfg: Path, tmp_path: Path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("userid,name,branch,team,party_group,module,political_status,roles\n"
+                   "a1,甲,第一党支部,甲班,,,党员,secretary\n"
+                   "a2,乙,第一党支部,甲班,,,路人,\n"
+                   "a3,丙,第一党支部,甲班,,,党员,boss\n", encoding="utf-8")
+    out = bot_cli("members", "import", str(bad), config=cfg)
+    assert out.returncode == 1
+    assert "line 3: political_status must be one of" in out.stderr
+    assert "line 4: unknown role boss" in out.stderr
+    assert "(0 members)" in bot_cli("members", "list", config=cfg).stderr
+    wrong_header = tmp_path / "header.csv"
+    wrong_header.write_text("id,name\n1,x\n", encoding="utf-8")
+    assert "line 1: header must be userid,name,branch" in bot_cli("members", "import", str(wrong_header), config=cfg).stderr
+
+
+def test_skills_import_sets_levels_and_refuses_unknowns(cfg: Path, tmp_path: Path):
+    assert bot_cli("members", "import", str(CAST), config=cfg).returncode == 0
+    skills = tmp_path / "skills.csv"
+    skills.write_text("userid,skill,level\nzhaolei,切叶丝岗,O\nchenjing,切叶丝岗,i\n", encoding="utf-8")
+    ok = bot_cli("skills", "import", str(skills), config=cfg)
+    assert ok.returncode == 0 and "新增 2" in ok.stdout, ok.stderr
+    again = bot_cli("skills", "import", str(skills), config=cfg)
+    assert "新增 0，更新 0，未变 2" in again.stdout
+    bad = tmp_path / "bad-skills.csv"
+    bad.write_text("userid,skill,level\nnobody,切叶丝岗,U\nzhaolei,开飞机,U\nzhaolei,切叶丝岗,X\n", encoding="utf-8")
+    out = bot_cli("skills", "import", str(bad), config=cfg)
+    assert out.returncode == 1
+    assert "line 2: no member with userid 'nobody'" in out.stderr
+    assert "line 3: unknown skill '开飞机'" in out.stderr
+    assert "line 4: level must be one of 0/I/L/U/O" in out.stderr
+
+
+def test_db_upgrade_and_jobs_list(cfg: Path):
+    assert bot_cli("db", "upgrade", config=cfg).returncode == 0
+    listing = bot_cli("jobs", "list", config=cfg)
+    assert listing.returncode == 0
+    assert "pending_digest\t17 8 * * 1-5\tpending_digest" in listing.stdout
+    unknown = bot_cli("jobs", "run", "no_such_job", config=cfg)
+    assert unknown.returncode == 1 and "no schedule named 'no_such_job'" in unknown.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_healthy(http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        assert proc.poll() is None, f"bot exited with {proc.returncode}"
+        try:
+            async with http.get(url + "/healthz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise TimeoutError("bot did not become healthy")
+
+
+def sqlite_outbox_statuses(database_url: str) -> list[str]:
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT status FROM outbox ORDER BY id")).scalars().all()
+    engine.dispose()
+    return list(rows)
+
+
+async def test_killed_with_messages_queued_each_is_delivered_once_after_restart(
+        tmp_path: Path, database_url: str, fake: FakeWeCom, http: aiohttp.ClientSession):
+    assert fake.base_url
+    port = free_port()
+    cfg = write_config(tmp_path / "config.yaml", database_url, fake.base_url, server={"port": port})
+    assert bot_cli("members", "import", str(CAST), config=cfg).returncode == 0
+    config = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+    side = WeComSide(token=config["wecom"]["token"], encoding_aes_key=config["wecom"]["encoding_aes_key"],
+                     corp_id=config["wecom"]["corp_id"], agent_id=config["wecom"]["agent_id"])
+    url = f"http://127.0.0.1:{port}"
+    fake.fail_always(-1, api="message/send")
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([PY, "-m", "bot", "--config", str(cfg), "serve"], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    proc = start()
+    try:
+        await wait_healthy(http, url, proc)
+        # Five strangers write: each makes a notice for the admin (liqiang), queued in the outbox.
+        for i in range(5):
+            d = await side.deliver(http, url + "/wecom/callback", side.text(f"stranger{i}", "你好"))
+            assert d.status == 200
+        await fake.wait_for(lambda: len(fake.calls("message/send")) >= 5, timeout=10)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        if database_url.startswith("sqlite"):
+            statuses = sqlite_outbox_statuses(database_url)
+            assert len(statuses) == 5 and "sent" not in statuses
+        assert fake.sent(touser="liqiang") == []
+
+        fake.heal()
+        proc = start()
+        await wait_healthy(http, url, proc)
+        await fake.wait_for(lambda: len(fake.sent(touser="liqiang")) >= 5, timeout=20)
+        await asyncio.sleep(config["outbox"]["lease_seconds"] + 0.5)  # a stale lease would resend by now
+        notices = [m.body["content"] for m in fake.sent(touser="liqiang")]
+        assert len(notices) == 5
+        assert sorted(n.split("「")[1].split("」")[0] for n in notices) == [f"stranger{i}" for i in range(5)]
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="checks the SQLite file directly")
+def test_sqlite_database_file_is_in_wal_mode(cfg: Path, database_url: str):
+    assert bot_cli("db", "upgrade", config=cfg).returncode == 0
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
