@@ -126,6 +126,7 @@ class Database:
         if self.async_engine is not None:
             await self.async_engine.dispose()
             self.async_engine = None
+            self._sessions = None
 
     async def run(self, fn: Work[T], *, lock_key: str | None = None) -> T:
         """Run `fn(session)` in one transaction; its return value is returned once committed."""
@@ -136,7 +137,8 @@ class Database:
             unit = _Unit(fn, loop.create_future(), loop)
             self._queue.put(unit)
             return await unit.future  # type: ignore[no-any-return]
-        assert self._sessions is not None, "database not started"
+        if self._sessions is None:
+            raise RuntimeError("database not started")
         async with self._sessions() as session, session.begin():
             if lock_key is not None:
                 await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id(lock_key)})
