@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,11 @@ if TYPE_CHECKING:
     from storage.database import Database
 
 log = logging.getLogger(__name__)
+
+# Built once: these run for every message (see STYLE.md, "The hot path").
+_INBOX = InboxEntry.__table__
+_STORED = select(_INBOX.c.reply, _INBOX.c.reply_via_outbox, _INBOX.c.command).where(_INBOX.c.key == bindparam("key"))
+_INSERT = insert(_INBOX)
 
 SORRY = "抱歉，刚才没有处理成功，请稍后再发一次。"
 UNSUPPORTED = "暂时只能处理文字和图片消息。发送「帮助」查看可以用的命令。"
@@ -180,9 +185,7 @@ class Dispatcher:
 
     @staticmethod
     def _stored(session: Session, key: str) -> Outcome | None:
-        row = session.execute(
-            select(InboxEntry.reply, InboxEntry.reply_via_outbox, InboxEntry.command).where(InboxEntry.key == key)
-        ).first()
+        row = session.connection().execute(_STORED, {"key": key}).first()
         if row is None:
             return None
         return Outcome(None if row.reply_via_outbox else _passive_from_json(row.reply), duplicate=True,
@@ -206,11 +209,11 @@ class Dispatcher:
             passive = None
         for reply in later:
             ctx.send(incoming.sender, reply)
-        session.execute(insert(InboxEntry).values(
-            key=incoming.key, userid=incoming.sender, kind=incoming.event or incoming.kind,
-            command=ctx.extra.get("command", ""), received_at=now, reply=_passive_to_json(passive),
-            reply_via_outbox=via_outbox,
-        ))
+        session.connection().execute(_INSERT, {
+            "key": incoming.key, "userid": incoming.sender, "kind": incoming.event or incoming.kind,
+            "command": ctx.extra.get("command", ""), "received_at": now, "reply": _passive_to_json(passive),
+            "reply_via_outbox": via_outbox,
+        })
         return Outcome(passive, enqueued=ctx.enqueued, command=ctx.extra.get("command", ""))
 
     def _route(self, ctx: Context) -> list[Reply]:

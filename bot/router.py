@@ -9,6 +9,7 @@ typed commands and card clicks alike. A command's help is its docstring.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import json
 import re
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from bot.context import Context, Sender
 from bot.forms import Form, ask, normalise, parse_form, split_fields, starts_with_label
@@ -50,11 +51,11 @@ class Command:
     form: type[Form] | None = None
     inject: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def doc(self) -> str:
         return inspect.cleandoc(self.func.__doc__ or "")
 
-    @property
+    @functools.cached_property
     def summary(self) -> str:
         return self.doc.splitlines()[0] if self.doc else ""
 
@@ -281,8 +282,14 @@ class Router:
         return f"没有「{shown}」这个命令。发送「帮助」查看你可以用的命令。"
 
 
+_HAS_DIALOGUE = select(Dialogue.__table__.c.userid).where(Dialogue.__table__.c.userid == bindparam("userid"))
+
+
 def _active_dialogue(ctx: Context) -> Dialogue | None:
-    d = ctx.session.execute(select(Dialogue).where(Dialogue.userid == ctx.userid)).scalar_one_or_none()
+    # Most messages have no dialogue: a cheap Core look-up first, the ORM only when there is one.
+    if ctx.session.connection().execute(_HAS_DIALOGUE, {"userid": ctx.userid}).first() is None:
+        return None
+    d = ctx.session.get(Dialogue, ctx.userid)
     if d is not None and d.expires_at <= ctx.now:
         ctx.session.delete(d)
         return None

@@ -4,9 +4,9 @@ Handlers are plain synchronous transaction scripts over a SQLAlchemy `Session`, 
 on both back ends:
 
 * SQLite: one writer thread owns the connection. Units of work queued while it is busy are run
-  together in one transaction, each inside its own SAVEPOINT, and committed at once (group commit).
-  This avoids a thread hop per statement (aiosqlite) and a commit per message, the two costs that
-  dominate the hot path (see STYLE.md). A unit that raises is rolled back alone.
+  together in one transaction and committed at once (group commit). This avoids a thread hop per
+  statement (aiosqlite) and a commit per message, the two costs that dominate the hot path (see
+  STYLE.md). A unit that raises is rolled back alone: the batch is retried unit by unit.
 * PostgreSQL: the async engine on asyncpg; each unit runs through `AsyncSession.run_sync` in its own
   transaction, optionally behind a transaction-scoped advisory lock so that one person's messages
   are handled one at a time across processes.
@@ -177,20 +177,16 @@ class Database:
             conn.close()
 
     def _run_batch(self, conn: Any, batch: list[_Unit]) -> None:
-        trans = conn.begin()
-        try:
+        # Optimistic group commit: the whole batch in one transaction with no SAVEPOINTs (two
+        # statements a message saved). Should any unit fail, or the commit, the batch is rolled back
+        # and every unit runs again alone, so a failure undoes only its own unit's work. Units are
+        # transaction scripts whose only effects are in the database, so running one again is safe.
+        if len(batch) > 1 and self._together(conn, batch):
+            self.batches += 1
+        else:
             for unit in batch:
-                self._run_unit(conn, unit, savepoint=len(batch) > 1)
-            if trans.is_active:  # a lone unit that failed has already rolled it back
-                trans.commit()
-        except BaseException as exc:  # the commit itself failed: nothing in the batch happened
-            log.exception("database batch of %d failed to commit", len(batch))
-            if trans.is_active:
-                trans.rollback()
-            for unit in batch:
-                if unit.error is None:
-                    unit.error, unit.result = exc, None
-        self.batches += 1
+                self._alone(conn, unit)
+                self.batches += 1
         by_loop: dict[asyncio.AbstractEventLoop, list[_Unit]] = {}
         for unit in batch:
             by_loop.setdefault(unit.loop, []).append(unit)
@@ -201,22 +197,44 @@ class Database:
                 pass
 
     @staticmethod
-    def _run_unit(conn: Any, unit: _Unit, *, savepoint: bool) -> None:
-        # In a batch each unit gets its own SAVEPOINT so that its failure undoes only its own work;
-        # alone, it joins the batch transaction directly and a failure rolls that back.
-        session = Session(
-            bind=conn,
-            join_transaction_mode="create_savepoint" if savepoint else "rollback_only",
-            expire_on_commit=False,
-        )
+    def _together(conn: Any, batch: list[_Unit]) -> bool:
+        trans = conn.begin()
         try:
-            unit.result = unit.fn(session)
-            session.commit()
+            for unit in batch:
+                unit.result = _call(conn, unit.fn)
+            trans.commit()
+            return True
+        except Exception:  # noqa: BLE001 - retried unit by unit, where the error finds its owner
+            if trans.is_active:
+                trans.rollback()
+            for unit in batch:
+                unit.result = None
+            return False
+
+    @staticmethod
+    def _alone(conn: Any, unit: _Unit) -> None:
+        trans = conn.begin()
+        try:
+            unit.result = _call(conn, unit.fn)
+            trans.commit()
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
-            unit.error = exc
-            session.rollback()
-        finally:
-            session.close()
+            unit.error, unit.result = exc, None
+            if trans.is_active:
+                trans.rollback()
+
+
+def _call(conn: Any, fn: Callable[[Session], Any]) -> Any:
+    """Run a unit on the batch's transaction; a failure rolls the whole transaction back."""
+    session = Session(bind=conn, join_transaction_mode="rollback_only", expire_on_commit=False)
+    try:
+        result = fn(session)
+        session.commit()  # flushes; the transaction itself belongs to the batch
+        return result
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 def _settle(units: list[_Unit]) -> None:

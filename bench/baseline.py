@@ -1,0 +1,56 @@
+"""The baseline: only what no WeCom bot can avoid, to measure the bot against the physical limit.
+
+Verify, decrypt and parse the callback with wechatpy, insert one row into SQLite in WAL mode, and
+answer an empty 200. No routing, no members, no reply.
+
+    python -m bench.baseline --port 18081 --db /tmp/baseline.db --token T --key K --corp C
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+
+from aiohttp import web
+from wechatpy.enterprise import WeChatCrypto, parse_message
+
+
+def make_app(db_path: str, token: str, key: str, corp: str) -> web.Application:
+    crypto = WeChatCrypto(token, key, corp)
+    db = sqlite3.connect(db_path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE IF NOT EXISTS inbox (id INTEGER PRIMARY KEY, msgid TEXT, userid TEXT, content TEXT)")
+
+    async def callback(request: web.Request) -> web.Response:
+        q = request.query
+        body = await request.read()
+        plain = crypto.decrypt_message(body, q["msg_signature"], q["timestamp"], q["nonce"])
+        msg = parse_message(plain)
+        raw = msg._data  # noqa: SLF001
+        db.execute("INSERT INTO inbox (msgid, userid, content) VALUES (?, ?, ?)",
+                   (raw.get("MsgId"), raw.get("FromUserName"), raw.get("Content")))
+        return web.Response(status=200, text="")
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.add_routes([web.post("/wecom/callback", callback), web.get("/healthz", healthz)])
+    return app
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--db", required=True)
+    p.add_argument("--token", required=True)
+    p.add_argument("--key", required=True)
+    p.add_argument("--corp", required=True)
+    a = p.parse_args()
+    web.run_app(make_app(a.db, a.token, a.key, a.corp), host="127.0.0.1", port=a.port, access_log=None,
+                print=None)
+
+
+if __name__ == "__main__":
+    main()
