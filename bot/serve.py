@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from bot.app import Application
 from bot.config import Config
@@ -12,13 +13,29 @@ from bot.scheduler import RunResult
 log = logging.getLogger(__name__)
 
 
-async def serve(config: Config, stop: asyncio.Event) -> None:
-    """Run until `stop` is set: WeCom mode with credentials, the local simulator without."""
+async def serve(config: Config, stop: asyncio.Event, *,
+                on_started: Callable[[Application], None] | None = None) -> None:
+    """Run until `stop` is set: WeCom mode with credentials, the local simulator without.
+
+    `on_started` is called with the running application (for tests and embedding).
+    """
+    local = not config.wecom.configured
+    if local:
+        from bot.simulator.local import local_config, open_simulator
+
+        config = local_config(config)
     app = Application(config)
     await app.initialize()
     try:
+        simulator = await open_simulator(app) if local else None
         await app.start()
-        log.info("Pioneer is listening on %s%s", app.url, config.server.callback_path)
+        if simulator is not None:
+            log.info("no WeCom credentials configured: local mode, callback at %s", simulator.callback_url)
+            print(f"Pioneer is running in local mode: open {simulator.page_url}", flush=True)
+        else:
+            log.info("Pioneer is listening on %s%s", app.url, config.server.callback_path)
+        if on_started is not None:
+            on_started(app)
         await stop.wait()
     finally:
         await app.stop()

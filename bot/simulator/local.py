@@ -1,0 +1,91 @@
+"""Local mode: Pioneer without a WeCom corporation, for a newcomer's first ten minutes (SPEC §5).
+
+When no WeCom credentials are configured, `serve` runs the bot against the built-in simulator: a
+token and EncodingAESKey made up for the session, the API client pointed at the fake WeCom API under
+`/sim/`, the demo cast and their skill levels imported, and a chat page to play the members.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import string
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from bot.config import Config, DatabaseConfig
+from bot.members import ImportReport, import_members, import_skills
+from bot.simulator.page import Simulator
+
+if TYPE_CHECKING:
+    from bot.app import Application
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+CAST = HERE / "cast.csv"
+SKILLS = HERE / "skills.csv"
+LOCAL_CORP_ID = "wwlocal"
+LOCAL_AGENT_ID = 1000002
+# Local mode keeps its own SQLite file unless a database was chosen explicitly, so the demo cast
+# (userids like `zhangwei`, an admin among them) never lands in the database a real deployment uses.
+LOCAL_DATABASE_URL = "sqlite:///data/local.db"
+
+
+def local_config(config: Config) -> Config:
+    """`config` turned to local mode: made-up credentials, the API and group robots on the simulator."""
+    host = config.server.host
+    port = config.server.port or free_port(host)
+    loopback = "127.0.0.1" if host in ("", "0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)
+    api_base = f"http://{loopback}:{port}/sim"
+    alphabet = string.ascii_letters + string.digits
+    wecom = config.wecom.model_copy(update={
+        "corp_id": LOCAL_CORP_ID,
+        "secret": secrets.token_urlsafe(24),
+        "agent_id": LOCAL_AGENT_ID,
+        "token": secrets.token_urlsafe(12),
+        "encoding_aes_key": "".join(secrets.choice(alphabet) for _ in range(43)),
+        "api_base": api_base,
+    })
+    groups = {name: g.model_copy(update={"webhook": f"{api_base}/cgi-bin/webhook/send?key={quote(name)}"})
+              for name, g in config.groups.items()}
+    update = {"wecom": wecom, "server": config.server.model_copy(update={"port": port}), "groups": groups}
+    if config.database.url == DatabaseConfig().url:
+        update["database"] = config.database.model_copy(update={"url": LOCAL_DATABASE_URL})
+    return config.model_copy(update=update)
+
+
+def free_port(host: str) -> int:
+    """A port nobody listens on now (for `server.port: 0`, whose URLs must be known before start)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host or "127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def load_demo(app: Application) -> None:
+    """Import the demo cast and their skill levels; importing again updates, never duplicates."""
+    cast = CAST.read_text(encoding="utf-8")
+    skills = SKILLS.read_text(encoding="utf-8")
+    reports: list[tuple[str, ImportReport]] = [
+        ("cast.csv", await app.db.run(lambda s: import_members(s, cast, actor="local-mode"))),
+        ("skills.csv", await app.db.run(lambda s: import_skills(s, skills, app.config.skills.skill, actor="local-mode"))),
+    ]
+    for name, report in reports:
+        if report.problems:  # e.g. a config.yaml whose skills no longer match the demo file
+            log.warning("demo %s not imported: %s", name, "; ".join(report.problems))
+        else:
+            log.info("demo %s: %s", name, report.summary())
+
+
+async def open_simulator(app: Application) -> Simulator:
+    """After `app.initialize()`, before `app.start()`: the demo data and the simulator, mounted."""
+    await load_demo(app)
+    simulator = Simulator(app)
+    simulator.mount()
+    return simulator
+
+
+__all__ = ["Simulator", "free_port", "load_demo", "local_config", "open_simulator"]
