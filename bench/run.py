@@ -283,7 +283,9 @@ async def pg_checks(url: str, forms_ok: list[str]) -> dict[str, Any]:
 
     engine = create_async_engine(url)
     async with engine.connect() as conn:
-        rows = (await conn.execute(text("SELECT name, COUNT(*) FROM innovations WHERE name LIKE 'pg%' GROUP BY name"))).all()
+        rows = (await conn.execute(text(
+            "SELECT name, COUNT(*) FROM innovations WHERE name LIKE 'pgsat-%' OR name LIKE 'pgrate-%' GROUP BY name"
+        ))).all()
         dup_inbox = (await conn.execute(text("SELECT COUNT(*) FROM (SELECT key FROM inbox GROUP BY key HAVING COUNT(*) > 1) d"))).scalar_one()
         runs = (await conn.execute(text("SELECT scheduled_at, COUNT(*) FROM job_runs WHERE job = 'bench_tick' GROUP BY scheduled_at"))).all()
     await engine.dispose()

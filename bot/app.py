@@ -99,6 +99,8 @@ class Application:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if getattr(self, "dispatcher", None) is not None:
+            await self.dispatcher.drain()
         if getattr(self, "scheduler", None) is not None:
             await self.scheduler.stop()
         if getattr(self, "outbox", None) is not None:

@@ -134,6 +134,13 @@ class Dispatcher:
         self.observer = observer or _NullObserver()
         self.locks = UserLocks()
         self.tz = config.tz
+        self._in_flight: set[asyncio.Task[Outcome]] = set()
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait for messages still being handled (late ones included): they were acknowledged to
+        WeCom, so stopping before they commit would lose them."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=timeout)
 
     async def __call__(self, incoming: Incoming) -> PassiveReply | None:
         if incoming.kind == "event" and incoming.event in SILENT_EVENTS:
@@ -141,14 +148,17 @@ class Dispatcher:
         started = time.perf_counter()
         deadline = Deadline()
         task = asyncio.create_task(self._work(incoming, deadline))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        # asyncio.wait leaves the task running when the budget is spent (no shield, no extra task).
+        done, _ = await asyncio.wait({task}, timeout=self.config.handlers.budget_seconds)
+        if not done and deadline.expire():
+            log.warning("reply for %s missed the budget; it will follow through the outbox", incoming.key)
+            task.add_done_callback(lambda t: self._finished_late(t, incoming, started))
+            return None
         try:
-            outcome = await asyncio.wait_for(asyncio.shield(task), self.config.handlers.budget_seconds)
-        except TimeoutError:
-            if deadline.expire():
-                log.warning("reply for %s missed the budget; it will follow through the outbox", incoming.key)
-                task.add_done_callback(lambda t: self._finished_late(t, incoming, started))
-                return None
-            outcome = await task  # the handler had already chosen a passive reply and is committing
+            # Done, or about to be: the handler had already chosen a passive reply and is committing.
+            outcome = task.result() if done else await task
         except Exception:  # noqa: BLE001 - a person gets an apology, the log gets the trace
             log.exception("handling %s from %s failed", incoming.key, incoming.sender,
                           extra={"msgid": incoming.msg_id, "userid": incoming.sender})

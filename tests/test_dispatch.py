@@ -118,3 +118,13 @@ async def test_a_failing_handler_gets_an_apology_records_nothing_and_a_retry_wor
     retried = await sbot.deliver(plain)
     assert retried.reply is not None and retried.reply.text == "记下：重来"
     assert await audit_count(sbot, "count") == 1
+
+
+async def test_stopping_waits_for_acknowledged_messages_still_being_handled(make_bot):  # type: ignore[no-untyped-def]
+    bot = await make_bot(router=spine_router, handlers={"budget_seconds": 0.2})
+    first = await bot.deliver(bot.wecom.text("zhangwei", "慢 0.6"))
+    assert first.reply is None  # acknowledged to WeCom: from here it must not be lost
+    await bot.app.stop()
+    assert await audit_count(bot, "slow") == 1
+    entry = await bot.query(lambda s: s.execute(select(InboxEntry)).scalar_one())
+    assert entry.reply_via_outbox
