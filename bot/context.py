@@ -52,6 +52,7 @@ class Context:
     message: Incoming
     now: datetime  # aware, in the configured time zone
     member: Sender | None
+    has_dialogue: bool | None = None  # known from the dispatcher's first look-up; None: ask the database
     args: str = ""
     enqueued: int = 0
     extra: dict[str, Any] = field(default_factory=dict)

@@ -202,13 +202,12 @@ class Dispatcher:
                        command=row.command)
 
     def _process(self, session: Session, incoming: Incoming, deadline: Deadline) -> Outcome:
-        stored = self._stored(session, incoming.key)
-        if stored is not None:
+        known = members.arrival(session, incoming.key, incoming.sender)
+        if known.seen and (stored := self._stored(session, incoming.key)) is not None:
             return stored
         now = datetime.now(self.tz)
-        sender = members.load_sender(session, incoming.sender)
         ctx = Context(session=session, config=self.config, router=self.router, message=incoming, now=now,
-                      member=sender)
+                      member=known.sender, has_dialogue=known.has_dialogue)
         replies = self._route(ctx)
         passive, later = self._split(replies, card_click=incoming.event == "template_card_event")
         via_outbox = False

@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, bindparam, delete, select
+from sqlalchemy import Select, bindparam, delete, exists, literal, select
 from sqlalchemy.orm import Session
 
 from bot.context import Sender
 from storage.models import (
     AuditLog,
     Branch,
+    Dialogue,
+    InboxEntry,
     Member,
     MemberRole,
     Module,
@@ -38,34 +40,56 @@ STRANGER = "你好！你还不是「先锋」的登记成员，暂时不能使�
 
 
 def _sender_query() -> Select[Any]:
+    """Everything the dispatcher needs before routing, in one statement (it runs for every message):
+    whether this message was handled already, whether the sender has a dialogue open, and the
+    member with their units and roles (one row per role)."""
     m, b, t, g, mod, r = (Member.__table__.c, Branch.__table__.c, Team.__table__.c, PartyGroup.__table__.c,
                           Module.__table__.c, MemberRole.__table__.c)
+    inbox, dialogues = InboxEntry.__table__.c, Dialogue.__table__.c
+    anchor = select(literal(1).label("one")).subquery()
+    userid = bindparam("userid")
     return (
-        select(m.id, m.userid, m.name, m.political_status, m.branch_id, b.name, m.team_id, t.name, g.name, mod.name,
-               r.role)
-        .select_from(Member.__table__)
+        select(exists().where(inbox.key == bindparam("key")).label("seen"),
+               exists().where(dialogues.userid == userid).label("dialogue"),
+               m.id, m.userid, m.name, m.political_status, m.branch_id, b.name, m.team_id, t.name, g.name,
+               mod.name, r.role)
+        .select_from(anchor)
+        .outerjoin(Member.__table__, (m.userid == userid) & m.active.is_(True))
         .outerjoin(Branch.__table__, b.id == m.branch_id)
         .outerjoin(Team.__table__, t.id == m.team_id)
         .outerjoin(PartyGroup.__table__, g.id == m.party_group_id)
         .outerjoin(Module.__table__, mod.id == m.module_id)
         .outerjoin(MemberRole.__table__, r.member_id == m.id)
-        .where(m.userid == bindparam("userid"), m.active.is_(True))
     )
 
 
-# Built once: this runs for every message, and building a statement costs more than executing it.
+# Built once: building a statement costs more than executing it.
 _SENDER = _sender_query()
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """What is known about a message before it is routed."""
+
+    seen: bool  # its inbox key is taken: a retry
+    has_dialogue: bool
+    sender: Sender | None
+
+
+def arrival(session: Session, key: str, userid: str) -> Arrival:
+    rows = session.connection().execute(_SENDER, {"key": key, "userid": userid}).all()
+    first = rows[0]
+    if first[2] is None:
+        return Arrival(bool(first[0]), bool(first[1]), None)
+    sender = Sender(id=first[2], userid=first[3], name=first[4], political_status=first[5], branch_id=first[6],
+                    branch=first[7] or "", team_id=first[8], team=first[9] or "", party_group=first[10] or "",
+                    module=first[11] or "", roles=frozenset({"member", *(r[12] for r in rows if r[12])}))
+    return Arrival(bool(first[0]), bool(first[1]), sender)
 
 
 def load_sender(session: Session, userid: str) -> Sender | None:
     """The member behind a WeCom userid, with names of their organisation units and their roles."""
-    rows = session.connection().execute(_SENDER, {"userid": userid}).all()
-    if not rows:
-        return None
-    row = rows[0]
-    return Sender(id=row[0], userid=row[1], name=row[2], political_status=row[3], branch_id=row[4],
-                  branch=row[5] or "", team_id=row[6], team=row[7] or "", party_group=row[8] or "",
-                  module=row[9] or "", roles=frozenset({"member", *(r[10] for r in rows if r[10])}))
+    return arrival(session, "", userid).sender
 
 
 def admin_userids(session: Session, configured: list[str]) -> list[str]:

@@ -286,8 +286,10 @@ _HAS_DIALOGUE = select(Dialogue.__table__.c.userid).where(Dialogue.__table__.c.u
 
 
 def _active_dialogue(ctx: Context) -> Dialogue | None:
-    # Most messages have no dialogue: a cheap Core look-up first, the ORM only when there is one.
-    if ctx.session.connection().execute(_HAS_DIALOGUE, {"userid": ctx.userid}).first() is None:
+    # Most messages have no dialogue: the dispatcher already knows, else a cheap Core look-up first.
+    if ctx.has_dialogue is False or (
+            ctx.has_dialogue is None
+            and ctx.session.connection().execute(_HAS_DIALOGUE, {"userid": ctx.userid}).first() is None):
         return None
     d = ctx.session.get(Dialogue, ctx.userid)
     if d is not None and d.expires_at <= ctx.now:
