@@ -184,6 +184,38 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
     return 0 if result.status == "done" else 1
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from datetime import datetime
+
+    from handlers.export import build_workbook
+    from handlers.periods import parse_period
+    from storage.models import Branch
+
+    period = parse_period(args.period, datetime.now(config.tz).date())
+    if period is None:
+        print(f"--period {args.period!r}: not a period (e.g. 2026Q4, 2026-11, 2026, 本季度)", file=sys.stderr)
+        return 1
+
+    def work(session: Any) -> bytes | None:
+        from sqlalchemy import select
+
+        branch_id = None
+        if args.branch:
+            branch_id = session.execute(select(Branch.id).where(Branch.name == args.branch)).scalar_one_or_none()
+            if branch_id is None:
+                return None
+        return build_workbook(session, config, period, branch_id)
+
+    data = _with_db(config, work)
+    if data is None:
+        print(f"--branch {args.branch!r}: no such branch", file=sys.stderr)
+        return 1
+    Path(args.out).write_bytes(data)
+    print(f"{args.out}: {period.label} ({args.branch or 'all branches'}), {len(data)} bytes")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bot", description="先锋 Pioneer, a WeCom bot")
     p.add_argument("--config", help="config file (default: $BOT_CONFIG or config.yaml)")
@@ -207,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     j = sub.add_parser("jobs", help="scheduled jobs").add_subparsers(dest="jobs_command", required=True)
     add("list", cmd_jobs_list, parent=j, help="list scheduled jobs")
     add("run", cmd_jobs_run, parent=j, help="run one job now").add_argument("name")
+    ex = add("export", cmd_export, help="write the points workbook (.xlsx) of a period")
+    ex.add_argument("--period", default="本季度", help="2026Q4, 2026-11, 2026 or 本季度 (default)")
+    ex.add_argument("--out", required=True, help="the .xlsx file to write")
+    ex.add_argument("--branch", default="", help="one branch by name (default: all)")
     return p
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bot.router import Router
-from handlers import basics
+from handlers import approvals, basics, export, points, rankings
 
-MODULES = (basics,)
+MODULES = (basics, points, approvals, rankings, export)
 
 
 def build_router() -> Router:

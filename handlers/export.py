@@ -1,0 +1,200 @@
+"""导出: the quarter's (or any period's) points as an .xlsx workbook — 汇总, 明细, 创新成果, 待审与驳回.
+
+`build_workbook` is shared by the 导出 command (secretaries: their branch; committee: all) and by
+`python -m bot export --period 2026Q4 --out FILE.xlsx`.
+"""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, aliased
+
+from bot.config import Config
+from bot.context import Context, Sender
+from bot.replies import File, Reply, Text
+from bot.router import Router
+from handlers.approvals import STATUS_NAMES
+from handlers.periods import Period, looks_like_period, parse_period, period_of
+from handlers.points import PARTY
+from handlers.rankings import category_name, competition_ranks
+from storage.models import Branch, Member, Team
+from storage.points import (
+    INNOVATION,
+    TOTAL,
+    Innovation,
+    InnovationMember,
+    MemberTotal,
+    PointEntry,
+    Submission,
+)
+
+router = Router("export")
+
+HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+
+
+def _points(x100: int | None) -> float | int:
+    value = (x100 or 0) / 100
+    return int(value) if value == int(value) else value
+
+
+def _width(value: Any) -> int:
+    text = str(value if value is not None else "")
+    longest = max((sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
+                   for line in text.splitlines() or [""]), default=0)
+    return longest
+
+
+def _sheet(wb: Workbook, title: str, header: Sequence[str], rows: Iterable[Sequence[Any]], *, first: bool = False
+           ) -> Worksheet:
+    ws: Worksheet = wb.active if first else wb.create_sheet()  # type: ignore[assignment]
+    ws.title = title
+    ws.append(list(header))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(horizontal="center", vertical="center")
+    widths = [_width(h) for h in header]
+    for row in rows:
+        ws.append(list(row))
+        widths = [max(w, _width(v)) for w, v in zip(widths, row, strict=False)]
+    for i, w in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = min(60, max(8, w + 2))
+    ws.freeze_panes = "A2"
+    return ws
+
+
+def _local(at: datetime | None, config: Config) -> str:
+    return at.astimezone(config.tz).strftime("%Y-%m-%d %H:%M") if at else ""
+
+
+def build_workbook(session: Session, config: Config, period: Period, branch_id: int | None = None) -> bytes:
+    """The workbook for `period`, for one branch or (None) the whole 党总支."""
+    groups = [*config.points.categories, *([config.points.deductions] if config.points.deductions else [])]
+    codes = [c.code for c in groups]
+    wb = Workbook()
+
+    # 汇总: every party member (and anyone with points) × categories, totals and ranks.
+    t = MemberTotal
+    in_scope = [Member.active.is_(True)] + ([Member.branch_id == branch_id] if branch_id is not None else [])
+    people = session.execute(
+        select(Member.id, Member.name, Member.userid, Branch.name, Team.name, Member.political_status)
+        .outerjoin(Branch, Branch.id == Member.branch_id).outerjoin(Team, Team.id == Member.team_id)
+        .where(*in_scope).order_by(Member.id)
+    ).all()
+    totals: dict[int, dict[str, int]] = {}
+    for member_id, category, points in session.execute(
+        select(t.member_id, t.category, t.points_x100).join(Member, Member.id == t.member_id)
+        .where(t.period == period.key, *in_scope)
+    ):
+        totals.setdefault(member_id, {})[category] = points
+    rows = [p for p in people if p[5] in PARTY or p[0] in totals]
+    rows.sort(key=lambda p: (-totals.get(p[0], {}).get(TOTAL, 0), p[0]))
+    ranks = competition_ranks([totals.get(p[0], {}).get(TOTAL, 0) for p in rows])
+    by_branch: dict[str | None, list[int]] = {}
+    for p in rows:
+        by_branch.setdefault(p[3], []).append(totals.get(p[0], {}).get(TOTAL, 0))
+    branch_rank = {name: dict(zip(values, competition_ranks(values), strict=True))
+                   for name, values in by_branch.items()}
+    summary = []
+    for p, rank in zip(rows, ranks, strict=True):
+        mine = totals.get(p[0], {})
+        summary.append([rank, p[1], p[2], p[3] or "", p[4] or "", p[5],
+                        *(_points(mine.get(c)) for c in codes), _points(mine.get(TOTAL)),
+                        branch_rank[p[3]][mine.get(TOTAL, 0)], _points(mine.get(INNOVATION))])
+    _sheet(wb, "汇总", ["排名", "姓名", "账号", "支部", "班组", "政治面貌",
+                       *(f"{c.code} {c.name}" for c in groups), "合计", "支部内排名", "创新积分"], summary, first=True)
+
+    # 明细: every ledger line dated in the period.
+    e, approver = PointEntry, aliased(Member)
+    entries = session.execute(
+        select(e, Member.name, Branch.name, approver.name).outerjoin(Member, Member.id == e.member_id)
+        .outerjoin(Branch, Branch.id == e.branch_id).outerjoin(approver, approver.id == e.approver_id)
+        .where(e.day >= period.start, e.day < period.end,
+               *([e.branch_id == branch_id] if branch_id is not None else []))
+        .order_by(e.id)
+    ).all()
+    _sheet(wb, "明细", ["流水号", "日期", "记账时间", "姓名", "支部", "类别", "指标", "分值", "类型", "冲正流水号",
+                       "事项编号", "审核人", "说明"],
+           ([x.id, x.day, _local(x.at, config), name or "（支部）", branch or "", category_name(config, x.category),
+             x.indicator, _points(x.points_x100), "冲正" if x.kind == "reversal" else "记分", x.reverses_entry_id or "",
+             f"#{x.item_id}" if x.item_id else "", who or "", x.note] for x, name, branch, who in entries))
+
+    # 创新成果: innovation claims made in the period, with each member's share.
+    s = Submission
+    lo, hi = period.bounds(config.tz)
+    scope = [s.branch_id == branch_id] if branch_id is not None else []
+    claims = session.execute(
+        select(Innovation, s, Member.name).join(s, s.id == Innovation.id).join(Member, Member.id == Innovation.leader_id)
+        .where(s.created_at >= lo, s.created_at < hi, *scope).order_by(s.id)
+    ).all()
+    team = {}
+    if claims:
+        for inv_id, name, role, paid in session.execute(
+            select(InnovationMember.innovation_id, Member.name, InnovationMember.role, InnovationMember.paid_x100)
+            .join(Member, Member.id == InnovationMember.member_id)
+            .where(InnovationMember.innovation_id.in_([c[0].id for c in claims]))
+            .order_by(InnovationMember.innovation_id, InnovationMember.role.desc(), Member.id)
+        ):
+            team.setdefault(inv_id, []).append(f"{name}（{role}）{_points(paid)}")
+    _sheet(wb, "创新成果", ["编号", "类型", "名称", "级别", "等次", "成果分值", "组长", "成员及本次得分", "本次计分",
+                         "状态", "申报时间", "说明"],
+           ([f"#{inv.id}", inv.type, inv.name, inv.level, inv.grade, _points(inv.points_x100), leader,
+             "、".join(team.get(inv.id, [])), _points(sub.points_x100), STATUS_NAMES.get(sub.status, sub.status),
+             _local(sub.created_at, config), sub.description] for inv, sub, leader in claims))
+
+    # 待审与驳回: what still waits, and what was rejected in the period.
+    owner, decider = aliased(Member), aliased(Member)
+    open_items = session.execute(
+        select(s, owner.name, Branch.name, decider.name).join(owner, owner.id == s.member_id)
+        .outerjoin(Branch, Branch.id == s.branch_id).outerjoin(decider, decider.id == s.decided_by)
+        .where(or_(s.status == "pending", (s.status == "rejected") & (s.decided_at >= lo) & (s.decided_at < hi)),
+               *scope).order_by(s.status, s.id)
+    ).all()
+    _sheet(wb, "待审与驳回", ["编号", "状态", "类型", "申报人", "支部", "内容", "分值", "日期", "提交时间", "审核人",
+                          "审核时间", "驳回理由", "说明"],
+           ([f"#{x.id}", STATUS_NAMES.get(x.status, x.status), x.kind, name, branch or "", x.title,
+             _points(x.points_x100), x.day, _local(x.created_at, config), who or "", _local(x.decided_at, config),
+             x.reason, x.description] for x, name, branch, who in open_items))
+
+    for ws in wb.worksheets:
+        for row in ws.iter_rows(min_row=2):
+            for cell in row:
+                if cell.is_date:
+                    cell.number_format = "yyyy-mm-dd"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def workbook_name(period: Period, branch: str = "") -> str:
+    return f"{period.key}积分{'-' + branch if branch else ''}.xlsx"
+
+
+@router.command("导出", code="export", aliases=("导出积分", "积分表"), roles={"secretary", "committee"})
+def export(ctx: Context, member: Sender, args: str) -> list[Reply] | str:
+    """导出积分表（Excel）：导出 [本季度|上季度|2026Q3|2026-11]；书记导出本支部，党总支导出全部。"""
+    word = args.split()[0] if args.split() else ""
+    period = parse_period(word, ctx.now.date()) if word else period_of("quarter", ctx.now.date())
+    if period is None:
+        hint = "不是有效的时间段" if looks_like_period(word) else "看不懂"
+        return f"{hint}「{word}」。例：导出 本季度、导出 上季度、导出 2026Q3、导出 2026-11。"
+    branch_id = None if member.has("committee") else member.branch_id
+    if branch_id is None and not member.has("committee"):
+        return "你还没有登记所在支部，无法导出本支部积分。请联系管理员。"
+    data = build_workbook(ctx.session, ctx.config, period, branch_id)
+    branch = member.branch if branch_id is not None else ""
+    name = workbook_name(period, branch)
+    scope = branch or "全部支部"
+    return [Text(f"正在发送 {name}（{period.label}，{scope}）：汇总、明细、创新成果、待审与驳回 四张表。"),
+            File(name, data)]

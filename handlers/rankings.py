@@ -1,0 +1,392 @@
+"""Rankings: 排行 (members, teams, branches), my standing in 我的, and the scheduled broadcasts.
+
+Everything here reads `member_totals` (kept in step with the ledger) through indexed queries; nothing
+scans the ledger. Ties share a rank (competition ranking: 1, 1, 3). The branch ranking is the
+quarterly 党建考评, scored by the rule in `points.branch_ranking`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.orm import Session
+
+from bot.config import Config
+from bot.context import Context, Sender
+from bot.router import Router
+from bot.scheduler import JobContext, job
+from handlers.periods import Period, looks_like_period, parse_period, period_of, previous, relative
+from handlers.points import PARTY, fmt, short, signed
+from storage.models import Branch, Member, Team
+from storage.points import INNOVATION, TOTAL, BranchTotal, MemberTotal, PointEntry, Submission
+
+router = Router("rankings")
+
+SCOPES = {"个人": "member", "成员": "member", "党员": "member", "班组": "team", "支部": "branch", "党支部": "branch"}
+SCOPE_TITLES = {"member": "个人积分排行", "team": "班组积分排行", "branch": "支部党建考评排行"}
+DEFAULT_TOP = 10
+MAX_TOP = 50
+
+
+# -- pure rules -------------------------------------------------------------------------------------
+
+
+def competition_ranks(values: Sequence[int]) -> list[int]:
+    """Ranks of values sorted best first, ties sharing a rank: [9, 7, 7, 5] → [1, 2, 2, 4]."""
+    ranks: list[int] = []
+    for i, v in enumerate(values):
+        ranks.append(ranks[-1] if i and v == values[i - 1] else i + 1)
+    return ranks
+
+
+def rank_change(now: int | None, before: int | None) -> str:
+    """The move against the previous period: ↑2, ↓1, – (same), 新 (not ranked before)."""
+    if now is None:
+        return ""
+    if before is None:
+        return "新"
+    if before > now:
+        return f"↑{before - now}"
+    if before < now:
+        return f"↓{now - before}"
+    return "–"
+
+
+# -- standings --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    id: int
+    name: str
+    rank: int
+    points_x100: int
+    change: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    scope: str
+    period: Period
+    category: str
+    rows: list[Standing]
+    size: int  # how many are ranked
+    mine: Standing | None = None  # the asker (or their team), wherever they stand
+
+
+def _filters(period: str, category: str) -> list[ColumnElement[bool]]:
+    return [MemberTotal.period == period, MemberTotal.category == category]
+
+
+def count_above(session: Session, period: str, category: str, values: Sequence[int]) -> tuple[int, list[int]]:
+    """(how many are ranked, how many have more than each value) in one pass over the period's totals."""
+    t = MemberTotal
+    sums = [func.coalesce(func.sum(case((t.points_x100 > v, 1), else_=0)), 0) for v in values]
+    row = session.execute(select(func.count(), *sums).where(*_filters(period, category))).one()
+    return int(row[0]), [int(x) for x in row[1:]]
+
+
+def places(session: Session, period: str, category: str, points: int, branch_id: int | None
+           ) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((ranked, ahead of `points`) overall, the same within the branch), in one pass over the period."""
+    t = MemberTotal
+    in_branch = t.branch_id == branch_id
+    row = session.execute(select(
+        func.count(),
+        func.coalesce(func.sum(case((t.points_x100 > points, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((in_branch, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((in_branch & (t.points_x100 > points), 1), else_=0)), 0),
+    ).where(*_filters(period, category))).one()
+    return (int(row[0]), int(row[1])), (int(row[2]), int(row[3]))
+
+
+def _previous_ranks(session: Session, period: str, category: str, ids: Sequence[int]) -> dict[int, int]:
+    t = MemberTotal
+    before = dict(session.execute(select(t.member_id, t.points_x100)
+                                  .where(*_filters(period, category), t.member_id.in_(ids))).all())
+    if not before:
+        return {}
+    values = sorted(set(before.values()))
+    _, above = count_above(session, period, category, values)
+    rank = {v: a + 1 for v, a in zip(values, above, strict=True)}
+    return {m: rank[p] for m, p in before.items()}
+
+
+def member_ranking(session: Session, period: Period, category: str, top: int, me: int | None) -> Ranking:
+    """The top members, and where `me` stands (rank 0 when they have no points in the period)."""
+    t = MemberTotal
+    rows = session.execute(
+        select(t.member_id, Member.name, t.points_x100, Branch.name)
+        .join(Member, Member.id == t.member_id).outerjoin(Branch, Branch.id == t.branch_id)
+        .where(*_filters(period.key, category)).order_by(t.points_x100.desc(), t.member_id).limit(top)
+    ).all()
+    ranks = competition_ranks([r[2] for r in rows])
+    ids = [r[0] for r in rows]
+    mine = session.get(MemberTotal, (me, period.key, category)) if me is not None and me not in ids else None
+    size, above = count_above(session, period.key, category, [mine.points_x100] if mine else [])
+    before = _previous_ranks(session, previous(period).key, category, [*ids, *([me] if me else [])])
+    standings = [Standing(r[0], r[1], rank, r[2], rank_change(rank, before.get(r[0])), r[3] or "")
+                 for r, rank in zip(rows, ranks, strict=True)]
+    found = next((s for s in standings if s.id == me), None)
+    if found is None and me is not None:
+        rank = above[0] + 1 if mine else None
+        found = Standing(me, "你", rank or 0, mine.points_x100 if mine else 0, rank_change(rank, before.get(me)))
+    return Ranking("member", period, category, standings, size, found)
+
+
+def _grouped(session: Session, period: str, category: str) -> list[tuple[int, str, int, int]]:
+    """(team id, name, points, members with points) per team; summed along the (period, category, team) index."""
+    t = MemberTotal
+    sums = (select(t.team_id, func.sum(t.points_x100).label("points"), func.count().label("people"))
+            .where(*_filters(period, category), t.team_id.is_not(None)).group_by(t.team_id).subquery())
+    rows = session.execute(select(sums.c.team_id, Team.name, sums.c.points, sums.c.people)
+                           .join(Team, Team.id == sums.c.team_id)).all()
+    return [(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+
+
+def _ranked(scored: list[tuple[int, str, int, str]], before: dict[int, int]) -> list[Standing]:
+    scored.sort(key=lambda s: (-s[2], s[0]))
+    ranks = competition_ranks([s[2] for s in scored])
+    return [Standing(i, name, rank, points, rank_change(rank, before.get(i)), detail)
+            for (i, name, points, detail), rank in zip(scored, ranks, strict=True)]
+
+
+def team_ranking(session: Session, period: Period, category: str, top: int, my_team: int | None) -> Ranking:
+    """班组: the sum of the team's members' points."""
+    now = [(i, n, int(p), f"{c} 人") for i, n, p, c in _grouped(session, period.key, category)]
+    earlier = [(i, n, int(p), "") for i, n, p, _ in _grouped(session, previous(period).key, category)]
+    before = {s.id: s.rank for s in _ranked(earlier, {})}
+    rows = _ranked(now, before)
+    return Ranking("team", period, category, rows[:top], len(rows), next((s for s in rows if s.id == my_team), None))
+
+
+def branch_scores(session: Session, config: Config, period: str, category: str) -> list[tuple[int, str, int, str]]:
+    """(branch id, name, score x100, how it was made) by `points.branch_ranking` (the 党建考评 rule)."""
+    rule = config.points.branch_ranking
+    t, m = MemberTotal, Member
+    branches = session.execute(select(Branch.id, Branch.name).order_by(Branch.id)).all()
+    party_only = rule.rule == "average_per_party_member"
+    stmt = select(t.branch_id, func.sum(t.points_x100)).where(t.period == period, t.category == category)
+    if party_only:
+        stmt = stmt.join(m, m.id == t.member_id).where(m.political_status.in_(PARTY))
+    sums = dict(session.execute(stmt.group_by(t.branch_id)).all())
+    heads = dict(session.execute(select(m.branch_id, func.count()).where(m.active.is_(True), m.political_status.in_(PARTY))
+                                 .group_by(m.branch_id)).all())
+    extra: dict[int, int] = {}
+    if rule.include_branch_items and category == TOTAL:
+        extra = dict(session.execute(select(BranchTotal.branch_id, BranchTotal.points_x100)
+                                     .where(BranchTotal.period == period)).all())
+    scored = []
+    for branch_id, name in branches:
+        total, people, bonus = int(sums.get(branch_id) or 0), int(heads.get(branch_id) or 0), extra.get(branch_id, 0)
+        if party_only:
+            average = round(total / people) if people else 0
+            detail = f"党员 {people} 人，人均 {fmt(average)}" + (f" + 支部 {fmt(bonus)}" if bonus else "")
+            scored.append((branch_id, name, average + bonus, detail))
+        else:
+            detail = f"合计 {fmt(total)}" + (f" + 支部 {fmt(bonus)}" if bonus else "")
+            scored.append((branch_id, name, total + bonus, detail))
+    return scored
+
+
+def branch_ranking(session: Session, config: Config, period: Period, category: str, top: int,
+                   my_branch: int | None) -> Ranking:
+    # A branch without points in the previous period was not ranked then (新), whatever its zero score.
+    earlier = [s for s in branch_scores(session, config, previous(period).key, category) if s[2]]
+    before = {s.id: s.rank for s in _ranked(earlier, {})}
+    rows = _ranked(branch_scores(session, config, period.key, category), before)
+    return Ranking("branch", period, category, rows[:top], len(rows),
+                   next((s for s in rows if s.id == my_branch), None))
+
+
+# -- 排行 -------------------------------------------------------------------------------------------
+
+
+def category_name(config: Config, code: str) -> str:
+    if code == TOTAL:
+        return "总分"
+    if code == INNOVATION:
+        return "创新积分"
+    found = config.points.category(code)
+    return found.name if found else code
+
+
+def find_category(config: Config, word: str) -> str | None:
+    if word in ("总分", "合计", "全部", "总"):
+        return TOTAL
+    if word in ("创新", "创新积分"):
+        return INNOVATION
+    found = config.points.category(word)
+    return found.code if found else None
+
+
+USAGE = "排行的写法：排行 [个人|班组|支部] [本周|本月|本季度|本年|上季度|2026Q3|2026-11] [类别]，例：排行 支部 上季度"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    scope: str = "member"
+    period: Period | None = None
+    category: str = TOTAL
+    top: int = DEFAULT_TOP
+
+
+def parse_request(config: Config, text: str, today: date) -> Request | str:
+    """What `排行 …` asks for, or a refusal that says how to write it."""
+    scope, period, category, top = "member", None, TOTAL, DEFAULT_TOP
+    for word in text.replace("，", " ").replace(",", " ").split():
+        m = re.fullmatch(r"(?:前|top)(\d+)(?:名)?", word, re.IGNORECASE)
+        if word in SCOPES:
+            scope = SCOPES[word]
+        elif m:
+            top = max(1, min(MAX_TOP, int(m.group(1))))
+        elif (found := parse_period(word, today)) is not None:
+            period = found
+        elif (code := find_category(config, word)) is not None:
+            category = code
+        elif looks_like_period(word):
+            return f"「{word}」不是有效的时间段，可以写：本周、本月、本季度、本年、上季度、2026Q3、2026-11。"
+        else:
+            return f"看不懂「{word}」。{USAGE}"
+    return Request(scope, period or period_of("quarter", today), category, top)
+
+
+MINE = {"member": ("（你）", "你"), "team": ("（你所在）", "你的班组"), "branch": ("（你所在）", "你的支部")}
+
+
+def render(config: Config, r: Ranking) -> str:
+    head = f"{SCOPE_TITLES[r.scope]} · {r.period.label}" + (f" · {category_name(config, r.category)}"
+                                                           if r.category != TOTAL else "")
+    if not r.rows:
+        return f"{head}\n本期还没有积分记录。"
+    mark, who = MINE[r.scope]
+    lines = [head]
+    for s in r.rows:
+        me = mark if r.mine is not None and s.id == r.mine.id else ""
+        if r.scope == "member":  # the member's branch beside the name; team and branch details after
+            line = f"{s.rank}. {s.name}{me} {s.detail} {fmt(s.points_x100)} 分 {s.change}"
+        else:
+            line = f"{s.rank}. {s.name}{me} {fmt(s.points_x100)} 分 {s.change}（{s.detail}）"
+        lines.append(re.sub(r" +", " ", line).rstrip())
+    if r.mine is not None and all(s.id != r.mine.id for s in r.rows):
+        if r.mine.rank:
+            lines.append(f"—— {who}：第 {r.mine.rank} 名，{fmt(r.mine.points_x100)} 分 {r.mine.change}".rstrip())
+        else:
+            lines.append(f"—— {who}：本期还没有积分，暂未上榜")
+    unit = "人" if r.scope == "member" else "个"
+    lines.append(f"共 {r.size} {unit}上榜；箭头是与{previous(r.period).label}相比的名次变化。")
+    return "\n".join(lines)
+
+
+@router.command("排行", code="ranking", aliases=("排名", "榜单", "积分排行"))
+def ranking(ctx: Context, member: Sender, args: str) -> str:
+    """积分排行：排行 [个人|班组|支部] [本周|本月|本季度|本年|2026Q3|2026-11] [类别]，默认个人、本季度、总分。"""
+    request = parse_request(ctx.config, args, ctx.now.date())
+    if isinstance(request, str):
+        return request
+    assert request.period is not None
+    if request.scope == "team":
+        result = team_ranking(ctx.session, request.period, request.category, request.top, member.team_id)
+    elif request.scope == "branch":
+        result = branch_ranking(ctx.session, ctx.config, request.period, request.category, request.top,
+                                member.branch_id)
+    else:
+        result = member_ranking(ctx.session, request.period, request.category, request.top, member.id)
+    return render(ctx.config, result)
+
+
+# -- 我的 -------------------------------------------------------------------------------------------
+
+
+@router.profile_section
+def my_points(ctx: Context) -> str:
+    """This quarter's points by category, my ranks, my pending items and my last five entries."""
+    assert ctx.member is not None
+    me, session, config = ctx.member, ctx.session, ctx.config
+    quarter = period_of("quarter", ctx.now.date())
+    t = MemberTotal
+    totals = dict(session.execute(select(t.category, t.points_x100)
+                                  .where(t.member_id == me.id, t.period == quarter.key)).all())
+    lines = [f"—— 本季度积分（{quarter.label}）：{fmt(totals.get(TOTAL, 0))} 分"]
+    groups = [*config.points.categories, *([config.points.deductions] if config.points.deductions else [])]
+    parts = [f"{c.name} {fmt(totals.get(c.code, 0))}" for c in groups
+             if c in config.points.categories or totals.get(c.code)]
+    if parts:
+        lines.append(" · ".join(parts))
+    if totals.get(INNOVATION):
+        lines.append(f"创新积分 {fmt(totals[INNOVATION])}")
+    if TOTAL not in totals:
+        lines.append("排名：本季度还没有积分，暂未上榜")
+    else:
+        (size, above), (branch_size, branch_above) = places(session, quarter.key, TOTAL, totals[TOTAL], me.branch_id)
+        branch = f"{me.branch}第 {branch_above + 1} 名（共 {branch_size} 人）、" if me.branch_id is not None else ""
+        lines.append(f"排名：{branch}全车间第 {above + 1} 名（共 {size} 人）")
+    s = Submission
+    waiting = session.execute(select(s.id, s.title, s.points_x100).where(s.member_id == me.id, s.status == "pending")
+                              .order_by(s.id).limit(6)).all()
+    if waiting:
+        shown = "；".join(f"#{i} {short(title, 16)} {fmt(p)} 分" for i, title, p in waiting[:5])
+        lines.append(f"待审：{shown}" + ("；……" if len(waiting) > 5 else ""))
+    e = PointEntry
+    recent = session.execute(select(e.day, e.points_x100, e.indicator, e.category, e.item_id, e.kind)
+                             .where(e.member_id == me.id).order_by(e.id.desc()).limit(5)).all()
+    if recent:
+        lines.append("最近记分：")
+        for day, points, code, category, item, kind in recent:
+            indicator = config.indicator(code) if code else None
+            what = f"{code} {short(indicator.name, 10)}" if indicator else category_name(config, category)
+            lines.append(f"{day:%m-%d} {signed(points)} {what}" + (" 冲正" if kind == "reversal" else "")
+                         + (f" #{item}" if item else ""))
+    return "\n".join(lines)
+
+
+# -- the broadcast ----------------------------------------------------------------------------------
+
+
+def _markdown(config: Config, r: Ranking, top: int) -> str:
+    lines = [f"### {SCOPE_TITLES[r.scope]} · {r.period.label}",
+             f"> {r.period.span}" + (f" · {category_name(config, r.category)}" if r.category != TOTAL else "")]
+    for s in r.rows[:top]:
+        detail = f" <font color=\"comment\">{short(s.detail, 20)}</font>" if s.detail else ""
+        change = f" {s.change}" if s.change else ""
+        lines.append(f"**{s.rank}.** {s.name}{detail} <font color=\"info\">{fmt(s.points_x100)} 分</font>{change}")
+    return "\n".join(lines)
+
+
+@job("ranking_broadcast")
+def ranking_broadcast(ctx: JobContext) -> str:
+    """Post rankings to group robots. Arguments: groups, scope member|team|branch (default all three),
+    period previous_week|previous_month|previous_quarter|previous_year (or current_…), top."""
+    args = ctx.arguments
+    groups = args.get("groups", args.get("group", []))
+    groups = [groups] if isinstance(groups, str) else list(groups)
+    word = str(args.get("period", "previous_week"))
+    period = relative(word, ctx.now.date())
+    if period is None:
+        raise ValueError(f"unknown period {word!r} (use previous_week, previous_month, previous_quarter …)")
+    top = int(args.get("top", DEFAULT_TOP))
+    category = str(args.get("category", TOTAL))
+    scopes = [args["scope"]] if "scope" in args else ["member", "team", "branch"]
+    parts = []
+    for scope in scopes:
+        if scope == "member":
+            r = member_ranking(ctx.session, period, category, top, None)
+        elif scope == "team":
+            r = team_ranking(ctx.session, period, category, top, None)
+        elif scope == "branch":
+            r = branch_ranking(ctx.session, ctx.config, period, category, top, None)
+        else:
+            raise ValueError(f"unknown scope {scope!r} (use member, team or branch)")
+        if r.rows and any(s.points_x100 for s in r.rows):
+            parts.append(_markdown(ctx.config, r, top))
+    if not parts:
+        return f"{period.key}: nothing to post"
+    text = "\n\n".join(parts) + "\n\n<font color=\"comment\">发送「排行」给先锋查看自己的名次</font>"
+    for group in groups:
+        ctx.broadcast(group, text)
+    return f"{period.key} {'/'.join(scopes)} to {len(groups)} groups"

@@ -1,0 +1,261 @@
+"""Tables of the points practice — numbered items, submissions, the ledger, totals, innovations — and
+the queries that keep the ledger append-only and the totals in step with it.
+
+Points are stored as whole hundredths (`points_x100`: 250 = 2.5 points) so that sums are exact and
+ties are real ties on every database. Totals are kept per member, period key and category in the
+same transaction as each entry; rankings and 我的 read them instead of scanning the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+
+from sqlalchemy import Column, Date, Index, Text, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlmodel import Field, SQLModel
+
+from storage.models import ts, utcnow
+
+TOTAL = ""  # the category key of a member's overall total (every category except innovation's own)
+INNOVATION = "创新"  # the category of innovation points when they form a ranking of their own
+
+
+class Item(SQLModel, table=True):
+    """Anything shown to people as `#N`: one number space across kinds (尽责, 创新, 加分, later 投稿…)."""
+
+    __tablename__ = "items"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    created_at: datetime = ts(nullable=False, default=utcnow)  # type: ignore[assignment]
+
+
+class Submission(SQLModel, table=True):
+    """申报: a claim for points, pending until an approver decides; also a secretary's direct 加分."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        Index("ix_submissions_member_status", "member_id", "status", "created_at"),
+        Index("ix_submissions_status_created", "status", "created_at"),
+    )
+    id: int = Field(foreign_key="items.id", primary_key=True)
+    kind: str  # 尽责 | 创新 | 加分
+    member_id: int = Field(foreign_key="members.id")  # who it belongs to (the claimant, or who was awarded)
+    submitted_by: int = Field(foreign_key="members.id")
+    branch_id: int | None = Field(default=None, foreign_key="branches.id")  # the member's, at submission
+    indicator: str = ""
+    variant: str = ""
+    category: str = ""
+    title: str = ""  # what it is, for lists and cards: "A01 参加党员突击队/攻坚任务", "QC成果《…》"
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    day: date = Field(sa_column=Column(Date, nullable=False))
+    points_x100: int = 0
+    status: str = "pending"  # pending | approved | rejected | withdrawn | voided
+    created_at: datetime = ts(nullable=False, default=utcnow)  # type: ignore[assignment]
+    decided_by: int | None = Field(default=None, foreign_key="members.id")
+    decided_at: datetime | None = ts(nullable=True)  # type: ignore[assignment]
+    reason: str = ""  # why it was rejected
+    voided_by: int | None = Field(default=None, foreign_key="members.id")
+    voided_at: datetime | None = ts(nullable=True)  # type: ignore[assignment]
+    void_reason: str = ""
+
+
+class ApprovalRequest(SQLModel, table=True):
+    """Who was asked to decide a submission (and got its card): what `待审` and the digest read."""
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (Index("ix_approval_requests_approver", "approver_id", "item_id"),)
+    item_id: int = Field(foreign_key="items.id", primary_key=True)
+    approver_id: int = Field(foreign_key="members.id", primary_key=True)
+
+
+class PointEntry(SQLModel, table=True):
+    """积分流水: one append-only ledger line. Corrections are reversal lines; nothing is updated or deleted.
+
+    `member_id` is empty for points given to a branch as a whole (e.g. a 书记项目 accepted).
+    """
+
+    __tablename__ = "point_entries"
+    __table_args__ = (
+        Index("ix_point_entries_member", "member_id", "id"),
+        Index("ix_point_entries_member_indicator_day", "member_id", "indicator", "day"),
+        Index("ix_point_entries_item", "item_id"),
+        Index("ix_point_entries_day", "day"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int | None = Field(default=None, foreign_key="items.id")
+    member_id: int | None = Field(default=None, foreign_key="members.id")
+    branch_id: int | None = Field(default=None, foreign_key="branches.id")
+    points_x100: int
+    category: str
+    indicator: str = ""
+    day: date = Field(sa_column=Column(Date, nullable=False))  # the day it counts for (periods come from it)
+    at: datetime = ts(nullable=False, default=utcnow)  # type: ignore[assignment]
+    approver_id: int | None = Field(default=None, foreign_key="members.id")
+    kind: str = "entry"  # entry | reversal
+    reverses_entry_id: int | None = Field(default=None, foreign_key="point_entries.id")
+    note: str = ""
+
+
+class MemberTotal(SQLModel, table=True):
+    """A member's points in one period (`2026W48`, `2026-11`, `2026Q4`, `2026`) and category.
+
+    Category `""` is the overall total. Branch and team are copied from the member on each update so
+    that rankings, 我的 and the team table are covered by these indexes and never touch the ledger.
+    """
+
+    __tablename__ = "member_totals"
+    __table_args__ = (
+        Index("ix_member_totals_rank", "period", "category", "points_x100"),
+        Index("ix_member_totals_branch_rank", "period", "category", "branch_id", "points_x100"),
+        Index("ix_member_totals_team", "period", "category", "team_id", "points_x100"),
+    )
+    member_id: int = Field(foreign_key="members.id", primary_key=True)
+    period: str = Field(primary_key=True)
+    category: str = Field(primary_key=True)
+    points_x100: int = 0
+    branch_id: int | None = Field(default=None, foreign_key="branches.id")
+    team_id: int | None = Field(default=None, foreign_key="teams.id")
+
+
+class BranchTotal(SQLModel, table=True):
+    """Points given to a branch as a whole, per period (part of the quarterly 党建考评)."""
+
+    __tablename__ = "branch_totals"
+    branch_id: int = Field(foreign_key="branches.id", primary_key=True)
+    period: str = Field(primary_key=True)
+    points_x100: int = 0
+
+
+class Innovation(SQLModel, table=True):
+    """创新成果: one claim of a result at one level. `result_key` identifies the same result across claims."""
+
+    __tablename__ = "innovations"
+    id: int = Field(foreign_key="items.id", primary_key=True)
+    result_key: str = Field(index=True)
+    type: str
+    name: str
+    level: str
+    level_rank: int
+    grade: str = ""
+    points_x100: int  # the table value for the result; members share it by the split rule
+    leader_id: int = Field(foreign_key="members.id")
+
+
+class InnovationMember(SQLModel, table=True):
+    """A member's part in an innovation claim: their full share, and what this claim pays them."""
+
+    __tablename__ = "innovation_members"
+    innovation_id: int = Field(foreign_key="innovations.id", primary_key=True)
+    member_id: int = Field(foreign_key="members.id", primary_key=True)
+    role: str = "成员"  # 组长 | 成员
+    share_x100: int = 0
+    paid_x100: int = 0  # share minus what earlier claims of the same result already paid
+
+
+# -- the ledger -------------------------------------------------------------------------------------
+
+
+def new_item(session: Session, kind: str, at: datetime) -> int:
+    """Take the next `#N`."""
+    item = Item(kind=kind, created_at=at)
+    session.add(item)
+    session.flush()
+    assert item.id is not None
+    return item.id
+
+
+def _upsert(session: Session, model: type[SQLModel], keys: Sequence[str], rows: list[dict[str, object]],
+            also: Sequence[str] = ()) -> None:
+    """Add `points_x100` to existing rows (matched on `keys`) or insert them; `also` columns are overwritten."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(model).values(rows)  # type: ignore[arg-type]
+    table = model.__table__  # type: ignore[attr-defined]
+    values = {"points_x100": table.c.points_x100 + stmt.excluded.points_x100, **{c: stmt.excluded[c] for c in also}}
+    session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=values))
+
+
+def add_entry(session: Session, *, member_id: int | None, branch_id: int | None, team_id: int | None,
+              points_x100: int, category: str, indicator: str, day: date, at: datetime,
+              periods: Iterable[str], item_id: int | None, approver_id: int | None, note: str = "",
+              kind: str = "entry", reverses_entry_id: int | None = None, in_total: bool = True) -> PointEntry:
+    """Append one ledger line and move the totals of each period key by the same amount, in one go."""
+    entry = PointEntry(item_id=item_id, member_id=member_id, branch_id=branch_id, points_x100=points_x100,
+                       category=category, indicator=indicator, day=day, at=at, approver_id=approver_id,
+                       kind=kind, reverses_entry_id=reverses_entry_id, note=note)
+    session.add(entry)
+    session.flush()
+    periods = list(periods)
+    if member_id is None:
+        if branch_id is not None:
+            _upsert(session, BranchTotal, ("branch_id", "period"),
+                    [{"branch_id": branch_id, "period": p, "points_x100": points_x100} for p in periods])
+        return entry
+    categories = [category, TOTAL] if in_total else [category]
+    _upsert(session, MemberTotal, ("member_id", "period", "category"),
+            [{"member_id": member_id, "period": p, "category": c, "points_x100": points_x100,
+              "branch_id": branch_id, "team_id": team_id} for p in periods for c in categories],
+            also=("branch_id", "team_id"))
+    return entry
+
+
+def entries_of_item(session: Session, item_id: int) -> list[PointEntry]:
+    return list(session.execute(select(PointEntry).where(PointEntry.item_id == item_id)
+                                .order_by(PointEntry.id)).scalars())
+
+
+def unreversed(entries: Sequence[PointEntry]) -> list[PointEntry]:
+    """The entries of an item that no reversal line cancels yet."""
+    reversed_ids = {e.reverses_entry_id for e in entries if e.kind == "reversal"}
+    return [e for e in entries if e.kind == "entry" and e.id not in reversed_ids]
+
+
+def indicator_usage(session: Session, member_id: int, indicator: str, start: date, end: date,
+                    exclude_item: int | None = None) -> tuple[int, int]:
+    """(entries net of reversals, points_x100) a member has under an indicator in [start, end)."""
+    e = PointEntry
+    stmt = select(
+        func.coalesce(func.sum(case((e.kind == "entry", 1), else_=-1)), 0),
+        func.coalesce(func.sum(e.points_x100), 0),
+    ).where(e.member_id == member_id, e.indicator == indicator, e.day >= start, e.day < end)
+    if exclude_item is not None:
+        stmt = stmt.where(e.item_id != exclude_item)
+    count, points = session.execute(stmt).one()
+    return int(count), int(points)
+
+
+def pending_usage(session: Session, member_id: int, indicator: str, start: date, end: date) -> tuple[int, int]:
+    """(claims, points_x100) still waiting for a decision under an indicator in [start, end)."""
+    s = Submission
+    count, points = session.execute(
+        select(func.count(), func.coalesce(func.sum(s.points_x100), 0))
+        .where(s.member_id == member_id, s.indicator == indicator, s.status == "pending", s.day >= start, s.day < end)
+    ).one()
+    return int(count), int(points)
+
+
+def decide(session: Session, item_id: int, status: str, by: int, at: datetime, reason: str = "") -> bool:
+    """Move a pending submission to `status`; False when someone else decided it first.
+
+    The conditional update is the claim: of two approvers clicking at once, exactly one sees a row.
+    """
+    s = Submission
+    done = session.execute(
+        update(s).where(s.id == item_id, s.status == "pending")
+        .values(status=status, decided_by=by, decided_at=at, reason=reason)
+    ).rowcount
+    return bool(done)
+
+
+def void(session: Session, item_id: int, by: int, at: datetime, reason: str) -> bool:
+    """Mark an approved submission voided (its reversal lines are written by the caller)."""
+    s = Submission
+    done = session.execute(
+        update(s).where(s.id == item_id, s.status == "approved")
+        .values(status="voided", voided_by=by, voided_at=at, void_reason=reason)
+    ).rowcount
+    return bool(done)

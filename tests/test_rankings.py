@@ -1,0 +1,163 @@
+"""排行 (members, teams, branches), 我的, and the ranking broadcast, through encrypted callbacks."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from handlers.periods import period_of, previous
+from tests.kit import BotKit
+from tests.test_points import add_members, approve, claim, today
+
+
+def ranked(reply: str) -> list[tuple[int, str, str, str]]:
+    """(rank, name, points, change) of each ranking line."""
+    found = re.findall(r"^(\d+)\. (\S+?)(?:（你(?:所在)?）)?(?: \S+)? ([-\d.]+) 分 ?(\S*)", reply, re.M)
+    return [(int(r), n, p, c.split("（")[0]) for r, n, p, c in found]
+
+
+async def award(bot: BotKit, secretary: str, who: str, indicator: str, points: int, day: object = None) -> None:
+    text = f"加分 {who} {indicator} {points} 记分" + (f"\n日期：{day}" if day else "")
+    reply = await bot.say(secretary, text)
+    assert "已记" in reply, reply
+
+
+PEOPLE = [f"p{i:02d},成员{i:02d},第一党支部,甲班,,,党员," for i in range(1, 12)]
+
+
+async def test_ties_share_a_rank_and_my_place_shows_outside_the_top_ten(bot: BotKit):
+    await add_members(bot, *PEOPLE)
+    for i, points in enumerate([20, 18, 18, 15, 12, 12, 12, 9, 8, 7, 6], start=1):
+        await award(bot, "zhangwei", f"p{i:02d}", "A04", points)
+    await award(bot, "zhangwei", "王芳", "A04", 1)
+    reply = await bot.say("wangfang", "排行")
+    assert reply.startswith(f"个人积分排行 · {period_of('quarter', today(bot)).label}")
+    rows = ranked(reply)
+    assert [(r, n, p) for r, n, p, _ in rows] == [
+        (1, "成员01", "20"), (2, "成员02", "18"), (2, "成员03", "18"), (4, "成员04", "15"), (5, "成员05", "12"),
+        (5, "成员06", "12"), (5, "成员07", "12"), (8, "成员08", "9"), (9, "成员09", "8"), (10, "成员10", "7")]
+    assert all(c == "新" for *_, c in rows)
+    assert "—— 你：第 12 名，1 分 新" in reply and "共 12 人上榜" in reply
+    # Inside the top ten, the asker is marked in place instead.
+    mine = await bot.say("p02", "排行")
+    assert "2. 成员02（你）" in mine and "—— 你" not in mine
+    # Somebody without points this period is told so.
+    assert "本期还没有积分，暂未上榜" in await bot.say("zhaolei", "排行")
+    assert ranked(await bot.say("wangfang", "排行 前3"))[-1][:2] == (2, "成员03")
+
+
+async def test_the_change_in_rank_against_the_previous_period(make_bot):  # type: ignore[no-untyped-def]
+    bot = await make_bot(points={"claim_backdate": True})
+    last = previous(period_of("quarter", today(bot))).last
+    await award(bot, "zhangwei", "王芳", "A04", 5, last)
+    await award(bot, "zhangwei", "赵磊", "A04", 3, last)
+    await award(bot, "zhangwei", "周杰", "A04", 1, last)
+    await award(bot, "zhangwei", "周杰", "A02", 6)
+    await award(bot, "zhangwei", "王芳", "A04", 4)
+    await award(bot, "zhangwei", "孙丽", "A04", 2)
+    rows = ranked(await bot.say("zhaolei", "排行"))
+    assert rows == [(1, "周杰", "6", "↑2"), (2, "王芳", "4", "↓1"), (3, "孙丽", "2", "新")]
+    before = ranked(await bot.say("zhaolei", "排行 上季度"))
+    assert before == [(1, "王芳", "5", "新"), (2, "赵磊", "3", "新"), (3, "周杰", "1", "新")]
+    reply = await bot.say("zhaolei", "排行")
+    assert "—— 你：本期还没有积分" in reply
+
+
+async def test_periods_and_categories(bot: BotKit):
+    n = await claim(bot, "wangfang", "A01")
+    await approve(bot, "zhangwei", n)
+    await award(bot, "zhangwei", "赵磊", "D03", 2)
+    month = period_of("month", today(bot))
+    assert ranked(await bot.say("wangfang", f"排行 {month.key}")) == ranked(await bot.say("wangfang", "排行 本月"))
+    assert [n for _, n, _, _ in ranked(await bot.say("wangfang", "排行 本周"))] == ["王芳", "赵磊"]
+    only_a = await bot.say("wangfang", "排行 攻坚克难")
+    assert "· 攻坚克难" in only_a and [n for _, n, _, _ in ranked(only_a)] == ["王芳"]
+    assert [n for _, n, _, _ in ranked(await bot.say("wangfang", "排行 个人 本年 D"))] == ["赵磊"]
+    assert "本期还没有积分记录" in await bot.say("wangfang", "排行 2025Q1")
+    assert "「2026Q5」不是有效的时间段" in await bot.say("wangfang", "排行 2026Q5")
+    assert "看不懂「明天」" in await bot.say("wangfang", "排行 明天")
+
+
+async def test_innovation_points_have_their_own_ranking(bot: BotKit):
+    reply = await bot.say("zhaolei", "创新\n类型：合理化建议\n名称：烘丝机排潮风门加装限位\n级别：车间\n等次：一等")
+    await approve(bot, "zhangwei", int(re.search(r"#(\d+)", reply).group(1)))  # type: ignore[union-attr]
+    assert "本期还没有积分记录" in await bot.say("wangfang", "排行")
+    rows = ranked(await bot.say("wangfang", "排行 创新"))
+    assert rows == [(1, "赵磊", "3", "新")]
+
+
+async def test_team_and_branch_rankings(bot: BotKit):
+    await award(bot, "zhangwei", "王芳", "A04", 7)
+    await award(bot, "zhangwei", "刘洋", "A04", 10)  # 群众: counts for the team, not the branch's average
+    await award(bot, "wuhao", "徐明", "A04", 2)
+    teams = await bot.say("xuming", "排行 班组")
+    assert ranked(teams) == [(1, "甲班", "17", "新"), (2, "乙班", "2", "新")]
+    assert "乙班（你所在）" in teams
+    assert "—— 你的班组：第 2 名，2 分 新" in await bot.say("xuming", "排行 班组 前1")
+    branches = await bot.say("wangfang", "排行 支部")
+    assert branches.startswith("支部党建考评排行")
+    assert ranked(branches) == [(1, "第一党支部", "1", "新"), (2, "第二党支部", "0.5", "新")]
+    assert "党员 7 人，人均 1" in branches and "党员 4 人，人均 0.5" in branches
+
+
+async def test_the_branch_rule_comes_from_the_config(make_bot):  # type: ignore[no-untyped-def]
+    bot = await make_bot(points={"branch_ranking": {"rule": "total"}})
+    await award(bot, "zhangwei", "王芳", "A04", 7)
+    await award(bot, "zhangwei", "刘洋", "A04", 10)
+    await award(bot, "wuhao", "徐明", "A04", 2)
+    assert ranked(await bot.say("wangfang", "排行 支部")) == [(1, "第一党支部", "17", "新"), (2, "第二党支部", "2", "新")]
+
+
+async def test_my_profile_shows_points_ranks_pending_and_the_last_five_entries(bot: BotKit):
+    first = await claim(bot, "wangfang", "A01", "参加突击队")
+    await approve(bot, "zhangwei", first)
+    for indicator, points in (("A04", 2), ("D03", 2), ("K01", -2), ("B04", 5), ("C04", 3)):
+        await award(bot, "zhangwei", "王芳", indicator, points)
+    pending = await claim(bot, "wangfang", "A02", "牵头解决烘丝机排潮故障")
+    await award(bot, "zhangwei", "赵磊", "A02", 20)
+    await award(bot, "wuhao", "徐明", "A02", 15)
+    me = await bot.say("wangfang", "我的")
+    assert "王芳（党员）" in me  # the basics are still there
+    assert f"本季度积分（{period_of('quarter', today(bot)).label}）：13 分" in me
+    assert "攻坚克难 5 · 能力素质提升 5 · 岗位教练指导 3 · 企业文化 2 · 扣分项 -2" in me
+    assert "排名：第一党支部第 2 名（共 2 人）、全车间第 3 名（共 3 人）" in me
+    assert f"待审：#{pending} A02" in me and "5 分" in me
+    recent = me.split("最近记分：\n")[1].splitlines()
+    assert len(recent) == 5
+    assert "+3 C04" in recent[0] and "-2 K01" in recent[2]
+    assert all(f"#{first}" not in line for line in recent)  # the oldest entry is beyond the last five
+    assert "暂未上榜" in await bot.say("liuyang", "我的")
+
+
+async def test_the_ranking_broadcast_posts_markdown_to_the_configured_groups(make_bot):  # type: ignore[no-untyped-def]
+    bot = await make_bot(points={"claim_backdate": True})
+    now = datetime.now(bot.app.config.tz)
+    result = await bot.app.scheduler.run("ranking_monthly", now)
+    assert result.status == "done" and "nothing to post" in result.detail
+    await bot.drain()
+    assert bot.fake.webhooks() == []
+    last_month = previous(period_of("month", today(bot)))
+    await award(bot, "zhangwei", "王芳", "A04", 5, last_month.start)
+    await award(bot, "wuhao", "徐明", "A04", 3, last_month.start)
+    await award(bot, "zhangwei", "赵磊", "A04", 9)  # this month: not in last month's ranking
+    result = await bot.app.scheduler.run("ranking_monthly", now + timedelta(minutes=1))
+    assert result.status == "done"
+    await bot.drain()
+    for group in ("制丝车间群", "第一支部群", "第二支部群"):
+        [post] = bot.fake.webhooks(group)
+        assert post.msgtype == "markdown"
+    text = bot.fake.webhooks("制丝车间群")[0].body["content"]
+    assert text.startswith(f"### 个人积分排行 · {last_month.label}")
+    assert "**1.** 王芳" in text and '<font color="info">5 分</font>' in text and "**2.** 徐明" in text
+    assert "赵磊" not in text and "|" not in text  # no tables in WeCom markdown
+    await bot.app.scheduler.run("team_ranking_monthly", now + timedelta(minutes=2))
+    await bot.app.scheduler.run("branch_assessment", now + timedelta(minutes=3))
+    await bot.drain()
+    team = bot.fake.webhooks("制丝车间群")[-1].body["content"]
+    assert team.startswith("### 班组积分排行") and "**1.** 甲班" in team
+    committee = [m.body["content"] for m in bot.fake.webhooks("党总支群")]
+    quarter = previous(period_of("quarter", today(bot)))
+    if quarter.contains(last_month.start):  # the branch assessment reports the previous quarter
+        assert committee and committee[-1].startswith(f"### 支部党建考评排行 · {quarter.label}")
+    else:
+        assert committee == []
