@@ -16,8 +16,10 @@ T = TypeVar("T")
 
 
 def _load(args: argparse.Namespace) -> Config:
+    from bot.simulator.local import local_database
+
     try:
-        return load_config(args.config)
+        return local_database(load_config(args.config))
     except ConfigError as exc:
         print(f"{config_path(args.config)}: configuration has problems:", file=sys.stderr)
         for p in exc.problems:

@@ -43,7 +43,15 @@ async def serve(config: Config, stop: asyncio.Event, *,
 
 
 async def run_job(config: Config, name: str) -> RunResult:
-    """Run one scheduled job now and deliver what it queued before returning."""
+    """Run one scheduled job now and deliver what it queued before returning.
+
+    In local mode the messages go to the simulator; if it is not running they stay queued and the
+    bot delivers them once it is.
+    """
+    if not config.wecom.configured:
+        from bot.simulator.local import local_config
+
+        config = local_config(config)
     app = Application(config)
     await app.initialize()
     try:

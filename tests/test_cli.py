@@ -209,3 +209,17 @@ def test_sqlite_database_file_is_in_wal_mode(cfg: Path, database_url: str):
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
+
+
+def test_jobs_run_runs_a_job_now(cfg: Path):
+    assert bot_cli("members", "import", str(CAST), config=cfg).returncode == 0
+    out = bot_cli("jobs", "run", "pending_digest", config=cfg)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("pending_digest: done")
+
+
+def test_jobs_run_in_local_mode_needs_no_credentials(tmp_path: Path):
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'local.db'}", "WECOM_CORP_ID": "", "WECOM_SECRET": ""}
+    out = bot_cli("jobs", "run", "pending_digest", config=ROOT / "config.yaml", env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("pending_digest: done")

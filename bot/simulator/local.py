@@ -52,9 +52,14 @@ def local_config(config: Config) -> Config:
     groups = {name: g.model_copy(update={"webhook": f"{api_base}/cgi-bin/webhook/send?key={quote(name)}"})
               for name, g in config.groups.items()}
     update = {"wecom": wecom, "server": config.server.model_copy(update={"port": port}), "groups": groups}
-    if config.database.url == DatabaseConfig().url:
-        update["database"] = config.database.model_copy(update={"url": LOCAL_DATABASE_URL})
-    return config.model_copy(update=update)
+    return local_database(config).model_copy(update=update)
+
+
+def local_database(config: Config) -> Config:
+    """In local mode, the default database is `data/local.db`: for `serve` and every other command."""
+    if config.wecom.configured or config.database.url != DatabaseConfig().url:
+        return config
+    return config.model_copy(update={"database": config.database.model_copy(update={"url": LOCAL_DATABASE_URL})})
 
 
 def free_port(host: str) -> int:
@@ -88,4 +93,4 @@ async def open_simulator(app: Application) -> Simulator:
     return simulator
 
 
-__all__ = ["Simulator", "free_port", "load_demo", "local_config", "open_simulator"]
+__all__ = ["Simulator", "free_port", "load_demo", "local_config", "local_database", "open_simulator"]
