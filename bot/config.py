@@ -11,6 +11,7 @@ Lookups by what people type (code, name or alias; full-width or half-width) live
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import unicodedata
@@ -42,6 +43,7 @@ class Section(BaseModel):
 # --- shared helpers for the domain sections -------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8192)  # names and aliases are looked up on every claim: fold each once
 def normalize(text: str) -> str:
     """Fold what people type into a comparable key: full-width → half-width, no spaces, case-free."""
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()

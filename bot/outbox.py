@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.replies import Card, File, Markdown, ReplaceButton, Reply, Text
@@ -59,15 +59,22 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     return parts
 
 
-def _row(channel: str, target: str, msgtype: str, payload: dict[str, Any], ref: str = "") -> OutboxMessage:
+Row = dict[str, Any]
+_INSERT = insert(OutboxMessage.__table__)
+
+
+def _row(channel: str, target: str, msgtype: str, payload: dict[str, Any], ref: str = "") -> Row:
     now = utcnow()
-    return OutboxMessage(channel=channel, target=target, msgtype=msgtype, ref=ref, created_at=now,
-                         next_attempt_at=now, payload=json.dumps(payload, ensure_ascii=False))
+    return {"channel": channel, "target": target, "msgtype": msgtype, "ref": ref, "created_at": now,
+            "next_attempt_at": now, "payload": json.dumps(payload, ensure_ascii=False), "status": "queued",
+            "attempts": 0, "last_error": "", "result": "", "lease_until": None, "sent_at": None}
 
 
-def enqueue(session: Session, rows: Iterable[OutboxMessage]) -> int:
+def enqueue(session: Session, rows: Iterable[Row]) -> int:
+    """Insert outbox rows in the caller's transaction (Core, not ORM objects: replies are on the hot path)."""
     rows = list(rows)
-    session.add_all(rows)
+    if rows:
+        session.connection().execute(_INSERT, rows)
     return len(rows)
 
 

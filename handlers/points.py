@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from bot.config import Config, Indicator, InnovationType, NamedEntry, normalize
@@ -26,6 +26,7 @@ from handlers.periods import KIND_NAMES, period_keys, period_of
 from storage import points as ledger
 from storage.models import Branch, MediaFile, Member, MemberRole
 from storage.points import INNOVATION, Innovation, InnovationMember, Submission
+from storage.queries import insert_now, insert_rows
 
 router = Router("points")
 
@@ -72,17 +73,27 @@ class Person:
     branch: str = ""
 
 
-def _people(session: Session, *where: Any) -> list[Person]:
-    rows = session.execute(
-        select(Member.id, Member.userid, Member.name, Member.branch_id, Member.team_id, Member.political_status,
-               Branch.name).outerjoin(Branch, Branch.id == Member.branch_id)
-        .where(Member.active.is_(True), *where).order_by(Member.id)
-    ).all()
+_M, _R = Member.__table__.c, MemberRole.__table__.c
+_PEOPLE = (select(_M.id, _M.userid, _M.name, _M.branch_id, _M.team_id, _M.political_status, Branch.__table__.c.name)
+           .select_from(Member.__table__).outerjoin(Branch.__table__, Branch.__table__.c.id == _M.branch_id)
+           .where(_M.active.is_(True)).order_by(_M.id))
+# Built once (claims run often, and building a statement costs more than running it): by id, by
+# userid, by name, and by role (in a branch, or anywhere).
+_BY_ID = _PEOPLE.where(_M.id == bindparam("value"))
+_BY_USERID = _PEOPLE.where(_M.userid == bindparam("value"))
+_BY_NAME = _PEOPLE.where(_M.name == bindparam("value"))
+_ROLE_HOLDERS = select(_R.member_id).where(_R.role == bindparam("role"))
+_WITH_ROLE = _PEOPLE.where(_M.id.in_(_ROLE_HOLDERS))
+_WITH_ROLE_IN_BRANCH = _WITH_ROLE.where(_M.branch_id == bindparam("branch"))
+
+
+def _people(session: Session, stmt: Select[Any], **params: Any) -> list[Person]:
+    rows = session.connection().execute(stmt, params).all()
     return [Person(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or "") for r in rows]
 
 
 def person(session: Session, member_id: int) -> Person | None:
-    found = _people(session, Member.id == member_id)
+    found = _people(session, _BY_ID, value=member_id)
     return found[0] if found else None
 
 
@@ -91,7 +102,7 @@ def find_person(session: Session, text: str) -> Person:
     word = normalise(text).strip().lstrip("@")
     if not word:
         raise FieldError("不能为空")
-    found = _people(session, Member.userid == word) or _people(session, Member.name == word)
+    found = _people(session, _BY_USERID, value=word) or _people(session, _BY_NAME, value=word)
     if not found:
         raise FieldError(f"找不到成员「{word}」，请写姓名或企业微信账号")
     if len(found) > 1:
@@ -140,9 +151,10 @@ def approval_roles(config: Config, kind: str) -> list[str]:
     return list(config.innovation.approval_roles if kind == "创新" else config.points.approval.roles)
 
 
-def _with_role(session: Session, role: str, *where: Any) -> list[Person]:
-    ids = select(MemberRole.member_id).where(MemberRole.role == role)
-    return _people(session, Member.id.in_(ids), *where)
+def _with_role(session: Session, role: str, branch_id: int | None = None) -> list[Person]:
+    if branch_id is None:
+        return _people(session, _WITH_ROLE, role=role)
+    return _people(session, _WITH_ROLE_IN_BRANCH, role=role, branch=branch_id)
 
 
 def approvers_for(session: Session, config: Config, kind: str, owner: Person, beneficiaries: Sequence[int] = ()
@@ -156,7 +168,7 @@ def approvers_for(session: Session, config: Config, kind: str, owner: Person, be
         if role == "committee":
             found += _with_role(session, "committee")
         elif owner.branch_id is not None:
-            found += _with_role(session, role, Member.branch_id == owner.branch_id)
+            found += _with_role(session, role, owner.branch_id)
     found = [p for p in found if p.id not in excluded]
     if not found:
         found = [p for p in _with_role(session, "committee") if p.id not in excluded]
@@ -227,8 +239,8 @@ def approval_card(sub: Submission, owner: Person, approver: Person, evidence: in
 def send_for_approval(ctx: Context, sub: Submission, owner: Person, extra: Sequence[int] = ()) -> list[Person]:
     """Record who decides `sub` and send each of them the card; returns them."""
     approvers = approvers_for(ctx.session, ctx.config, sub.kind, owner, extra)
+    insert_rows(ctx.session, ledger.ApprovalRequest, [{"item_id": sub.id, "approver_id": a.id} for a in approvers])
     for a in approvers:
-        ctx.session.add(ledger.ApprovalRequest(item_id=sub.id, approver_id=a.id))
         ctx.send(a.userid, approval_card(sub, owner, a, 0, ctx.now))  # photos can only follow the claim
     return approvers
 
@@ -392,8 +404,7 @@ def claim(ctx: Context, member: Sender, form: ClaimForm) -> str:
                      indicator=indicator.code, variant=variant.name if variant else "",
                      category=category.code if category else "", title=title,
                      description=form.description, day=day, points_x100=points_x100, created_at=ctx.now)
-    ctx.session.add(sub)
-    ctx.session.flush()
+    insert_now(ctx.session, sub)
     approvers = send_for_approval(ctx, sub, sender_person(member))
     return (f"已提交尽责申报 #{item_id}：{title}，{fmt(points_x100)} 分，日期 {day:%m-%d}。{waiting_for(approvers)}\n"
             f"10 分钟内发送图片，会作为证明材料附到 #{item_id}。")
@@ -444,22 +455,24 @@ def payouts(session: Session, key: str, shares: dict[int, int], exclude: int | N
     return top_up(shares, already_paid(session, key, exclude))
 
 
+_IM, _INV, _SUB = InnovationMember.__table__.c, Innovation.__table__.c, Submission.__table__.c
+_PAID = (select(_IM.member_id, func.sum(_IM.paid_x100)).select_from(InnovationMember.__table__)
+         .join(Innovation.__table__, _INV.id == _IM.innovation_id).join(Submission.__table__, _SUB.id == _INV.id)
+         .where(_INV.result_key == bindparam("key"), _SUB.status == "approved", _INV.id != bindparam("exclude"))
+         .group_by(_IM.member_id))
+_EARLIER = (select(_INV.id, _INV.level, _INV.grade, _INV.level_rank, _INV.points_x100, _SUB.status)
+            .select_from(Innovation.__table__).join(Submission.__table__, _SUB.id == _INV.id)
+            .where(_INV.result_key == bindparam("key"), _SUB.status.in_(("pending", "approved"))))
+
+
 def already_paid(session: Session, key: str, exclude: int | None = None) -> dict[int, int]:
-    im, inv, s = InnovationMember, Innovation, Submission
-    stmt = (select(im.member_id, func.sum(im.paid_x100)).join(inv, inv.id == im.innovation_id)
-            .join(s, s.id == inv.id).where(inv.result_key == key, s.status == "approved").group_by(im.member_id))
-    if exclude is not None:
-        stmt = stmt.where(inv.id != exclude)
-    return {m: int(p) for m, p in session.execute(stmt)}
+    rows = session.connection().execute(_PAID, {"key": key, "exclude": -1 if exclude is None else exclude})
+    return {m: int(p) for m, p in rows}
 
 
 def earlier_claim_refusal(session: Session, key: str, label: str, level_rank: int, points_x100: int) -> str | None:
     """One result counts once, at its highest level: refuse a claim that is not higher than an earlier one."""
-    inv, s = Innovation, Submission
-    rows = session.execute(
-        select(inv.id, inv.level, inv.grade, inv.level_rank, inv.points_x100, s.status)
-        .join(s, s.id == inv.id).where(inv.result_key == key, s.status.in_(("pending", "approved")))
-    ).all()
+    rows = session.connection().execute(_EARLIER, {"key": key}).all()
     for r in rows:
         if r.status == "pending":
             return f"{label}已有待审的申报 #{r.id}，请等它审核后再申报。"
@@ -561,14 +574,13 @@ def innovate(ctx: Context, member: Sender, form: InnovationForm) -> str:
                      indicator=indicator.code if indicator else "", category=category.code if category else INNOVATION,
                      title=title, description=form.description or "", day=ctx.now.date(),
                      points_x100=sum(pay.values()), created_at=ctx.now)
-    ctx.session.add(sub)
-    ctx.session.flush()
-    ctx.session.add(Innovation(id=item_id, result_key=key, type=kind.name, name=name, level=level.name,
-                               level_rank=level_rank, grade=grade, points_x100=points_x100, leader_id=member.id))
-    ctx.session.flush()
-    for p_id, share in shares.items():
-        ctx.session.add(InnovationMember(innovation_id=item_id, member_id=p_id, role="组长" if p_id == member.id else "成员",
-                                         share_x100=share, paid_x100=pay[p_id]))
+    insert_now(ctx.session, sub)
+    insert_rows(ctx.session, Innovation, [{"id": item_id, "result_key": key, "type": kind.name, "name": name,
+                                           "level": level.name, "level_rank": level_rank, "grade": grade,
+                                           "points_x100": points_x100, "leader_id": member.id}])
+    insert_rows(ctx.session, InnovationMember, [{"innovation_id": item_id, "member_id": p_id, "share_x100": share,
+                                                 "role": "组长" if p_id == member.id else "成员", "paid_x100": pay[p_id]}
+                                                for p_id, share in shares.items()])
     approvers = send_for_approval(ctx, sub, sender_person(member), [p.id for p in others])
     split = "、".join([f"{member.name} {fmt(pay[member.id])}", *(f"{p.name} {fmt(pay[p.id])}" for p in others)])
     topped = "（已扣除此前级别已得的分）" if pay != shares else ""
@@ -643,8 +655,7 @@ def award(ctx: Context, member: Sender, form: AwardForm) -> str:
                      title=f"{indicator.code} {indicator.name}", description=form.description,
                      day=day, points_x100=points_x100, status="approved", created_at=ctx.now, decided_by=member.id,
                      decided_at=ctx.now)
-    ctx.session.add(sub)
-    ctx.session.flush()
+    insert_now(ctx.session, sub)
     booked = book(ctx.session, ctx.config, sub, member.id, ctx.now)
     amount = signed(booked[0].points_x100)
     veto = "（一票否决，当季积分清零）" if indicator.veto else ""

@@ -7,12 +7,14 @@ quarterly 党建考评, scored by the rule in `points.branch_ranking`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from bot.config import Config
@@ -83,32 +85,60 @@ def _filters(period: str, category: str) -> list[ColumnElement[bool]]:
     return [MemberTotal.period == period, MemberTotal.category == category]
 
 
+# 排行 and 我的 run for many messages: their statements are built once, with bound parameters, and run
+# through Core (building a statement costs more than SQLite takes to execute it; see STYLE.md).
+_T = MemberTotal.__table__.c
+_IN_PERIOD = (_T.period == bindparam("period")) & (_T.category == bindparam("category"))
+_TOP_MEMBERS = (
+    select(_T.member_id, Member.__table__.c.name, _T.points_x100, Branch.__table__.c.name)
+    .select_from(MemberTotal.__table__)
+    .join(Member.__table__, Member.__table__.c.id == _T.member_id)
+    .outerjoin(Branch.__table__, Branch.__table__.c.id == _T.branch_id)
+    .where(_IN_PERIOD).order_by(_T.points_x100.desc(), _T.member_id).limit(bindparam("top"))
+)
+_MY_TOTAL = select(_T.points_x100).where(_IN_PERIOD, _T.member_id == bindparam("member"))
+_MY_TOTALS = select(_T.category, _T.points_x100).where(_T.member_id == bindparam("member"),
+                                                        _T.period == bindparam("period"))
+_TOTALS_OF = select(_T.member_id, _T.points_x100).where(_IN_PERIOD, _T.member_id.in_(bindparam("ids", expanding=True)))
+_PLACES = select(
+    func.count(),
+    func.coalesce(func.sum(case((_T.points_x100 > bindparam("points"), 1), else_=0)), 0),
+    func.coalesce(func.sum(case((_T.branch_id == bindparam("branch"), 1), else_=0)), 0),
+    func.coalesce(func.sum(case(((_T.branch_id == bindparam("branch")) & (_T.points_x100 > bindparam("points")), 1),
+                                else_=0)), 0),
+).where(_IN_PERIOD)
+_S, _E = Submission.__table__.c, PointEntry.__table__.c
+_MY_PENDING = (select(_S.id, _S.title, _S.points_x100).where(_S.member_id == bindparam("member"), _S.status == "pending")
+               .order_by(_S.id).limit(6))
+_MY_RECENT = (select(_E.day, _E.points_x100, _E.indicator, _E.category, _E.item_id, _E.kind)
+              .where(_E.member_id == bindparam("member")).order_by(_E.id.desc()).limit(5))
+
+
+@functools.lru_cache(maxsize=64)
+def _count_above_stmt(n: int) -> Select[Any]:
+    """How many are ranked, and how many have more than each of `n` values (v0 … v{n-1})."""
+    sums = [func.coalesce(func.sum(case((_T.points_x100 > bindparam(f"v{i}"), 1), else_=0)), 0) for i in range(n)]
+    return select(func.count(), *sums).where(_IN_PERIOD)
+
+
 def count_above(session: Session, period: str, category: str, values: Sequence[int]) -> tuple[int, list[int]]:
     """(how many are ranked, how many have more than each value) in one pass over the period's totals."""
-    t = MemberTotal
-    sums = [func.coalesce(func.sum(case((t.points_x100 > v, 1), else_=0)), 0) for v in values]
-    row = session.execute(select(func.count(), *sums).where(*_filters(period, category))).one()
+    params = {"period": period, "category": category, **{f"v{i}": v for i, v in enumerate(values)}}
+    row = session.connection().execute(_count_above_stmt(len(values)), params).one()
     return int(row[0]), [int(x) for x in row[1:]]
 
 
 def places(session: Session, period: str, category: str, points: int, branch_id: int | None
            ) -> tuple[tuple[int, int], tuple[int, int]]:
     """((ranked, ahead of `points`) overall, the same within the branch), in one pass over the period."""
-    t = MemberTotal
-    in_branch = t.branch_id == branch_id
-    row = session.execute(select(
-        func.count(),
-        func.coalesce(func.sum(case((t.points_x100 > points, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((in_branch, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((in_branch & (t.points_x100 > points), 1), else_=0)), 0),
-    ).where(*_filters(period, category))).one()
+    row = session.connection().execute(_PLACES, {"period": period, "category": category, "points": points,
+                                                 "branch": branch_id}).one()
     return (int(row[0]), int(row[1])), (int(row[2]), int(row[3]))
 
 
 def _previous_ranks(session: Session, period: str, category: str, ids: Sequence[int]) -> dict[int, int]:
-    t = MemberTotal
-    before = dict(session.execute(select(t.member_id, t.points_x100)
-                                  .where(*_filters(period, category), t.member_id.in_(ids))).all())
+    before = dict(session.connection().execute(_TOTALS_OF, {"period": period, "category": category,
+                                                            "ids": list(ids)}).all())
     if not before:
         return {}
     values = sorted(set(before.values()))
@@ -119,23 +149,20 @@ def _previous_ranks(session: Session, period: str, category: str, ids: Sequence[
 
 def member_ranking(session: Session, period: Period, category: str, top: int, me: int | None) -> Ranking:
     """The top members, and where `me` stands (rank 0 when they have no points in the period)."""
-    t = MemberTotal
-    rows = session.execute(
-        select(t.member_id, Member.name, t.points_x100, Branch.name)
-        .join(Member, Member.id == t.member_id).outerjoin(Branch, Branch.id == t.branch_id)
-        .where(*_filters(period.key, category)).order_by(t.points_x100.desc(), t.member_id).limit(top)
-    ).all()
+    conn = session.connection()
+    rows = conn.execute(_TOP_MEMBERS, {"period": period.key, "category": category, "top": top}).all()
     ranks = competition_ranks([r[2] for r in rows])
     ids = [r[0] for r in rows]
-    mine = session.get(MemberTotal, (me, period.key, category)) if me is not None and me not in ids else None
-    size, above = count_above(session, period.key, category, [mine.points_x100] if mine else [])
+    mine = (conn.execute(_MY_TOTAL, {"period": period.key, "category": category, "member": me}).scalar()
+            if me is not None and me not in ids else None)
+    size, above = count_above(session, period.key, category, [mine] if mine is not None else [])
     before = _previous_ranks(session, previous(period).key, category, [*ids, *([me] if me else [])])
     standings = [Standing(r[0], r[1], rank, r[2], rank_change(rank, before.get(r[0])), r[3] or "")
                  for r, rank in zip(rows, ranks, strict=True)]
     found = next((s for s in standings if s.id == me), None)
     if found is None and me is not None:
-        rank = above[0] + 1 if mine else None
-        found = Standing(me, "你", rank or 0, mine.points_x100 if mine else 0, rank_change(rank, before.get(me)))
+        rank = above[0] + 1 if mine is not None else None
+        found = Standing(me, "你", rank or 0, mine or 0, rank_change(rank, before.get(me)))
     return Ranking("member", period, category, standings, size, found)
 
 
@@ -309,9 +336,8 @@ def my_points(ctx: Context) -> str:
     assert ctx.member is not None
     me, session, config = ctx.member, ctx.session, ctx.config
     quarter = period_of("quarter", ctx.now.date())
-    t = MemberTotal
-    totals = dict(session.execute(select(t.category, t.points_x100)
-                                  .where(t.member_id == me.id, t.period == quarter.key)).all())
+    conn = session.connection()
+    totals = dict(conn.execute(_MY_TOTALS, {"member": me.id, "period": quarter.key}).all())
     lines = [f"—— 本季度积分（{quarter.label}）：{fmt(totals.get(TOTAL, 0))} 分"]
     groups = [*config.points.categories, *([config.points.deductions] if config.points.deductions else [])]
     parts = [f"{c.name} {fmt(totals.get(c.code, 0))}" for c in groups
@@ -326,15 +352,11 @@ def my_points(ctx: Context) -> str:
         (size, above), (branch_size, branch_above) = places(session, quarter.key, TOTAL, totals[TOTAL], me.branch_id)
         branch = f"{me.branch}第 {branch_above + 1} 名（共 {branch_size} 人）、" if me.branch_id is not None else ""
         lines.append(f"排名：{branch}全车间第 {above + 1} 名（共 {size} 人）")
-    s = Submission
-    waiting = session.execute(select(s.id, s.title, s.points_x100).where(s.member_id == me.id, s.status == "pending")
-                              .order_by(s.id).limit(6)).all()
+    waiting = conn.execute(_MY_PENDING, {"member": me.id}).all()
     if waiting:
         shown = "；".join(f"#{i} {short(title, 16)} {fmt(p)} 分" for i, title, p in waiting[:5])
         lines.append(f"待审：{shown}" + ("；……" if len(waiting) > 5 else ""))
-    e = PointEntry
-    recent = session.execute(select(e.day, e.points_x100, e.indicator, e.category, e.item_id, e.kind)
-                             .where(e.member_id == me.id).order_by(e.id.desc()).limit(5)).all()
+    recent = conn.execute(_MY_RECENT, {"member": me.id}).all()
     if recent:
         lines.append("最近记分：")
         for day, points, code, category, item, kind in recent:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
-from sqlalchemy import Column, Date, Index, Text, case, func, select, update
+from sqlalchemy import Column, Date, Index, Text, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
@@ -157,13 +157,12 @@ class InnovationMember(SQLModel, table=True):
 # -- the ledger -------------------------------------------------------------------------------------
 
 
+_NEW_ITEM = insert(Item.__table__).returning(Item.__table__.c.id)
+
+
 def new_item(session: Session, kind: str, at: datetime) -> int:
     """Take the next `#N`."""
-    item = Item(kind=kind, created_at=at)
-    session.add(item)
-    session.flush()
-    assert item.id is not None
-    return item.id
+    return int(session.connection().execute(_NEW_ITEM, {"kind": kind, "created_at": at}).scalar_one())
 
 
 def _upsert(session: Session, model: type[SQLModel], keys: Sequence[str], rows: list[dict[str, object]],

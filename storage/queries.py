@@ -1,0 +1,34 @@
+"""Queries shared across handler modules."""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Insert, Table, insert
+from sqlalchemy.orm import Session
+from sqlmodel import SQLModel
+
+
+@functools.cache
+def _insert(table: Table) -> Insert:
+    return insert(table)  # one statement object per table, so its compiled form is found at once
+
+
+def insert_now(session: Session, *rows: SQLModel) -> None:
+    """Insert new rows with Core, bypassing the ORM's unit of work (a flush costs several times the
+    INSERT itself). For rows whose primary key is already set; the objects stay detached."""
+    by_table: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        table: Table = row.__table__  # type: ignore[attr-defined]
+        by_table[table].append({c.name: getattr(row, c.name) for c in table.columns})
+    conn = session.connection()
+    for table, values in by_table.items():
+        conn.execute(_insert(table), values)
+
+
+def insert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """Insert rows given as column values (cheaper still than `insert_now`: no objects are built)."""
+    if rows:
+        session.connection().execute(_insert(model.__table__), rows)  # type: ignore[attr-defined]
