@@ -88,8 +88,7 @@ class Application:
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
             await site.start()
-            sockets = site._server.sockets if site._server else []  # noqa: SLF001 - port 0 → the real port
-            port = sockets[0].getsockname()[1] if sockets else self.config.server.port
+            port = self._runner.addresses[0][1]  # the real port when server.port is 0
             self.url = f"http://{self.config.server.host}:{port}"
         if workers:
             await self.outbox.start()
