@@ -54,8 +54,11 @@ class Context:
     member: Sender | None
     has_dialogue: bool | None = None  # known from the dispatcher's first look-up; None: ask the database
     args: str = ""
-    enqueued: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    out: outbox.Outgoing = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.out = outbox.Outgoing(self.session)
 
     @property
     def userid(self) -> str:
@@ -63,22 +66,20 @@ class Context:
 
     def send(self, userid: str, reply: Reply | str, *, ref: str = "") -> None:
         """Push a message to a member through the outbox (delivered after this transaction commits)."""
-        if isinstance(reply, str):
-            reply = Text(reply)
-        self.enqueued += outbox.enqueue_reply(self.session, userid, reply, ref=ref)
+        self.out.send(userid, reply, ref=ref)
 
     def broadcast(self, group: str, markdown: str) -> None:
         """Post markdown to a configured group robot."""
-        self.enqueued += outbox.enqueue_webhook(self.session, group, "markdown", {"content": markdown})
+        self.out.broadcast(group, markdown)
 
     def fetch_media(self, media_id: str, *, ref: str) -> int:
         """Keep a file the sender sent (e.g. a photo as evidence for `ref`); returns the MediaFile id."""
-        self.enqueued += 1
+        self.out.written += 1
         return outbox.enqueue_media_fetch(self.session, media_id, ref=ref, userid=self.message.sender)
 
     def update_cards(self, ref: str, label: str) -> None:
         """Grey out the buttons of every card sent about `ref`, showing `label` (e.g. 已通过 · 张三)."""
-        self.enqueued += outbox.enqueue_card_updates(self.session, ref, label)
+        self.out.written += outbox.enqueue_card_updates(self.session, ref, label)
 
 
 __all__ = ["Card", "Context", "File", "Markdown", "Sender", "Text"]

@@ -218,12 +218,13 @@ class Dispatcher:
             passive = None
         for reply in later:
             ctx.send(incoming.sender, reply)
+        enqueued = ctx.out.flush()
         session.connection().execute(_INSERT, {
             "key": incoming.key, "userid": incoming.sender, "kind": incoming.event or incoming.kind,
             "command": ctx.extra.get("command", ""), "received_at": now, "reply": _passive_to_json(passive),
             "reply_via_outbox": via_outbox,
         })
-        return Outcome(passive, enqueued=ctx.enqueued, command=ctx.extra.get("command", ""))
+        return Outcome(passive, enqueued=enqueued, command=ctx.extra.get("command", ""))
 
     def _route(self, ctx: Context) -> list[Reply]:
         m = ctx.message

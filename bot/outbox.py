@@ -78,30 +78,60 @@ def enqueue(session: Session, rows: Iterable[Row]) -> int:
     return len(rows)
 
 
-def enqueue_reply(session: Session, userid: str, reply: Reply, *, ref: str = "") -> int:
-    """Queue a reply for a member as an app message; long text becomes several messages, in order."""
+def reply_rows(userid: str, reply: Reply, *, ref: str = "") -> list[Row]:
+    """Outbox rows for a reply to a member as app messages; long text becomes several, in order."""
     if isinstance(reply, Text):
-        rows = [_row("app", userid, "text", {"content": p}, ref) for p in split_text(reply.content)]
-    elif isinstance(reply, Markdown):
-        rows = [_row("app", userid, "markdown", {"content": p}, ref) for p in split_text(reply.content)]
-    elif isinstance(reply, Card):
-        rows = [_row("app", userid, "template_card", reply.card, ref or reply.ref)]
-    elif isinstance(reply, File):
+        return [_row("app", userid, "text", {"content": p}, ref) for p in split_text(reply.content)]
+    if isinstance(reply, Markdown):
+        return [_row("app", userid, "markdown", {"content": p}, ref) for p in split_text(reply.content)]
+    if isinstance(reply, Card):
+        return [_row("app", userid, "template_card", reply.card, ref or reply.ref)]
+    if isinstance(reply, File):
         data = base64.b64encode(reply.data).decode()
-        rows = [_row("app", userid, "file", {"filename": reply.filename, "data": data}, ref)]
-    elif isinstance(reply, ReplaceButton):
-        return 0  # only meaningful as a passive reply to the click itself
-    else:  # pragma: no cover - the Reply union is closed
-        raise TypeError(f"cannot send {reply!r}")
-    return enqueue(session, rows)
+        return [_row("app", userid, "file", {"filename": reply.filename, "data": data}, ref)]
+    if isinstance(reply, ReplaceButton):
+        return []  # only meaningful as a passive reply to the click itself
+    raise TypeError(f"cannot send {reply!r}")  # pragma: no cover - the Reply union is closed
+
+
+def webhook_rows(group: str, msgtype: str, body: dict[str, Any]) -> list[Row]:
+    """Outbox rows for a configured group robot (markdown is split at 4096 bytes)."""
+    if msgtype == "markdown":
+        return [_row("webhook", group, "markdown", {"content": p})
+                for p in split_text(body["content"], WEBHOOK_MARKDOWN_LIMIT)]
+    return [_row("webhook", group, msgtype, body)]
+
+
+def enqueue_reply(session: Session, userid: str, reply: Reply, *, ref: str = "") -> int:
+    """Queue a reply for a member now, in the caller's transaction."""
+    return enqueue(session, reply_rows(userid, reply, ref=ref))
 
 
 def enqueue_webhook(session: Session, group: str, msgtype: str, body: dict[str, Any]) -> int:
-    """Queue a message for a configured group robot (markdown is split at 4096 bytes)."""
-    if msgtype == "markdown":
-        return enqueue(session, (_row("webhook", group, "markdown", {"content": p})
-                                 for p in split_text(body["content"], WEBHOOK_MARKDOWN_LIMIT)))
-    return enqueue(session, [_row("webhook", group, msgtype, body)])
+    """Queue a message for a group robot now, in the caller's transaction."""
+    return enqueue(session, webhook_rows(group, msgtype, body))
+
+
+class Outgoing:
+    """What a handler or a job decides to send, written to the outbox in one statement when its
+    work is done (`flush`), inside the same transaction."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.pending: list[Row] = []
+        self.written = 0  # rows written so far, including media fetches and card updates
+
+    def send(self, userid: str, reply: Reply | str, *, ref: str = "") -> None:
+        self.pending += reply_rows(userid, Text(reply) if isinstance(reply, str) else reply, ref=ref)
+
+    def broadcast(self, group: str, markdown: str) -> None:
+        self.pending += webhook_rows(group, "markdown", {"content": markdown})
+
+    def flush(self) -> int:
+        """Write what is pending; returns how many rows this Outgoing has written in all."""
+        self.written += enqueue(self.session, self.pending)
+        self.pending = []
+        return self.written
 
 
 def enqueue_card_updates(session: Session, ref: str, label: str) -> int:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot import outbox
 from bot.cron import crontab_trigger
-from bot.replies import Reply, Text
+from bot.replies import Reply
 from storage.models import JobRun
 
 if TYPE_CHECKING:
@@ -41,14 +41,16 @@ class JobContext:
     config: Config
     now: datetime  # the scheduled time, in the configured zone
     arguments: dict[str, Any] = field(default_factory=dict)
-    enqueued: int = 0
+    out: outbox.Outgoing = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.out = outbox.Outgoing(self.session)
 
     def send(self, userid: str, reply: Reply | str, *, ref: str = "") -> None:
-        self.enqueued += outbox.enqueue_reply(self.session, userid, Text(reply) if isinstance(reply, str) else reply,
-                                              ref=ref)
+        self.out.send(userid, reply, ref=ref)
 
     def broadcast(self, group: str, markdown: str) -> None:
-        self.enqueued += outbox.enqueue_webhook(self.session, group, "markdown", {"content": markdown})
+        self.out.broadcast(group, markdown)
 
 
 JobFunc = Callable[[JobContext], str | None]
@@ -169,9 +171,10 @@ class Scheduler:
             ).scalar_one()
             ctx = JobContext(session, self.config, local, dict(s.arguments))
             detail = func(ctx) or ""
+            enqueued = ctx.out.flush()
             session.execute(update(JobRun).where(JobRun.id == run_id).values(
                 status="done", finished_at=datetime.now(self.config.tz), detail=detail[:500]))
-            return detail, ctx.enqueued
+            return detail, enqueued
 
         try:
             detail, enqueued = await self.db.run(work)

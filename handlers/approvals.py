@@ -141,10 +141,12 @@ def approve_one(ctx: Context, member: Sender, number: int) -> tuple[str, str]:
         return _decided_text(ctx, sub), STATUS_NAMES[sub.status]
     ctx.session.refresh(sub)
     booked = book(ctx.session, ctx.config, sub, member.id, ctx.now)
-    ctx.update_cards(f"item:{sub.id}", f"已通过 · {stamp(member.name, ctx.now)}")
+    # The clicked card and every other approver's card show the same label, whichever comes last.
+    label = f"已通过 · {stamp(member.name, ctx.now)}"
+    ctx.update_cards(f"item:{sub.id}", label)
     _notify_approved(ctx, sub, booked, member)
     split = "、".join(f"{b.member.name} {signed(b.points_x100)} 分" for b in booked) or "无积分变动"
-    return f"已通过 #{sub.id}：{sub.title}，{split}。", "已通过"
+    return f"已通过 #{sub.id}：{sub.title}，{split}。", label
 
 
 @router.command("通过", code="approve", aliases=("同意", "批准"), roles=DECIDERS)
@@ -195,13 +197,14 @@ def reject(ctx: Context, member: Sender, form: RejectForm) -> list[Reply]:
         ctx.session.refresh(sub)
         text = Text(_decided_text(ctx, sub))
         return [ReplaceButton(STATUS_NAMES[sub.status]), text] if from_click(ctx) else [text]
-    ctx.update_cards(f"item:{sub.id}", f"已驳回 · {stamp(member.name, ctx.now)}")
+    label = f"已驳回 · {stamp(member.name, ctx.now)}"
+    ctx.update_cards(f"item:{sub.id}", label)
     owner = person(ctx.session, sub.member_id)
     if owner is not None:
         ctx.send(owner.userid, f"你的{sub.kind}申报 #{sub.id}（{sub.title}）被 {member.name} 驳回。理由：{reason}\n"
                                "可以修改后重新申报。")
     text = Text(f"已驳回 #{sub.id}：{owner.name if owner else ''} {sub.title}。已把理由告诉本人。")
-    return [ReplaceButton("已驳回"), text] if from_click(ctx) else [text]
+    return [ReplaceButton(label), text] if from_click(ctx) else [text]
 
 
 # -- 撤销 -------------------------------------------------------------------------------------------

@@ -460,6 +460,7 @@ _PAID = (select(_IM.member_id, func.sum(_IM.paid_x100)).select_from(InnovationMe
          .join(Innovation.__table__, _INV.id == _IM.innovation_id).join(Submission.__table__, _SUB.id == _INV.id)
          .where(_INV.result_key == bindparam("key"), _SUB.status == "approved", _INV.id != bindparam("exclude"))
          .group_by(_IM.member_id))
+_CLAIMED = select(_INV.id).where(_INV.result_key == bindparam("key")).limit(1)
 _EARLIER = (select(_INV.id, _INV.level, _INV.grade, _INV.level_rank, _INV.points_x100, _SUB.status)
             .select_from(Innovation.__table__).join(Submission.__table__, _SUB.id == _INV.id)
             .where(_INV.result_key == bindparam("key"), _SUB.status.in_(("pending", "approved"))))
@@ -557,13 +558,15 @@ def innovate(ctx: Context, member: Sender, form: InnovationForm) -> str:
     key = result_key(kind.name, name)
     label = f"{kind.name}《{name}》"
     level_rank = config.level_rank(level.name) or 0
-    refusal = earlier_claim_refusal(ctx.session, key, label, level_rank, points_x100)
+    # Most results are claimed for the first time: one look decides whether earlier claims matter.
+    claimed_before = ctx.session.connection().execute(_CLAIMED, {"key": key}).first() is not None
+    refusal = earlier_claim_refusal(ctx.session, key, label, level_rank, points_x100) if claimed_before else None
     if refusal:
         return refusal
     others = [p for p in form.members or [] if p.id != member.id]
     leader_share, member_share = config.shares(points_x100 / 100, len(others))
     shares = {member.id: x100(leader_share), **{p.id: x100(member_share) for p in others}}
-    pay = payouts(ctx.session, key, shares)
+    pay = payouts(ctx.session, key, shares) if claimed_before else dict(shares)
     if not any(pay.values()):
         return f"{label}的各成员已按这个分值得过分，这次没有差额可补。"
     indicator = ctx.config.indicator(config.indicator) if config.indicator else None

@@ -1,9 +1,10 @@
 """Local mode in tests: the bot with its built-in simulator on a free port, driven through `/sim/api`.
 
 `start_local` goes the way `serve` does without credentials (local config, demo cast, simulator
-mounted), so what the page does in a browser can be checked with plain HTTP here. `demo_router` is a
-small stand-in for an approval flow (a form, a card to the approver, a decision) until the real
-points commands exist.
+mounted), so what the page does in a browser can be checked with plain HTTP here. Without a `router`
+the bot runs its shipped handlers, as the browser test does. `demo_router` is a small, fixed approval
+flow (a form, a card to the approver, a decision, a group post, a file) that the page-API tests in
+`test_simulator.py` use, so they do not depend on the points rules.
 """
 
 from __future__ import annotations

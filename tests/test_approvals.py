@@ -29,7 +29,7 @@ async def test_a_click_on_approve_books_points_greys_every_card_and_tells_the_su
     await bot.drain()
     card = cards(bot, "zhangwei")[0]
     passive = await bot.click("zhangwei", f"approve:{n}", task_id=card["task_id"])
-    assert passive is not None and passive.replace_button == "已通过"
+    assert passive is not None and passive.replace_button.startswith("已通过 · 张伟 ")
     sub = await submission(bot, n)
     assert (sub.status, sub.decided_by) == ("approved", await member_id(bot, "zhangwei"))
     [entry] = await entries(bot, n)

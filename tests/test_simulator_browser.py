@@ -1,12 +1,14 @@
 """The simulator page in a real browser: headless Chromium (Debian's `chromium`) driven by Playwright.
 
-Skipped where Chromium is missing, except in CI (env `CI` set), where it fails instead. With
-`PIONEER_SCREENSHOT=1` the desktop scenario saves the README's screenshot to `docs/simulator.png`.
+The bot runs its shipped handlers, as `make run` does. Skipped where Chromium is missing, except in
+CI (env `CI` set), where it fails instead. With `PIONEER_SCREENSHOT=1` the desktop scenario saves the
+README's screenshot to `docs/simulator.png`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,13 +17,13 @@ import aiohttp
 import pytest
 
 from tests.kit import ROOT
-from tests.simkit import LocalKit, demo_router, start_local, stop_local
+from tests.simkit import LocalKit, start_local, stop_local
 
 CHROMIUM = Path(os.environ.get("PIONEER_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOT = ROOT / "docs" / "simulator.png"
-FORM = ("尽责 A01 攻坚克难", "说明：带班组完成切丝机换型，提前两小时复产")
+FORM = ("尽责", "指标：A01", "说明：带班组完成切丝机换型，提前两小时复产")
 
 
 @pytest.fixture
@@ -42,12 +44,12 @@ async def browser() -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def local(database_url: str, http: aiohttp.ClientSession) -> AsyncIterator[LocalKit]:
-    kit = await start_local(database_url, http, router=demo_router())
+    kit = await start_local(database_url, http)  # the shipped handlers
     yield kit
     await stop_local(kit)
 
 
-async def test_a_member_asks_for_help_submits_a_form_and_the_approver_decides(local: LocalKit, browser: Any) -> None:
+async def test_a_member_asks_for_help_claims_points_and_the_secretary_approves(local: LocalKit, browser: Any) -> None:
     from playwright.async_api import expect
 
     page = await browser.new_page(viewport={"width": 1360, "height": 860}, locale="zh-CN", timezone_id="Asia/Shanghai")
@@ -56,7 +58,7 @@ async def test_a_member_asks_for_help_submits_a_form_and_the_approver_decides(lo
     await page.goto(local.page)
     await expect(page.locator("#conn")).to_have_text("已连接")
 
-    # 王芳 asks for help.
+    # 王芳, a party member of 第一党支部, asks for help.
     await page.locator('.member[data-userid="wangfang"]').click()
     await expect(page.locator(".chat-head")).to_contain_text("王芳")
     box = page.locator("#input")
@@ -64,38 +66,57 @@ async def test_a_member_asks_for_help_submits_a_form_and_the_approver_decides(lo
     await box.press("Enter")
     messages = page.locator("#messages")
     await expect(messages.locator(".msg.me .bubble").last).to_have_text("帮助")
-    await expect(messages.locator(".msg.bot .bubble").last).to_contain_text("王芳，你可以用这些命令")
+    help_reply = messages.locator(".msg.bot .bubble").last
+    await expect(help_reply).to_contain_text("王芳，你可以用这些命令")
+    await expect(help_reply).to_contain_text("尽责：")
 
-    # A two-line form: Shift+Enter makes the new line, Enter sends.
+    # A three-line form: Shift+Enter makes each new line, Enter sends.
     await box.fill(FORM[0])
-    await box.press("Shift+Enter")
-    await page.keyboard.insert_text(FORM[1])
+    for line in FORM[1:]:
+        await box.press("Shift+Enter")
+        await page.keyboard.insert_text(line)
     await expect(box).to_have_value("\n".join(FORM))
     await box.press("Enter")
     await expect(messages.locator(".msg.me .bubble").last).to_have_text("\n".join(FORM))
-    await expect(messages.locator(".msg.bot .bubble").last).to_contain_text("已提交 #1")
+    submitted = messages.locator(".msg.bot .bubble", has_text="已提交尽责申报")
+    await expect(submitted).to_contain_text("A01 参加党员突击队/攻坚任务，3 分")
+    await expect(submitted).to_contain_text("等待 张伟 审核")
+    found = re.search(r"#(\d+)", await submitted.inner_text())
+    assert found, await submitted.inner_text()
+    n = found.group(1)
 
-    # 张伟, the approver, finds the card and clicks 通过; the card shows the decision.
+    # 张伟, her branch secretary, finds the card and clicks 通过; the card greys with the decision.
     await page.locator('.member[data-userid="zhangwei"]').click()
-    card = messages.locator(".card", has_text="尽责申报 #1")
+    await expect(page.locator(".chat-head")).to_contain_text("张伟")
+    card = messages.locator(".card", has_text=f"尽责申报 #{n}")
+    await expect(card).to_contain_text("王芳（第一党支部）")
     await expect(card).to_contain_text("带班组完成切丝机换型")
     await card.get_by_role("button", name="通过").click()
-    await expect(card.locator(".card-done")).to_have_text("已通过 · 张伟")
+    await expect(messages.locator(".note").last).to_have_text("张伟 点击了「通过」")
+    await expect(card.locator(".card-done")).to_have_text(re.compile(r"^已通过 · 张伟 \d\d-\d\d \d\d:\d\d$"))
     await expect(card.get_by_role("button")).to_have_count(0)
-    await expect(messages).to_contain_text("#1 已通过，已通知申报人。")
-    await expect(page.locator("#webhooks")).to_contain_text("尽责公示")
-    await expect(page.locator("#webhooks .md-info")).to_have_text("已通过")  # markdown rendered, not shown raw
+    await expect(messages.locator(".msg.bot .bubble").last).to_have_text(
+        f"已通过 #{n}：A01 参加党员突击队/攻坚任务，王芳 +3 分。")
 
-    # Back to 王芳: her conversation is as she left it, with the decision added; a reload keeps it all.
+    # Back to 王芳: her conversation is as she left it, with the notice added; a reload keeps it all.
+    notice = f"你的尽责申报 #{n}（A01 参加党员突击队/攻坚任务）已由 张伟 审核通过，+3 分。"
     for step in ("switch", "reload"):
         if step == "reload":
             await page.reload()
         else:
             await page.locator('.member[data-userid="wangfang"]').click()
+        await expect(page.locator(".chat-head")).to_contain_text("王芳")
         await expect(messages.locator(".msg.me .bubble")).to_have_count(2)
-        await expect(messages.locator(".card", has_text="你的申报 #1 已通过")).to_be_visible()
-    if os.environ.get("PIONEER_SCREENSHOT") == "1":
-        await page.screenshot(path=str(SCREENSHOT))
+        await expect(messages.locator(".msg.bot .bubble").last).to_have_text(notice)
+        if step == "switch" and os.environ.get("PIONEER_SCREENSHOT") == "1":
+            await page.screenshot(path=str(SCREENSHOT))  # before the reload, which counts 张伟's messages unread again
+
+    # 我的 shows the points booked.
+    await page.locator("#quick button", has_text="我的").click()
+    mine = messages.locator(".msg.bot .bubble").last
+    await expect(mine).to_contain_text("王芳（党员）")
+    await expect(mine).to_contain_text(re.compile(r"本季度积分（.+）：3 分"))
+    await expect(mine).to_contain_text(re.compile(rf"\d\d-\d\d \+3 A01 .+ #{n}"))
     assert errors == []
 
 
