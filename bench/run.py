@@ -116,8 +116,10 @@ async def wait_healthy(http: aiohttp.ClientSession, url: str, proc: subprocess.P
 
 
 def start_bot(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([PY, "-m", "bot", "--config", str(config), "serve"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The log goes to a file beside the config: a pipe nobody reads fills up and blocks the bot.
+    with config.with_suffix(".log").open("ab") as log:
+        return subprocess.Popen([PY, "-m", "bot", "--config", str(config), "serve"], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=log)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -250,6 +252,7 @@ async def postgres_run(quick: bool, http: aiohttp.ClientSession, fake: FakeWeCom
     seconds = 4.0 if quick else 10.0
     members_csv = workdir / "members-pg.csv"
     users, party = write_members(members_csv)
+    say("PostgreSQL: starting a private server")
     url, stop_pg = start_postgres(workdir)
     tick = [{"name": "bench_tick", "cron": "* * * * *", "job": "pending_digest", "grace_minutes": 1}]
     ports = [free_port(), free_port()]
@@ -263,7 +266,9 @@ async def postgres_run(quick: bool, http: aiohttp.ClientSession, fake: FakeWeCom
             await wait_healthy(http, u, p)
         cbs = [u + "/wecom/callback" for u in urls]
         await load(spec(cbs, users, party, "saturate", 2, "pgwarm"))
+        say("two bots at saturation")
         sat = await load(spec(cbs, users, party, "saturate", seconds, "pgsat"))
+        say("two bots at 300/s")
         fixed = await load(spec(cbs, users, party, "rate", seconds, "pgrate", rate=300.0))
         async with http.get(urls[0] + "/healthz") as resp:
             health = await resp.json()

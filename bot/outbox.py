@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.replies import Card, File, Markdown, ReplaceButton, Reply, Text
@@ -165,6 +165,28 @@ def enqueue_media_fetch(session: Session, media_id: str, *, ref: str, userid: st
     return media.id
 
 
+# What the worker may send now, found through indexes so that a long queue costs little to look at:
+# the oldest due row of each target, and rows whose sender's lease ran out.
+_O = OutboxMessage.__table__.c
+_DUE_HEADS = (select(_O.channel, _O.target, func.min(_O.id).label("id"))
+              .where(_O.status == "queued", _O.next_attempt_at <= bindparam("now"))
+              .group_by(_O.channel, _O.target).order_by(func.min(_O.id)).limit(bindparam("limit")))
+_STALE = select(_O.id).where(_O.status == "sending", _O.lease_until < bindparam("now")).limit(bindparam("limit"))
+_ROWS = (select(_O.id, _O.channel, _O.target, _O.msgtype, _O.payload, _O.attempts)
+         .where(_O.id.in_(bindparam("ids", expanding=True))).order_by(_O.id))
+# The oldest message of a target in a given state that is older than a due one: one index seek on
+# (target, status, id), however long the queue.
+_AHEAD = (select(_O.id, _O.next_attempt_at)
+          .where(_O.target == bindparam("t"), _O.status == bindparam("s"), _O.channel == bindparam("c"),
+                 _O.id < bindparam("id"))
+          .order_by(_O.id).limit(1))
+# Only the messages due now are moved (through the due index): the rest of a long queue already waits.
+_WAIT = (update(OutboxMessage.__table__)
+         .where(_O.status == "queued", _O.next_attempt_at <= bindparam("now"), _O.channel == bindparam("c"),
+                _O.target == bindparam("t"))
+         .values(next_attempt_at=bindparam("until")))
+
+
 class OutboxObserver(Protocol):
     def sent(self, channel: str, errcode: int | None, ok: bool) -> None: ...
     def retried(self) -> None: ...
@@ -264,27 +286,34 @@ class OutboxWorker:
     def _claim(self, session: Session, limit: int) -> list[Claimed]:
         now = utcnow()
         o = OutboxMessage
-        heads = (
-            select(func.min(o.id).label("id"))
-            .where(o.status.in_(PENDING))
-            .group_by(o.channel, o.target)
-            .subquery()
-        )
-        due = or_(and_(o.status == "queued", o.next_attempt_at <= now),
-                  and_(o.status == "sending", o.lease_until < now))
-        rows = session.execute(
-            select(o.id, o.channel, o.target, o.msgtype, o.payload, o.attempts)
-            .join(heads, heads.c.id == o.id).where(due).order_by(o.id).limit(limit)
-        ).all()
-        if not rows:
+        conn = session.connection()
+        heads = conn.execute(_DUE_HEADS, {"now": now, "limit": limit}).all()
+        stale = conn.execute(_STALE, {"now": now, "limit": limit}).scalars().all()
+        if not heads and not stale:
             return []
-        held = self._rate_limited(session, rows, now)
+        # One member's messages leave in order: due messages stay behind an older one that is still
+        # pending. Behind one backing off, the whole queue waits as long as it does (so that it is
+        # not looked at again meanwhile); behind one being sent, they are taken in a later round.
+        wait: dict[tuple[str, str], datetime] = {}
+        free = []
+        for h in heads:
+            key = {"t": h.target, "c": h.channel, "id": h.id}
+            if conn.execute(_AHEAD, {**key, "s": "sending"}).first() is not None:
+                continue
+            backing_off = conn.execute(_AHEAD, {**key, "s": "queued"}).first()
+            if backing_off is not None:
+                wait[(h.channel, h.target)] = backing_off.next_attempt_at
+            else:
+                free.append(h.id)
+        ids = free + list(stale)
+        rows = conn.execute(_ROWS, {"ids": ids}).all() if ids else []
+        wait |= self._rate_limited(session, rows, now)
+        for (channel, target), until in wait.items():  # the whole queue of that target waits
+            conn.execute(_WAIT, {"c": channel, "t": target, "until": until, "now": now})
         lease = now + timedelta(seconds=self.settings.lease_seconds)
         claimed = []
         for r in rows:
-            if (r.channel, r.target) in held:  # the whole queue of that target waits for a free slot
-                session.execute(update(o).where(o.channel == r.channel, o.target == r.target, o.status == "queued")
-                                .values(next_attempt_at=held[(r.channel, r.target)]))
+            if (r.channel, r.target) in wait:
                 continue
             # A conditional update is the claim: of two workers, only one sees rowcount 1.
             taken = session.execute(

@@ -145,6 +145,7 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_target_sent", "target", "sent_at"),
+        Index("ix_outbox_target_status_id", "target", "status", "id"),  # "is an older one still pending?"
     )
     id: int | None = Field(default=None, primary_key=True)
     channel: str  # app | webhook | card_update
