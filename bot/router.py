@@ -166,6 +166,12 @@ class Router:
         folded = normalise(line)
         for key in self._longest_first:
             if folded.startswith(key):
+                after = folded[len(key):].strip()
+                # A one-character word (我, ?) is glued only to a number, `#`, punctuation or another
+                # command's name, so that 我想请假 is not 我 (我的) + 想请假; longer ones (排行本月) always.
+                if (len(key) < 2 and after and after[0].isalnum() and not after[0].isdigit()
+                        and self.find(after) is None):
+                    continue
                 return self._by_word[key], line[: len(key)], line[len(key) :].strip()
         return None, word, rest.strip()
 

@@ -27,7 +27,7 @@ def help_(ctx: Context, member: Sender, args: str) -> str:
     return "\n".join(lines)
 
 
-@router.command("我的", code="me", aliases=("我", "个人"))
+@router.command("我的", code="me", aliases=("我",))
 def me(ctx: Context, member: Sender) -> str:
     """查看我的信息：本季度积分和排名、待审的申报、最近的积分记录，以及支部、班组和角色。"""
     roles = "、".join(ROLE_NAMES[r] for r in ROLE_NAMES if r in member.roles and r != "member") or "成员"

@@ -81,10 +81,6 @@ def previous(period: Period) -> Period:
     return period_of(period.kind, period.start - timedelta(days=1))
 
 
-def following(period: Period) -> Period:
-    return period_of(period.kind, period.end)
-
-
 def _add_months(day: date, months: int) -> date:
     index = day.year * 12 + day.month - 1 + months
     return date(index // 12, index % 12 + 1, 1)

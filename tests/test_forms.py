@@ -118,6 +118,13 @@ async def test_unknown_input_gets_the_nearest_commands(sbot: BotKit):
     assert "发送「帮助」查看你可以用的命令" in await sbot.say("wangfang", "今天天气怎么样")
 
 
+async def test_a_command_word_at_the_start_of_a_sentence_is_not_that_command(sbot: BotKit):
+    reply = await sbot.say("wangfang", "我想请假")
+    assert reply.startswith("没有「我想请假」这个命令")
+    assert (await sbot.say("wangfang", "帮助报修")).startswith("【报修】")
+    assert (await sbot.say("wangfang", "维修事项：换刀 数量：2")) == "已登记：换刀 × 2"
+
+
 async def test_suggestions_never_offer_what_the_sender_may_not_use(sbot: BotKit):
     assert "裁定" not in await sbot.say("liuyang", "裁决")
     assert "裁定" in await sbot.say("zhangwei", "裁决")
