@@ -211,7 +211,6 @@ class OutboxConfig(Section):
     backoff_max_seconds: float = Field(default=600.0, gt=0)
     lease_seconds: float = Field(default=30.0, gt=0)
     poll_seconds: float = Field(default=1.0, gt=0)
-    gather_seconds: float = Field(default=0.05, ge=0)  # after a wake-up, wait this long to send in one go
     concurrency: int = Field(default=8, ge=1)
     per_member_per_minute: int = Field(default=30, ge=1)
     per_webhook_per_minute: int = Field(default=20, ge=1)

@@ -264,10 +264,7 @@ class OutboxWorker:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
             except TimeoutError:
-                continue
-            # Woken by a commit: let the messages arriving meanwhile queue up, so that a busy minute
-            # costs one look at the outbox per interval rather than one per message.
-            await asyncio.sleep(self.settings.gather_seconds)
+                pass
 
     async def drain_once(self, limit: int = 100) -> int:
         """Claim what is due, send it, record the outcomes. Returns how many were attempted."""
