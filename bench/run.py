@@ -22,7 +22,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -36,6 +35,7 @@ import aiohttp
 import yaml
 
 from bot.simulator.fake_api import FakeWeCom
+from bot.simulator.local import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -50,12 +50,6 @@ GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英�
 
 def say(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_members(path: Path, count: int = 200) -> tuple[list[str], list[str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,9 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 
+from bench.run import wait_healthy
 from bot.simulator.fake_api import FakeWeCom
+from bot.simulator.local import free_port
 from bot.simulator.wecom_side import WeComSide
 from tests.conftest import PG_URL
 from tests.kit import CAST, ROOT, make_config
@@ -128,25 +129,6 @@ def test_db_upgrade_and_jobs_list(cfg: Path):
     assert "pending_digest\t17 8 * * 1-5\tpending_digest" in listing.stdout
     unknown = bot_cli("jobs", "run", "no_such_job", config=cfg)
     assert unknown.returncode == 1 and "no schedule named 'no_such_job'" in unknown.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_healthy(http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        assert proc.poll() is None, f"bot exited with {proc.returncode}"
-        try:
-            async with http.get(url + "/healthz") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise TimeoutError("bot did not become healthy")
 
 
 def sqlite_outbox_statuses(database_url: str) -> list[str]:

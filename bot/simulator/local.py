@@ -62,7 +62,7 @@ def local_database(config: Config) -> Config:
     return config.model_copy(update={"database": config.database.model_copy(update={"url": LOCAL_DATABASE_URL})})
 
 
-def free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     """A port nobody listens on now (for `server.port: 0`, whose URLs must be known before start)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
