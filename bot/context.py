@@ -52,7 +52,7 @@ class Context:
     message: Incoming
     now: datetime  # aware, in the configured time zone
     member: Sender | None
-    has_dialogue: bool | None = None  # known from the dispatcher's first look-up; None: ask the database
+    has_dialogue: bool  # known from the dispatcher's first look-up
     args: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     out: outbox.Outgoing = field(init=False)
@@ -74,12 +74,11 @@ class Context:
 
     def fetch_media(self, media_id: str, *, ref: str) -> int:
         """Keep a file the sender sent (e.g. a photo as evidence for `ref`); returns the MediaFile id."""
-        self.out.written += 1
-        return outbox.enqueue_media_fetch(self.session, media_id, ref=ref, userid=self.message.sender)
+        return self.out.fetch_media(media_id, ref=ref, userid=self.message.sender)
 
     def update_cards(self, ref: str, label: str) -> None:
         """Grey out the buttons of every card sent about `ref`, showing `label` (e.g. 已通过 · 张三)."""
-        self.out.written += outbox.enqueue_card_updates(self.session, ref, label)
+        self.out.update_cards(ref, label)
 
 
 __all__ = ["Card", "Context", "File", "Markdown", "Sender", "Text"]

@@ -15,7 +15,7 @@ import json
 import logging
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -102,16 +102,6 @@ def webhook_rows(group: str, msgtype: str, body: dict[str, Any]) -> list[Row]:
     return [_row("webhook", group, msgtype, body)]
 
 
-def enqueue_reply(session: Session, userid: str, reply: Reply, *, ref: str = "") -> int:
-    """Queue a reply for a member now, in the caller's transaction."""
-    return enqueue(session, reply_rows(userid, reply, ref=ref))
-
-
-def enqueue_webhook(session: Session, group: str, msgtype: str, body: dict[str, Any]) -> int:
-    """Queue a message for a group robot now, in the caller's transaction."""
-    return enqueue(session, webhook_rows(group, msgtype, body))
-
-
 class Outgoing:
     """What a handler or a job decides to send, written to the outbox in one statement when its
     work is done (`flush`), inside the same transaction."""
@@ -126,6 +116,14 @@ class Outgoing:
 
     def broadcast(self, group: str, markdown: str) -> None:
         self.pending += webhook_rows(group, "markdown", {"content": markdown})
+
+    def fetch_media(self, media_id: str, *, ref: str, userid: str) -> int:
+        """Keep a file a member sent; returns the MediaFile id (written now: the caller needs the id)."""
+        self.written += 1
+        return enqueue_media_fetch(self.session, media_id, ref=ref, userid=userid)
+
+    def update_cards(self, ref: str, label: str) -> None:
+        self.written += enqueue_card_updates(self.session, ref, label)
 
     def flush(self) -> int:
         """Write what is pending; returns how many rows this Outgoing has written in all."""
@@ -221,7 +219,8 @@ class Outcome:
     error: str = ""
     result: str = ""
     delay: float = 0.0
-    media: tuple[int, bytes, str, str] | None = None  # (MediaFile id, bytes, filename, content type)
+    media_file: int | None = None  # the MediaFile a media_fetch row fills
+    media: tuple[bytes, str, str] | None = None  # what was fetched: bytes, filename, content type
 
 
 class OutboxWorker:
@@ -348,14 +347,13 @@ class OutboxWorker:
         now = utcnow()
         o = OutboxMessage
         for out in outcomes:
-            if out.media is not None:
-                media_file, data, filename, content_type = out.media
-                session.execute(update(MediaFile).where(MediaFile.id == media_file).values(
+            if out.media_file is not None and out.media is not None:
+                data, filename, content_type = out.media
+                session.execute(update(MediaFile).where(MediaFile.id == out.media_file).values(
                     data=data, size=len(data), filename=filename, content_type=content_type, status="fetched",
                     fetched_at=now))
-            elif out.status == "dead" and out.error.startswith("media:"):
-                session.execute(update(MediaFile).where(MediaFile.id == int(out.error.split(":")[1]))
-                                .values(status="failed"))
+            elif out.media_file is not None and out.status == "dead":
+                session.execute(update(MediaFile).where(MediaFile.id == out.media_file).values(status="failed"))
             if out.status == "sent":
                 values: dict[str, Any] = {"status": "sent", "sent_at": now, "lease_until": None, "result": out.result}
             elif out.status == "retry":
@@ -368,11 +366,19 @@ class OutboxWorker:
     # -- on the wire --------------------------------------------------------------------------------
 
     async def _deliver(self, c: Claimed) -> Outcome:
+        outcome = await self._attempt(c)
+        if c.channel == "media_fetch":  # _record marks the member's file fetched or failed
+            outcome = replace(outcome, media_file=c.payload["media_file"])
+        return outcome
+
+    async def _attempt(self, c: Claimed) -> Outcome:
         from bot.wecom.errors import ResponseCodeInvalid, WeComError
 
-        if c.channel == "media_fetch":
-            return await self._fetch(c)
         try:
+            if c.channel == "media_fetch":
+                data, filename, content_type = await self.client.download_media(c.payload["media_id"])
+                self.observer.sent(c.channel, 0, True)
+                return Outcome(c.id, "sent", media=(data, filename or "", content_type or ""))
             result = await self._send(c)
         except ResponseCodeInvalid:
             # The card was already updated (the passive reply to the click may use the code up).
@@ -397,19 +403,6 @@ class OutboxWorker:
             return Outcome(c.id, "dead", f"{type(exc).__name__}: {exc}")
         self.observer.sent(c.channel, 0, True)
         return Outcome(c.id, "sent", result=json.dumps(result, ensure_ascii=False) if result else "")
-
-    async def _fetch(self, c: Claimed) -> Outcome:
-        """Download a member's file into `media_files`; retried like a send when WeCom is busy."""
-        from bot.wecom.errors import WeComError
-
-        try:
-            data, filename, content_type = await self.client.download_media(c.payload["media_id"])
-        except WeComError as exc:
-            if exc.retryable and c.attempts < self.settings.max_attempts:
-                return Outcome(c.id, "retry", str(exc), delay=self.settings.backoff_base_seconds * 2 ** (c.attempts - 1))
-            log.error("media %s could not be fetched: %s", c.payload["media_id"], exc)
-            return Outcome(c.id, "dead", f"media:{c.payload['media_file']}: {exc}")
-        return Outcome(c.id, "sent", media=(c.payload["media_file"], data, filename or "", content_type or ""))
 
     async def _send(self, c: Claimed) -> dict[str, Any] | None:
         if c.channel == "app":

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete
 
 from bot.context import Context, Sender
 from bot.forms import Form, ask, normalise, parse_form, split_fields, starts_with_label
@@ -288,14 +288,8 @@ class Router:
         return f"没有「{shown}」这个命令。发送「帮助」查看你可以用的命令。"
 
 
-_HAS_DIALOGUE = select(Dialogue.__table__.c.userid).where(Dialogue.__table__.c.userid == bindparam("userid"))
-
-
 def _active_dialogue(ctx: Context) -> Dialogue | None:
-    # Most messages have no dialogue: the dispatcher already knows, else a cheap Core look-up first.
-    if ctx.has_dialogue is False or (
-            ctx.has_dialogue is None
-            and ctx.session.connection().execute(_HAS_DIALOGUE, {"userid": ctx.userid}).first() is None):
+    if not ctx.has_dialogue:  # most messages: the dispatcher's first look-up already said so
         return None
     d = ctx.session.get(Dialogue, ctx.userid)
     if d is not None and d.expires_at <= ctx.now:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, case, func, select
+from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from bot.config import Config
@@ -79,10 +79,6 @@ class Ranking:
     rows: list[Standing]
     size: int  # how many are ranked
     mine: Standing | None = None  # the asker (or their team), wherever they stand
-
-
-def _filters(period: str, category: str) -> list[ColumnElement[bool]]:
-    return [MemberTotal.period == period, MemberTotal.category == category]
 
 
 # 排行 and 我的 run for many messages: their statements are built once, with bound parameters, and run
@@ -170,7 +166,7 @@ def _grouped(session: Session, period: str, category: str) -> list[tuple[int, st
     """(team id, name, points, members with points) per team; summed along the (period, category, team) index."""
     t = MemberTotal
     sums = (select(t.team_id, func.sum(t.points_x100).label("points"), func.count().label("people"))
-            .where(*_filters(period, category), t.team_id.is_not(None)).group_by(t.team_id).subquery())
+            .where(t.period == period, t.category == category, t.team_id.is_not(None)).group_by(t.team_id).subquery())
     rows = session.execute(select(sums.c.team_id, Team.name, sums.c.points, sums.c.people)
                            .join(Team, Team.id == sums.c.team_id)).all()
     return [(r[0], r[1], int(r[2]), int(r[3])) for r in rows]

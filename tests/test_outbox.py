@@ -17,10 +17,22 @@ from tests.kit import BotKit
 
 async def queue(bot: BotKit, userid: str, *texts: str) -> None:
     def work(s):  # type: ignore[no-untyped-def]
+        out = outbox.Outgoing(s)
         for t in texts:
-            outbox.enqueue_reply(s, userid, Text(t))
+            out.send(userid, Text(t))
+        out.flush()
 
     await bot.query(work)
+
+
+def send(session, userid: str = "", reply=None, *, broadcast: tuple[str, str] | None = None) -> int:  # type: ignore[no-untyped-def]
+    """Queue one message in `session`, the way a handler does."""
+    out = outbox.Outgoing(session)
+    if broadcast:
+        out.broadcast(*broadcast)
+    else:
+        out.send(userid, reply)
+    return out.flush()
 
 
 async def rows(bot: BotKit) -> list[OutboxMessage]:
@@ -116,8 +128,10 @@ async def test_at_most_twenty_messages_a_minute_per_group_robot(bot: BotKit):
     group = next(iter(bot.app.config.groups))
 
     def work(s):  # type: ignore[no-untyped-def]
+        out = outbox.Outgoing(s)
         for i in range(23):
-            outbox.enqueue_webhook(s, group, "markdown", {"content": f"**通知 {i}**"})
+            out.broadcast(group, f"**通知 {i}**")
+        out.flush()
 
     await bot.query(work)
     await bot.drain()
@@ -126,7 +140,7 @@ async def test_at_most_twenty_messages_a_minute_per_group_robot(bot: BotKit):
 
 
 async def test_an_unconfigured_group_is_dead_not_retried(bot: BotKit):
-    await bot.query(lambda s: outbox.enqueue_webhook(s, "不存在的群", "markdown", {"content": "x"}))
+    await bot.query(lambda s: send(s, broadcast=("不存在的群", "x")))
     await bot.drain()
     (row,) = await rows(bot)
     assert row.status == "dead" and "not configured" in row.last_error
@@ -135,7 +149,7 @@ async def test_an_unconfigured_group_is_dead_not_retried(bot: BotKit):
 async def test_a_file_is_uploaded_then_sent(bot: BotKit):
     from bot.replies import File
 
-    await bot.query(lambda s: outbox.enqueue_reply(s, "zhangwei", File("2026Q4积分.xlsx", b"PK\x03\x04 workbook")))
+    await bot.query(lambda s: send(s, "zhangwei", File("2026Q4积分.xlsx", b"PK\x03\x04 workbook")))
     await bot.drain()
     (msg,) = bot.sent_to("zhangwei", "file")
     assert bot.fake.media(msg.body["media_id"]) == (b"PK\x03\x04 workbook", "2026Q4积分.xlsx")
@@ -161,10 +175,10 @@ async def test_deciding_updates_sent_cards_and_cancels_unsent_ones(bot: BotKit):
 
     card = {"card_type": "button_interaction", "main_title": {"title": "待审 #9"}, "task_id": "item9_a",
             "button_list": [{"text": "通过", "style": 1, "key": "approve:9"}]}
-    await bot.query(lambda s: outbox.enqueue_reply(s, "zhangwei", Card(card, ref="item:9")))
+    await bot.query(lambda s: send(s, "zhangwei", Card(card, ref="item:9")))
     await bot.drain()
     bot.fake.fail_always(-1, api="message/send")
-    await bot.query(lambda s: outbox.enqueue_reply(s, "liqiang", Card({**card, "task_id": "item9_b"}, ref="item:9")))
+    await bot.query(lambda s: send(s, "liqiang", Card({**card, "task_id": "item9_b"}, ref="item:9")))
     await bot.query(lambda s: outbox.enqueue_card_updates(s, "item:9", "已通过 · 吴昊"))
     await bot.drain()
     assert [(u.userids, u.button_replace_name) for u in bot.fake.card_updates()] == [(["zhangwei"], "已通过 · 吴昊")]
