@@ -21,8 +21,9 @@ test: $(STAMP)  ## every test; PIONEER_TEST_DATABASE_URL=postgresql+asyncpg://â€
 bench: $(STAMP)  ## benchmarks; results go to docs/PERFORMANCE.md
 	$(BIN)/python -m bench.run
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff (lint and format) and mypy, as CI runs them
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy bot handlers storage
 
 check: $(STAMP)  ## validate config.yaml

@@ -20,7 +20,9 @@ def make_app(db_path: str, token: str, key: str, corp: str) -> web.Application:
     db = sqlite3.connect(db_path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("CREATE TABLE IF NOT EXISTS inbox (id INTEGER PRIMARY KEY, msgid TEXT, userid TEXT, content TEXT)")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS inbox (id INTEGER PRIMARY KEY, msgid TEXT, userid TEXT, content TEXT)"
+    )
 
     async def callback(request: web.Request) -> web.Response:
         q = request.query
@@ -28,8 +30,10 @@ def make_app(db_path: str, token: str, key: str, corp: str) -> web.Application:
         plain = crypto.decrypt_message(body, q["msg_signature"], q["timestamp"], q["nonce"])
         msg = parse_message(plain)
         raw = msg._data  # noqa: SLF001
-        db.execute("INSERT INTO inbox (msgid, userid, content) VALUES (?, ?, ?)",
-                   (raw.get("MsgId"), raw.get("FromUserName"), raw.get("Content")))
+        db.execute(
+            "INSERT INTO inbox (msgid, userid, content) VALUES (?, ?, ?)",
+            (raw.get("MsgId"), raw.get("FromUserName"), raw.get("Content")),
+        )
         return web.Response(status=200, text="")
 
     async def healthz(request: web.Request) -> web.Response:
@@ -48,8 +52,9 @@ def main() -> None:
     p.add_argument("--key", required=True)
     p.add_argument("--corp", required=True)
     a = p.parse_args()
-    web.run_app(make_app(a.db, a.token, a.key, a.corp), host="127.0.0.1", port=a.port, access_log=None,
-                print=None)
+    web.run_app(
+        make_app(a.db, a.token, a.key, a.corp), host="127.0.0.1", port=a.port, access_log=None, print=None
+    )
 
 
 if __name__ == "__main__":

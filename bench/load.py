@@ -36,7 +36,9 @@ class Spec:
     seconds: float = 8.0
     connections: int = 32
     rate: float = 300.0
-    mix: dict[str, float] = field(default_factory=lambda: {"帮助": 0.25, "我的": 0.25, "排行": 0.25, "form": 0.25})
+    mix: dict[str, float] = field(
+        default_factory=lambda: {"帮助": 0.25, "我的": 0.25, "排行": 0.25, "form": 0.25}
+    )
     form_template: str = "创新\n类型：小改小革\n名称：{name}\n级别：班组\n等次：一等"
     duplicates: float = 0.05  # share of form messages delivered twice, as WeCom retries do
     tag: str = "bench"
@@ -52,8 +54,9 @@ class Request:
 
 
 def build_requests(spec: Spec, count: int) -> list[Request]:
-    side = WeComSide(token=spec.token, encoding_aes_key=spec.encoding_aes_key, corp_id=spec.corp_id,
-                     agent_id=spec.agent_id)
+    side = WeComSide(
+        token=spec.token, encoding_aes_key=spec.encoding_aes_key, corp_id=spec.corp_id, agent_id=spec.agent_id
+    )
     rng = random.Random(42)
     kinds = list(spec.mix)
     weights = [spec.mix[k] for k in kinds]
@@ -73,8 +76,10 @@ def build_requests(spec: Spec, count: int) -> list[Request]:
         path = urlsplit(spec.urls[url_index]).path
         query, body = side.envelope(plain)
         raw = body.encode()
-        head = (f"POST {path}?{query} HTTP/1.1\r\nHost: bench\r\nContent-Type: text/xml\r\n"
-                f"Content-Length: {len(raw)}\r\n\r\n").encode()
+        head = (
+            f"POST {path}?{query} HTTP/1.1\r\nHost: bench\r\nContent-Type: text/xml\r\n"
+            f"Content-Length: {len(raw)}\r\n\r\n"
+        ).encode()
         req = Request(url_index, head + raw, kind, name)
         out.append(req)
         if kind == "form" and rng.random() < spec.duplicates and len(out) < count:
@@ -191,7 +196,11 @@ async def fixed_rate(spec: Spec, requests: list[Request], tally: Tally) -> float
 
 
 async def main_async(spec: Spec) -> dict[str, object]:
-    count = min(spec.max_requests, int(spec.rate * spec.seconds) + 10) if spec.mode == "rate" else spec.max_requests
+    count = (
+        min(spec.max_requests, int(spec.rate * spec.seconds) + 10)
+        if spec.mode == "rate"
+        else spec.max_requests
+    )
     t0 = time.perf_counter()
     requests = build_requests(spec, count)
     built = time.perf_counter() - t0

@@ -50,8 +50,14 @@ AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
 def bench_config(url: str, api_base: str) -> Config:
     raw = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
-    raw["wecom"] = {"corp_id": CORP_ID, "secret": SECRET, "agent_id": AGENT_ID, "token": TOKEN,
-                    "encoding_aes_key": AES_KEY, "api_base": api_base}
+    raw["wecom"] = {
+        "corp_id": CORP_ID,
+        "secret": SECRET,
+        "agent_id": AGENT_ID,
+        "token": TOKEN,
+        "encoding_aes_key": AES_KEY,
+        "api_base": api_base,
+    }
     raw["server"] = {"host": "127.0.0.1", "port": 0}
     raw["database"] = {"url": url}
     raw["schedules"] = []  # no jobs firing during the measurement
@@ -70,23 +76,42 @@ def seed(path: Path, config: Config, members: int, entries: int, today: date) ->
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=OFF")
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
-    db.executemany("INSERT INTO branches (id, name) VALUES (?, ?)",
-                   [(b, f"第{b}党支部") for b in range(1, BRANCHES + 1)])
-    db.executemany("INSERT INTO teams (id, name) VALUES (?, ?)", [(t, f"班组{t:02d}") for t in range(1, TEAMS + 1)])
+    db.executemany(
+        "INSERT INTO branches (id, name) VALUES (?, ?)", [(b, f"第{b}党支部") for b in range(1, BRANCHES + 1)]
+    )
+    db.executemany(
+        "INSERT INTO teams (id, name) VALUES (?, ?)", [(t, f"班组{t:02d}") for t in range(1, TEAMS + 1)]
+    )
     statuses = ["党员"] * 7 + ["预备党员", "群众", "团员"]
     people = []
     for i in range(1, members + 1):
         branch, team = (i - 1) % BRANCHES + 1, (i - 1) % TEAMS + 1
-        people.append((i, f"m{i:05d}", f"成员{i:05d}", branch, team, statuses[i % len(statuses)] if i > BRANCHES else "党员"))
-    db.executemany("INSERT INTO members (id, userid, name, branch_id, team_id, political_status, active) "
-                   "VALUES (?, ?, ?, ?, ?, ?, 1)", people)
+        people.append(
+            (
+                i,
+                f"m{i:05d}",
+                f"成员{i:05d}",
+                branch,
+                team,
+                statuses[i % len(statuses)] if i > BRANCHES else "党员",
+            )
+        )
+    db.executemany(
+        "INSERT INTO members (id, userid, name, branch_id, team_id, political_status, active) "
+        "VALUES (?, ?, ?, ?, ?, ?, 1)",
+        people,
+    )
     roles = [(b, "secretary") for b in range(1, BRANCHES + 1)] + [(1, "committee")]
     db.executemany("INSERT INTO member_roles (member_id, role) VALUES (?, ?)", roles)
 
-    indicators = [(c.code, i.code, round(i.points * 100)) for c in config.points.categories for i in c.indicators]
+    indicators = [
+        (c.code, i.code, round(i.points * 100)) for c in config.points.categories for i in c.indicators
+    ]
     deductions = config.points.deductions
     if deductions is not None:
-        indicators += [(deductions.code, i.code, round(i.points * 100)) for i in deductions.indicators if not i.veto]
+        indicators += [
+            (deductions.code, i.code, round(i.points * 100)) for i in deductions.indicators if not i.veto
+        ]
     weights = [1.0 if code != "K" else 0.1 for code, _, _ in indicators]
     days = [today - timedelta(days=d) for d in range(365)]
     keys = {d: period_keys(d) for d in days}
@@ -97,27 +122,38 @@ def seed(path: Path, config: Config, members: int, entries: int, today: date) ->
         ledger: list[tuple[Any, ...]] = []
         totals: dict[tuple[int, str, str], int] = defaultdict(int)
         org: dict[int, tuple[int, int]] = {}
-        for member_id, _, _, branch, team, _ in people[first:first + 500]:
+        for member_id, _, _, branch, team, _ in people[first : first + 500]:
             org[member_id] = (branch, team)
             for _ in range(per_member):
                 entry_id += 1
                 category, code, points = rng.choices(indicators, weights)[0]
                 day = rng.choice(days)
-                ledger.append((entry_id, member_id, branch, points, category, code, day.isoformat(), now, branch))
+                ledger.append(
+                    (entry_id, member_id, branch, points, category, code, day.isoformat(), now, branch)
+                )
                 for key in keys[day]:
                     totals[(member_id, key, category)] += points
                     totals[(member_id, key, "")] += points
-        db.executemany("INSERT INTO point_entries (id, item_id, member_id, branch_id, points_x100, category, indicator, "
-                       "day, at, approver_id, kind, reverses_entry_id, note) "
-                       "VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, 'entry', NULL, '')", ledger)
-        db.executemany("INSERT INTO member_totals (member_id, period, category, points_x100, branch_id, team_id) "
-                       "VALUES (?, ?, ?, ?, ?, ?)",
-                       [(m, p, c, v, *org[m]) for (m, p, c), v in totals.items()])
+        db.executemany(
+            "INSERT INTO point_entries (id, item_id, member_id, branch_id, points_x100, category, indicator, "
+            "day, at, approver_id, kind, reverses_entry_id, note) "
+            "VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, 'entry', NULL, '')",
+            ledger,
+        )
+        db.executemany(
+            "INSERT INTO member_totals (member_id, period, category, points_x100, branch_id, team_id) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(m, p, c, v, *org[m]) for (m, p, c), v in totals.items()],
+        )
         total_rows += len(totals)
     db.commit()
     db.close()
-    return {"members": members, "entries": entry_id, "totals": total_rows,
-            "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "members": members,
+        "entries": entry_id,
+        "totals": total_rows,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 # -- measuring --------------------------------------------------------------------------------------
@@ -130,12 +166,19 @@ def percentile(values: list[float], q: float) -> float:
 
 def summary(values: list[float]) -> dict[str, float]:
     ms = [v * 1000 for v in values]
-    return {"n": len(ms), "p50": percentile(ms, 50), "p95": percentile(ms, 95), "p99": percentile(ms, 99),
-            "mean": statistics.fmean(ms), "max": max(ms)}
+    return {
+        "n": len(ms),
+        "p50": percentile(ms, 50),
+        "p95": percentile(ms, 95),
+        "p99": percentile(ms, 99),
+        "mean": statistics.fmean(ms),
+        "max": max(ms),
+    }
 
 
-async def measure(side: WeComSide, http: aiohttp.ClientSession, url: str, text: str, userids: list[str],
-                  check: str) -> list[float]:
+async def measure(
+    side: WeComSide, http: aiohttp.ClientSession, url: str, text: str, userids: list[str], check: str
+) -> list[float]:
     times = []
     for userid in userids:
         started = time.perf_counter()
@@ -146,8 +189,9 @@ async def measure(side: WeComSide, http: aiohttp.ClientSession, url: str, text: 
     return times
 
 
-async def concurrent(side: WeComSide, http: aiohttp.ClientSession, url: str, userids: list[str],
-                     workers: int) -> tuple[list[float], float]:
+async def concurrent(
+    side: WeComSide, http: aiohttp.ClientSession, url: str, userids: list[str], workers: int
+) -> tuple[list[float], float]:
     queue = list(enumerate(userids))
     times: list[float] = []
 
@@ -193,14 +237,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 results["排行"] = summary(await measure(side, http, callback, "排行", who, "个人积分排行"))
                 results["我的"] = summary(await measure(side, http, callback, "我的", who, "本季度积分"))
                 few = who[: max(20, args.requests // 10)]
-                results["排行 班组"] = summary(await measure(side, http, callback, "排行 班组", few, "班组积分排行"))
-                results["排行 支部"] = summary(await measure(side, http, callback, "排行 支部", few, "支部党建考评排行"))
+                results["排行 班组"] = summary(
+                    await measure(side, http, callback, "排行 班组", few, "班组积分排行")
+                )
+                results["排行 支部"] = summary(
+                    await measure(side, http, callback, "排行 支部", few, "支部党建考评排行")
+                )
                 times, elapsed = await concurrent(side, http, callback, who, workers=8)
                 results["concurrent"] = {**summary(times), "per_second": round(len(times) / elapsed)}
             quarter = period_of("quarter", today)
             started = time.perf_counter()
             workbook = await app.db.run(lambda s: build_workbook(s, config, quarter, 1))
-            results["export"] = {"seconds": round(time.perf_counter() - started, 1), "kb": len(workbook) // 1024}
+            results["export"] = {
+                "seconds": round(time.perf_counter() - started, 1),
+                "kb": len(workbook) // 1024,
+            }
         finally:
             await app.stop()
             await app.shutdown()
@@ -212,14 +263,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = ["| request | n | p50 ms | p95 ms | p99 ms | mean ms | max ms |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| request | n | p50 ms | p95 ms | p99 ms | mean ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for name in ("排行", "我的", "排行 班组", "排行 支部"):
         r = results[name]
-        lines.append(f"| `{name}` | {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['mean']:.1f} "
-                     f"| {r['max']:.1f} |")
+        lines.append(
+            f"| `{name}` | {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['mean']:.1f} "
+            f"| {r['max']:.1f} |"
+        )
     c = results["concurrent"]
-    lines.append(f"| `排行`/`我的` mixed, 8 at a time | {c['n']} | {c['p50']:.1f} | {c['p95']:.1f} | {c['p99']:.1f} "
-                 f"| {c['mean']:.1f} | {c['max']:.1f} |")
+    lines.append(
+        f"| `排行`/`我的` mixed, 8 at a time | {c['n']} | {c['p50']:.1f} | {c['p95']:.1f} | {c['p99']:.1f} "
+        f"| {c['mean']:.1f} | {c['max']:.1f} |"
+    )
     return "\n".join(lines)
 
 
@@ -228,18 +286,20 @@ def section(results: dict[str, Any], args: argparse.Namespace) -> str:
     verdict = "meets" if max(results["排行"]["p95"], results["我的"]["p95"]) < 50 else "misses"
     return f"""{SECTION}
 
-`python -m bench.points_scale` (issue 5) seeds {s['members']:,} members in {BRANCHES} branches and {TEAMS} teams,
-{s['entries']:,} ledger entries spread over the last 365 days and the {s['totals']:,} per-member period
-totals the bot keeps beside them (SQLite file of {results['size_mb']} MB, seeded in {s['seconds']} s), starts the
-bot with a fake WeCom API, and sends `排行` and `我的` as encrypted callbacks from random members, one at a
+`python -m bench.points_scale` (issue 5) seeds {s["members"]:,} members in {BRANCHES} branches and
+{TEAMS} teams, {s["entries"]:,} ledger entries spread over the last 365 days and the {s["totals"]:,}
+per-member period totals the bot keeps beside them (SQLite file of {results["size_mb"]} MB, seeded in
+{s["seconds"]} s), starts the bot with a fake WeCom API, and sends `排行` and `我的` as encrypted
+callbacks from random members, one at a
 time, timing each from the POST to the decrypted passive reply. Target: p95 under 50 ms; this run
 **{verdict}** it.
 
 {table(results)}
 
-Measured {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()},
-SQLite {sqlite3.sqlite_version}; {args.requests} requests per command after 30 warm-up requests; the mixed
-row shows {results['concurrent']['per_second']} replies/s with 8 senders at once.
+Measured {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, {os.cpu_count()} CPUs,
+Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}; {args.requests} requests per
+command after 30 warm-up requests; the mixed
+row shows {results["concurrent"]["per_second"]} replies/s with 8 senders at once.
 
 Why it is fast: rankings and `我的` never read the ledger. Each entry moves the member's totals for its
 week, month, quarter and year (per category and overall) in the same transaction, and the totals table
@@ -251,9 +311,10 @@ pass, and takes the last five entries by the (member, id) index. `排行 班组`
 `排行 支部` (the 党建考评) averages over party members only, so it joins every ranked member's political
 status; that costs it a few tens of milliseconds at this size, which is acceptable off the hot path.
 
-`导出` is not meant for this size: building one branch's quarter workbook ({s['members'] // BRANCHES:,} members,
-every ledger line of the quarter on 明细) took {results['export']['seconds']} s for {results['export']['kb']:,} KB, and
-on SQLite that time holds the single writer. At the workshop's own size it is quick — 300 members with
+`导出` is not meant for this size: building one branch's quarter workbook
+({s["members"] // BRANCHES:,} members, every ledger line of the quarter on 明细) took
+{results["export"]["seconds"]} s for {results["export"]["kb"]:,} KB, and on SQLite that time holds
+the single writer. At the workshop's own size it is quick — 300 members with
 about 2,000 entries in the quarter export in about half a second — but a site of this size should
 export from the command line (`python -m bot export`), outside the bot's transaction.
 """

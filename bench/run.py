@@ -64,23 +64,47 @@ def write_members(path: Path, count: int = 200) -> tuple[list[str], list[str]]:
             status = "党员" if rng.random() < 0.7 else rng.choice(["群众", "团员", "预备党员"])
             roles = "secretary" if i in (0, 1) else "committee" if i == 2 else ""
             branch = "第一党支部" if i % 2 == 0 else "第二党支部"
-            w.writerow([userid, rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN), branch,
-                        "甲乙丙"[i % 3] + "班", f"第{i % 4 + 1}党小组", "", status, roles])
+            w.writerow(
+                [
+                    userid,
+                    rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
+                    branch,
+                    "甲乙丙"[i % 3] + "班",
+                    f"第{i % 4 + 1}党小组",
+                    "",
+                    status,
+                    roles,
+                ]
+            )
             users.append(userid)
             if status in ("党员", "预备党员"):
                 party.append(userid)
     return users, party
 
 
-def bot_config(workdir: Path, name: str, database_url: str, port: int, api_base: str,
-               schedules: list[dict[str, Any]] | None = None) -> Path:
+def bot_config(
+    workdir: Path,
+    name: str,
+    database_url: str,
+    port: int,
+    api_base: str,
+    schedules: list[dict[str, Any]] | None = None,
+) -> Path:
     raw = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
-    raw["wecom"] = {"corp_id": CORP, "secret": SECRET, "agent_id": AGENT, "token": TOKEN,
-                    "encoding_aes_key": AES_KEY, "api_base": api_base}
+    raw["wecom"] = {
+        "corp_id": CORP,
+        "secret": SECRET,
+        "agent_id": AGENT,
+        "token": TOKEN,
+        "encoding_aes_key": AES_KEY,
+        "api_base": api_base,
+    }
     raw["server"] = {**raw["server"], "host": "127.0.0.1", "port": port}
     raw["database"] = {**raw["database"], "url": database_url}
     raw["logging"] = {"level": "WARNING", "json": False}
-    raw["groups"] = {g: {**v, "webhook": f"{api_base}/cgi-bin/webhook/send?key={g}"} for g, v in raw["groups"].items()}
+    raw["groups"] = {
+        g: {**v, "webhook": f"{api_base}/cgi-bin/webhook/send?key={g}"} for g, v in raw["groups"].items()
+    }
     if schedules is not None:
         raw["schedules"] = schedules
     path = workdir / f"{name}.yaml"
@@ -89,12 +113,14 @@ def bot_config(workdir: Path, name: str, database_url: str, port: int, api_base:
 
 
 def cli(config: Path, *args: str) -> None:
-    subprocess.run([PY, "-m", "bot", "--config", str(config), *args], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [PY, "-m", "bot", "--config", str(config), *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
 
 
-async def wait_healthy(http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes],
-                       timeout: float = 30) -> float:
+async def wait_healthy(
+    http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes], timeout: float = 30
+) -> float:
     start = time.perf_counter()
     while time.perf_counter() - start < timeout:
         if proc.poll() is not None:
@@ -112,8 +138,12 @@ async def wait_healthy(http: aiohttp.ClientSession, url: str, proc: subprocess.P
 def start_bot(config: Path) -> subprocess.Popen[bytes]:
     # The log goes to a file beside the config: a pipe nobody reads fills up and blocks the bot.
     with config.with_suffix(".log").open("ab") as log:
-        return subprocess.Popen([PY, "-m", "bot", "--config", str(config), "serve"], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=log)
+        return subprocess.Popen(
+            [PY, "-m", "bot", "--config", str(config), "serve"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -135,8 +165,9 @@ def peak_rss_mb(pid: int) -> float:
 async def load(spec: dict[str, Any]) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
         json.dump(spec, f, ensure_ascii=False)
-    proc = await asyncio.create_subprocess_exec(PY, "-m", "bench.load", "--spec", f.name, cwd=ROOT,
-                                                stdout=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        PY, "-m", "bench.load", "--spec", f.name, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
     out, _ = await proc.communicate()
     os.unlink(f.name)
     if proc.returncode != 0:
@@ -144,17 +175,30 @@ async def load(spec: dict[str, Any]) -> dict[str, Any]:
     return json.loads(out)
 
 
-def spec(urls: list[str], users: list[str], party: list[str], mode: str, seconds: float, tag: str,
-         **kw: Any) -> dict[str, Any]:
-    return {"urls": urls, "token": TOKEN, "encoding_aes_key": AES_KEY, "corp_id": CORP, "agent_id": AGENT,
-            "users": users, "form_users": party, "mode": mode, "seconds": seconds, "tag": tag, **kw}
+def spec(
+    urls: list[str], users: list[str], party: list[str], mode: str, seconds: float, tag: str, **kw: Any
+) -> dict[str, Any]:
+    return {
+        "urls": urls,
+        "token": TOKEN,
+        "encoding_aes_key": AES_KEY,
+        "corp_id": CORP,
+        "agent_id": AGENT,
+        "users": users,
+        "form_users": party,
+        "mode": mode,
+        "seconds": seconds,
+        "tag": tag,
+        **kw,
+    }
 
 
 def forms_recorded_sqlite(db: Path, tag: str) -> dict[str, int]:
     con = sqlite3.connect(db)
     try:
-        rows = con.execute("SELECT name, COUNT(*) FROM innovations WHERE name LIKE ? GROUP BY name",
-                           (f"{tag}-%",)).fetchall()
+        rows = con.execute(
+            "SELECT name, COUNT(*) FROM innovations WHERE name LIKE ? GROUP BY name", (f"{tag}-%",)
+        ).fetchall()
     finally:
         con.close()
     return dict(rows)
@@ -163,11 +207,18 @@ def forms_recorded_sqlite(db: Path, tag: str) -> dict[str, int]:
 def once_check(sent_ok: list[str], recorded: dict[str, int]) -> dict[str, Any]:
     twice = sorted(n for n, c in recorded.items() if c > 1)
     missing = sorted(set(sent_ok) - set(recorded))
-    return {"forms_accepted": len(sent_ok), "forms_recorded": sum(recorded.values()), "recorded_twice": len(twice),
-            "missing": len(missing), "exactly_once": not twice and not missing}
+    return {
+        "forms_accepted": len(sent_ok),
+        "forms_recorded": sum(recorded.values()),
+        "recorded_twice": len(twice),
+        "missing": len(missing),
+        "exactly_once": not twice and not missing,
+    }
 
 
-async def sqlite_run(quick: bool, http: aiohttp.ClientSession, fake: FakeWeCom, workdir: Path) -> dict[str, Any]:
+async def sqlite_run(
+    quick: bool, http: aiohttp.ClientSession, fake: FakeWeCom, workdir: Path
+) -> dict[str, Any]:
     seconds = 4.0 if quick else 10.0
     members_csv = workdir / "members.csv"
     users, party = write_members(members_csv)
@@ -187,9 +238,25 @@ async def sqlite_run(quick: bool, http: aiohttp.ClientSession, fake: FakeWeCom, 
     await wait_healthy(http, url, bot)
 
     base_port = free_port()
-    baseline = subprocess.Popen([PY, "-m", "bench.baseline", "--port", str(base_port), "--db",
-                                 str(workdir / "baseline.db"), "--token", TOKEN, "--key", AES_KEY, "--corp", CORP],
-                                cwd=ROOT, stdout=subprocess.DEVNULL)
+    baseline = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "bench.baseline",
+            "--port",
+            str(base_port),
+            "--db",
+            str(workdir / "baseline.db"),
+            "--token",
+            TOKEN,
+            "--key",
+            AES_KEY,
+            "--corp",
+            CORP,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
     base_url = f"http://127.0.0.1:{base_port}"
     try:
         await wait_healthy(http, base_url, baseline)
@@ -206,16 +273,26 @@ async def sqlite_run(quick: bool, http: aiohttp.ClientSession, fake: FakeWeCom, 
         say("baseline at 300/s")
         base_fixed = await load(spec([bcb], users, party, "rate", seconds, "rateb", rate=300.0))
         rss = peak_rss_mb(bot.pid)
-        once = once_check(sat["forms_ok"] + fixed["forms_ok"],
-                          {**forms_recorded_sqlite(db, "sat"), **forms_recorded_sqlite(db, "rate")})
+        once = once_check(
+            sat["forms_ok"] + fixed["forms_ok"],
+            {**forms_recorded_sqlite(db, "sat"), **forms_recorded_sqlite(db, "rate")},
+        )
     finally:
         stop(bot)
         stop(baseline)
     for r in (sat, base, fixed, base_fixed):
         r.pop("forms_ok")
-    return {"bot": sat, "baseline": base, "bot_300": fixed, "baseline_300": base_fixed, "peak_rss_mb": rss,
-            "cold_start_s": sorted(cold)[1], "cold_starts_s": [round(c, 3) for c in cold],
-            "ratio": round(sat["per_second"] / base["per_second"], 2) if base["per_second"] else 0, "once": once}
+    return {
+        "bot": sat,
+        "baseline": base,
+        "bot_300": fixed,
+        "baseline_300": base_fixed,
+        "peak_rss_mb": rss,
+        "cold_start_s": sorted(cold)[1],
+        "cold_starts_s": [round(c, 3) for c in cold],
+        "ratio": round(sat["per_second"] / base["per_second"], 2) if base["per_second"] else 0,
+        "once": once,
+    }
 
 
 def start_postgres(workdir: Path) -> tuple[str, list[str]]:
@@ -231,18 +308,63 @@ def start_postgres(workdir: Path) -> tuple[str, list[str]]:
         shutil.chown(workdir, "postgres")
         shutil.chown(data, "postgres")
     port = free_port()
-    subprocess.run([*as_pg, str(pgbin / "initdb"), "-D", str(data / "d"), "-U", "postgres", "--auth=trust",
-                    "-E", "UTF8", "--locale=C.UTF-8"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([*as_pg, str(pgbin / "pg_ctl"), "-D", str(data / "d"), "-l", str(data / "log"), "-w", "-o",
-                    f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={data} "
-                    "-c max_connections=200", "start"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([str(pgbin / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-q", "-c",
-                    "CREATE DATABASE pioneer_bench"], check=True)
-    return (f"postgresql+asyncpg://postgres@127.0.0.1:{port}/pioneer_bench",
-            [*as_pg, str(pgbin / "pg_ctl"), "-D", str(data / "d"), "-m", "fast", "stop"])
+    subprocess.run(
+        [
+            *as_pg,
+            str(pgbin / "initdb"),
+            "-D",
+            str(data / "d"),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [
+            *as_pg,
+            str(pgbin / "pg_ctl"),
+            "-D",
+            str(data / "d"),
+            "-l",
+            str(data / "log"),
+            "-w",
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={data} "
+            "-c max_connections=200",
+            "start",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [
+            str(pgbin / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-q",
+            "-c",
+            "CREATE DATABASE pioneer_bench",
+        ],
+        check=True,
+    )
+    return (
+        f"postgresql+asyncpg://postgres@127.0.0.1:{port}/pioneer_bench",
+        [*as_pg, str(pgbin / "pg_ctl"), "-D", str(data / "d"), "-m", "fast", "stop"],
+    )
 
 
-async def postgres_run(quick: bool, http: aiohttp.ClientSession, fake: FakeWeCom, workdir: Path) -> dict[str, Any]:
+async def postgres_run(
+    quick: bool, http: aiohttp.ClientSession, fake: FakeWeCom, workdir: Path
+) -> dict[str, Any]:
     seconds = 4.0 if quick else 10.0
     members_csv = workdir / "members-pg.csv"
     users, party = write_members(members_csv)
@@ -282,25 +404,50 @@ async def pg_checks(url: str, forms_ok: list[str]) -> dict[str, Any]:
 
     engine = create_async_engine(url)
     async with engine.connect() as conn:
-        rows = (await conn.execute(text(
-            "SELECT name, COUNT(*) FROM innovations WHERE name LIKE 'pgsat-%' OR name LIKE 'pgrate-%' GROUP BY name"
-        ))).all()
-        dup_inbox = (await conn.execute(text("SELECT COUNT(*) FROM (SELECT key FROM inbox GROUP BY key HAVING COUNT(*) > 1) d"))).scalar_one()
-        runs = (await conn.execute(text("SELECT scheduled_at, COUNT(*) FROM job_runs WHERE job = 'bench_tick' GROUP BY scheduled_at"))).all()
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT name, COUNT(*) FROM innovations WHERE name LIKE 'pgsat-%' OR name LIKE 'pg"
+                    "rate-%' GROUP BY name"
+                )
+            )
+        ).all()
+        dup_inbox = (
+            await conn.execute(
+                text("SELECT COUNT(*) FROM (SELECT key FROM inbox GROUP BY key HAVING COUNT(*) > 1) d")
+            )
+        ).scalar_one()
+        runs = (
+            await conn.execute(
+                text(
+                    "SELECT scheduled_at, COUNT(*) FROM job_runs WHERE job = 'bench_tick' GROUP BY sch"
+                    "eduled_at"
+                )
+            )
+        ).all()
     await engine.dispose()
-    return {"once": once_check(forms_ok, dict(rows)), "inbox_duplicates": dup_inbox,
-            "job_firings": len(runs), "job_fired_twice": sum(1 for _, c in runs if c > 1)}
+    return {
+        "once": once_check(forms_ok, dict(rows)),
+        "inbox_duplicates": dup_inbox,
+        "job_firings": len(runs),
+        "job_fired_twice": sum(1 for _, c in runs if c > 1),
+    }
 
 
 def machine() -> str:
     cpu = ""
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     mem = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
-    return f"{os.cpu_count()} cores ({cpu or platform.machine()}), {mem} GiB, Python {platform.python_version()}"
+    return (
+        f"{os.cpu_count()} cores ({cpu or platform.machine()}), {mem} GiB, Python {platform.python_version()}"
+    )
 
 
 def mark(value: float, target: float, higher_is_better: bool) -> str:
@@ -330,12 +477,15 @@ def report(result: dict[str, Any], pg: dict[str, Any] | None, command: str) -> s
         f"| ratio bot / baseline | {result['ratio']} | | ≥ 0.3 | {mark(result['ratio'], 0.3, True)} |",
         f"| p50 / p95 / p99 at saturation (ms) | {b['p50_ms']} / {b['p95_ms']} / {b['p99_ms']} | "
         f"{base['p50_ms']} / {base['p95_ms']} / {base['p99_ms']} | | |",
-        f"| p99 at 300 messages/s (ms) | {f['p99_ms']} | {bf['p99_ms']} | < 50 | {mark(f['p99_ms'], 50, False)} |",
-        f"| errors (saturation, 300/s) | {b['errors']}, {f['errors']} | {base['errors']}, {bf['errors']} | 0 | "
+        f"| p99 at 300 messages/s (ms) | {f['p99_ms']} | {bf['p99_ms']} | < 50 | "
+        f"{mark(f['p99_ms'], 50, False)} |",
+        f"| errors (saturation, 300/s) | {b['errors']}, {f['errors']} | {base['errors']}, "
+        f"{bf['errors']} | 0 | "
         f"{'met' if not (b['errors'] or f['errors']) else '**missed**'} |",
         f"| peak RSS (MB) | {result['peak_rss_mb']} | | < 150 | {mark(result['peak_rss_mb'], 150, False)} |",
         f"| cold start, process start to healthy (s) | {round(result['cold_start_s'], 2)} "
-        f"(runs: {', '.join(map(str, result['cold_starts_s']))}) | | < 2 | {mark(result['cold_start_s'], 2, False)} |",
+        f"(runs: {', '.join(map(str, result['cold_starts_s']))}) | | < 2 | "
+        f"{mark(result['cold_start_s'], 2, False)} |",
         f"| forms recorded exactly once | {once['forms_recorded']} of {once['forms_accepted']} accepted, "
         f"{once['recorded_twice']} twice, {once['missing']} missing | | all once | "
         f"{'met' if once['exactly_once'] else '**missed**'} |",
@@ -390,8 +540,11 @@ async def main_async(args: argparse.Namespace) -> None:
     finally:
         await fake.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    command = "make bench" + (f" (python -m bench.run{' --quick' if args.quick else ''}"
-                              f"{' --skip-pg' if args.skip_pg else ''})" if args.quick or args.skip_pg else "")
+    command = "make bench" + (
+        f" (python -m bench.run{' --quick' if args.quick else ''}{' --skip-pg' if args.skip_pg else ''})"
+        if args.quick or args.skip_pg
+        else ""
+    )
     write_report(report(result, pg, command))
     print(f"wrote {PERFORMANCE.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s")
 

@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 class Application:
     """Pioneer, assembled from a validated `Config`."""
 
-    def __init__(self, config: Config, *, router: Router | None = None, jobs: dict[str, JobFunc] | None = None):
+    def __init__(
+        self, config: Config, *, router: Router | None = None, jobs: dict[str, JobFunc] | None = None
+    ):
         if router is None:
             from handlers import build_router
 
@@ -43,8 +45,12 @@ class Application:
         self.config = config
         self.router = router
         self.metrics = Metrics()
-        self.db = Database(config.database.url, busy_timeout_ms=config.database.busy_timeout_ms,
-                           pool_size=config.database.pool_size, batch_max=config.database.batch_max)
+        self.db = Database(
+            config.database.url,
+            busy_timeout_ms=config.database.busy_timeout_ms,
+            pool_size=config.database.pool_size,
+            batch_max=config.database.batch_max,
+        )
         self._jobs = jobs
         self.http: aiohttp.ClientSession | None = None
         self.started_at = time.time()
@@ -59,17 +65,29 @@ class Application:
             await asyncio.to_thread(upgrade, self.config.database.url)
         self.db.start()
         cfg = self.config
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=cfg.outbox.request_timeout_seconds))
-        self.client = WeComClient(self.http, corp_id=cfg.wecom.corp_id, secret=cfg.wecom.secret,
-                                  agent_id=cfg.wecom.agent_id, api_base=cfg.wecom.api_base,
-                                  timeout=cfg.outbox.request_timeout_seconds, observer=self.metrics)
+        self.http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=cfg.outbox.request_timeout_seconds)
+        )
+        self.client = WeComClient(
+            self.http,
+            corp_id=cfg.wecom.corp_id,
+            secret=cfg.wecom.secret,
+            agent_id=cfg.wecom.agent_id,
+            api_base=cfg.wecom.api_base,
+            timeout=cfg.outbox.request_timeout_seconds,
+            observer=self.metrics,
+        )
         self.outbox = OutboxWorker(self.db, self.client, cfg, self.metrics)
         self.dispatcher = Dispatcher(self.db, cfg, self.router, self.outbox, self.metrics)
         self.scheduler = Scheduler(self.db, cfg, self.outbox, self.metrics, jobs=self._jobs)
         self.callback = WeComCallback(
-            token=cfg.wecom.token, encoding_aes_key=cfg.wecom.encoding_aes_key, corp_id=cfg.wecom.corp_id,
-            dispatch=self.dispatcher, max_clock_skew=cfg.server.max_clock_skew,
-            max_body_bytes=cfg.server.max_body_bytes, observer=self.metrics,
+            token=cfg.wecom.token,
+            encoding_aes_key=cfg.wecom.encoding_aes_key,
+            corp_id=cfg.wecom.corp_id,
+            dispatch=self.dispatcher,
+            max_clock_skew=cfg.server.max_clock_skew,
+            max_body_bytes=cfg.server.max_body_bytes,
+            observer=self.metrics,
         )
 
     def web_app(self) -> web.Application:
@@ -121,8 +139,11 @@ class Application:
             "database": {"reachable": db_ok, "backend": self.db.dialect},
             "scheduler": {"running": self.scheduler.running},
             "uptime_seconds": round(time.time() - self.started_at, 1),
-            "last_callback_at": (datetime.fromtimestamp(self.callback.last_callback_at, UTC).isoformat()
-                                 if self.callback.last_callback_at else None),
+            "last_callback_at": (
+                datetime.fromtimestamp(self.callback.last_callback_at, UTC).isoformat()
+                if self.callback.last_callback_at
+                else None
+            ),
         }
         if db_ok:
             status["outbox"] = await self._outbox_gauges()
@@ -137,8 +158,11 @@ class Application:
 
     async def healthz(self, request: web.Request) -> web.Response:
         status = await self.health()
-        return web.json_response(status, status=200 if status["database"]["reachable"] else 503,
-                                 dumps=functools.partial(json.dumps, ensure_ascii=False))
+        return web.json_response(
+            status,
+            status=200 if status["database"]["reachable"] else 503,
+            dumps=functools.partial(json.dumps, ensure_ascii=False),
+        )
 
     async def metrics_view(self, request: web.Request) -> web.Response:
         if await self.db.ping():

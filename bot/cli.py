@@ -49,16 +49,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     import handlers  # noqa: F401 - registers the domain jobs
     from bot.scheduler import JOBS
 
-    problems = [f"schedules[{i}].job: no job named {s.job!r} (known: {', '.join(sorted(JOBS)) or 'none'})"
-                for i, s in enumerate(config.schedules) if s.job not in JOBS]
+    problems = [
+        f"schedules[{i}].job: no job named {s.job!r} (known: {', '.join(sorted(JOBS)) or 'none'})"
+        for i, s in enumerate(config.schedules)
+        if s.job not in JOBS
+    ]
     if problems:
         print(f"{config_path(args.config)}: configuration has problems:", file=sys.stderr)
         for p in problems:
             print(f"  {p}", file=sys.stderr)
         return 1
     mode = "WeCom" if config.wecom.configured else "local simulator (no WeCom credentials)"
-    print(f"{config_path(args.config)}: OK ({mode}; database {config.database.url.split('://')[0]}; "
-          f"{len(config.schedules)} schedules, {len(config.groups)} groups)")
+    print(
+        f"{config_path(args.config)}: OK ({mode}; database {config.database.url.split('://')[0]}; "
+        f"{len(config.schedules)} schedules, {len(config.groups)} groups)"
+    )
     return 0
 
 
@@ -153,7 +158,9 @@ def cmd_members_list(args: argparse.Namespace) -> int:
     print("userid\tname\tbranch\tteam\tparty_group\tmodule\tpolitical_status\troles")
     for p in people:
         roles = ";".join(r for r in ROLE_NAMES if r in p.roles)
-        print(f"{p.userid}\t{p.name}\t{p.branch}\t{p.team}\t{p.party_group}\t{p.module}\t{p.political_status}\t{roles}")
+        print(
+            f"{p.userid}\t{p.name}\t{p.branch}\t{p.team}\t{p.party_group}\t{p.module}\t{p.political_status}\t{roles}"
+        )
     print(f"({len(people)} members)", file=sys.stderr)
     return 0
 
@@ -204,7 +211,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         branch_id = None
         if args.branch:
-            branch_id = session.execute(select(Branch.id).where(Branch.name == args.branch)).scalar_one_or_none()
+            branch_id = session.execute(
+                select(Branch.id).where(Branch.name == args.branch)
+            ).scalar_one_or_none()
             if branch_id is None:
                 return None
         return build_workbook(session, config, period, branch_id)
@@ -223,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config file (default: $BOT_CONFIG or config.yaml)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], parent: Any = sub, **kw: Any) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], parent: Any = sub, **kw: Any
+    ) -> argparse.ArgumentParser:
         sp = parent.add_parser(name, **kw)
         sp.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         sp.set_defaults(func=func)

@@ -570,7 +570,8 @@ class InnovationConfig(Section):
         return table.get(found_level.name, {}).get(found_grade.name)
 
     def shares(self, points: float, members: int) -> tuple[float, float]:
-        """(leader's points, each other member's points) for a result with `members` people besides the leader."""
+        """(leader's points, each other member's points) for a result with `members` people besides
+        the leader."""
         if members < 0:
             raise ValueError("members must be >= 0")
         if self.split.rule == "equal":

@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 
 # Built once: these run for every message (see STYLE.md, "The hot path").
 _INBOX = InboxEntry.__table__
-_STORED = select(_INBOX.c.reply, _INBOX.c.reply_via_outbox, _INBOX.c.command).where(_INBOX.c.key == bindparam("key"))
+_STORED = select(_INBOX.c.reply, _INBOX.c.reply_via_outbox, _INBOX.c.command).where(
+    _INBOX.c.key == bindparam("key")
+)
 _INSERT = insert(_INBOX)
 
 SORRY = "抱歉，刚才没有处理成功，请稍后再发一次。"
@@ -125,8 +127,14 @@ def _passive_from_json(stored: str | None) -> PassiveReply | None:
 class Dispatcher:
     """Called by the callback with each accepted message; returns the passive reply, if any."""
 
-    def __init__(self, db: Database, config: Config, router: Router, outbox: OutboxWorker | None = None,
-                 observer: DispatchObserver | None = None):
+    def __init__(
+        self,
+        db: Database,
+        config: Config,
+        router: Router,
+        outbox: OutboxWorker | None = None,
+        observer: DispatchObserver | None = None,
+    ):
         self.db = db
         self.config = config
         self.router = router
@@ -160,8 +168,12 @@ class Dispatcher:
             # Done, or about to be: the handler had already chosen a passive reply and is committing.
             outcome = task.result() if done else await task
         except Exception:  # noqa: BLE001 - a person gets an apology, the log gets the trace
-            log.exception("handling %s from %s failed", incoming.key, incoming.sender,
-                          extra={"msgid": incoming.msg_id, "userid": incoming.sender})
+            log.exception(
+                "handling %s from %s failed",
+                incoming.key,
+                incoming.sender,
+                extra={"msgid": incoming.msg_id, "userid": incoming.sender},
+            )
             self.observer.handled("", time.perf_counter() - started, "error")
             return PassiveReply(text=SORRY)
         self._done(outcome, incoming, started)
@@ -172,20 +184,32 @@ class Dispatcher:
             self.outbox.wake()
         elapsed = time.perf_counter() - started
         self.observer.handled(outcome.command, elapsed, "duplicate" if outcome.duplicate else "handled")
-        log.info("handled %s", incoming.kind, extra={"msgid": incoming.msg_id or incoming.key, "userid": incoming.sender,
-                                                       "command": outcome.command, "ms": round(elapsed * 1000, 1),
-                                                       "duplicate": outcome.duplicate})
+        log.info(
+            "handled %s",
+            incoming.kind,
+            extra={
+                "msgid": incoming.msg_id or incoming.key,
+                "userid": incoming.sender,
+                "command": outcome.command,
+                "ms": round(elapsed * 1000, 1),
+                "duplicate": outcome.duplicate,
+            },
+        )
 
     def _finished_late(self, task: asyncio.Task[Outcome], incoming: Incoming, started: float) -> None:
         if task.cancelled() or task.exception() is not None:
-            log.error("late handling of %s failed: %r", incoming.key, None if task.cancelled() else task.exception())
+            log.error(
+                "late handling of %s failed: %r", incoming.key, None if task.cancelled() else task.exception()
+            )
             return
         self._done(task.result(), incoming, started)
 
     async def _work(self, incoming: Incoming, deadline: Deadline) -> Outcome:
         async with self.locks.hold(incoming.sender):
             try:
-                return await self.db.run(lambda s: self._process(s, incoming, deadline), lock_key=incoming.sender)
+                return await self.db.run(
+                    lambda s: self._process(s, incoming, deadline), lock_key=incoming.sender
+                )
             except IntegrityError:
                 # The same message committed in another process between our look-up and insert.
                 stored = await self.db.run(lambda s: self._stored(s, incoming.key))
@@ -198,16 +222,26 @@ class Dispatcher:
         row = session.connection().execute(_STORED, {"key": key}).first()
         if row is None:
             return None
-        return Outcome(None if row.reply_via_outbox else _passive_from_json(row.reply), duplicate=True,
-                       command=row.command)
+        return Outcome(
+            None if row.reply_via_outbox else _passive_from_json(row.reply),
+            duplicate=True,
+            command=row.command,
+        )
 
     def _process(self, session: Session, incoming: Incoming, deadline: Deadline) -> Outcome:
         known = members.arrival(session, incoming.key, incoming.sender)
         if known.seen and (stored := self._stored(session, incoming.key)) is not None:
             return stored
         now = datetime.now(self.tz)
-        ctx = Context(session=session, config=self.config, router=self.router, message=incoming, now=now,
-                      member=known.sender, has_dialogue=known.has_dialogue)
+        ctx = Context(
+            session=session,
+            config=self.config,
+            router=self.router,
+            message=incoming,
+            now=now,
+            member=known.sender,
+            has_dialogue=known.has_dialogue,
+        )
         replies = self._route(ctx)
         passive, later = self._split(replies, card_click=incoming.event == "template_card_event")
         via_outbox = False
@@ -219,11 +253,18 @@ class Dispatcher:
         for reply in later:
             ctx.send(incoming.sender, reply)
         enqueued = ctx.out.flush()
-        session.connection().execute(_INSERT, {
-            "key": incoming.key, "userid": incoming.sender, "kind": incoming.event or incoming.kind,
-            "command": ctx.extra.get("command", ""), "received_at": now, "reply": _passive_to_json(passive),
-            "reply_via_outbox": via_outbox,
-        })
+        session.connection().execute(
+            _INSERT,
+            {
+                "key": incoming.key,
+                "userid": incoming.sender,
+                "kind": incoming.event or incoming.kind,
+                "command": ctx.extra.get("command", ""),
+                "received_at": now,
+                "reply": _passive_to_json(passive),
+                "reply_via_outbox": via_outbox,
+            },
+        )
         return Outcome(passive, enqueued=enqueued, command=ctx.extra.get("command", ""))
 
     def _route(self, ctx: Context) -> list[Reply]:

@@ -139,7 +139,9 @@ def split_fields(form: type[Form], first_line_rest: str, lines: list[str]) -> di
     """
     by_label = {normalise(lbl): f for f in form.fields for lbl in f.labels}
     pattern = re.compile(
-        r"(?:^|(?<=[\s,;，；]))(" + "|".join(re.escape(k) for k in sorted(by_label, key=len, reverse=True)) + r")\s*[:：]"
+        r"(?:^|(?<=[\s,;，；]))("
+        + "|".join(re.escape(k) for k in sorted(by_label, key=len, reverse=True))
+        + r")\s*[:：]"
     )
     raw: dict[str, str] = {}
     order = [f for f in form.fields if f.positional] or [f for f in form.fields if f.required]

@@ -30,8 +30,17 @@ from storage.models import (
 if TYPE_CHECKING:
     from bot.context import Context
 
-ROLE_CODES = ("member", "correspondent", "module_lead", "coach", "team_leader", "group_leader", "secretary",
-              "committee", "admin")
+ROLE_CODES = (
+    "member",
+    "correspondent",
+    "module_lead",
+    "coach",
+    "team_leader",
+    "group_leader",
+    "secretary",
+    "committee",
+    "admin",
+)
 POLITICAL_STATUSES = ("党员", "预备党员", "团员", "群众")
 LEVELS = ("0", "I", "L", "U", "O")
 MEMBER_HEADER = ["userid", "name", "branch", "team", "party_group", "module", "political_status", "roles"]
@@ -43,16 +52,33 @@ def _sender_query() -> Select[Any]:
     """Everything the dispatcher needs before routing, in one statement (it runs for every message):
     whether this message was handled already, whether the sender has a dialogue open, and the
     member with their units and roles (one row per role)."""
-    m, b, t, g, mod, r = (Member.__table__.c, Branch.__table__.c, Team.__table__.c, PartyGroup.__table__.c,
-                          Module.__table__.c, MemberRole.__table__.c)
+    m, b, t, g, mod, r = (
+        Member.__table__.c,
+        Branch.__table__.c,
+        Team.__table__.c,
+        PartyGroup.__table__.c,
+        Module.__table__.c,
+        MemberRole.__table__.c,
+    )
     inbox, dialogues = InboxEntry.__table__.c, Dialogue.__table__.c
     anchor = select(literal(1).label("one")).subquery()
     userid = bindparam("userid")
     return (
-        select(exists().where(inbox.key == bindparam("key")).label("seen"),
-               exists().where(dialogues.userid == userid).label("dialogue"),
-               m.id, m.userid, m.name, m.political_status, m.branch_id, b.name, m.team_id, t.name, g.name,
-               mod.name, r.role)
+        select(
+            exists().where(inbox.key == bindparam("key")).label("seen"),
+            exists().where(dialogues.userid == userid).label("dialogue"),
+            m.id,
+            m.userid,
+            m.name,
+            m.political_status,
+            m.branch_id,
+            b.name,
+            m.team_id,
+            t.name,
+            g.name,
+            mod.name,
+            r.role,
+        )
         .select_from(anchor)
         .outerjoin(Member.__table__, (m.userid == userid) & m.active.is_(True))
         .outerjoin(Branch.__table__, b.id == m.branch_id)
@@ -81,9 +107,19 @@ def arrival(session: Session, key: str, userid: str) -> Arrival:
     first = rows[0]
     if first[2] is None:
         return Arrival(bool(first[0]), bool(first[1]), None)
-    sender = Sender(id=first[2], userid=first[3], name=first[4], political_status=first[5], branch_id=first[6],
-                    branch=first[7] or "", team_id=first[8], team=first[9] or "", party_group=first[10] or "",
-                    module=first[11] or "", roles=frozenset({"member", *(r[12] for r in rows if r[12])}))
+    sender = Sender(
+        id=first[2],
+        userid=first[3],
+        name=first[4],
+        political_status=first[5],
+        branch_id=first[6],
+        branch=first[7] or "",
+        team_id=first[8],
+        team=first[9] or "",
+        party_group=first[10] or "",
+        module=first[11] or "",
+        roles=frozenset({"member", *(r[12] for r in rows if r[12])}),
+    )
     return Arrival(bool(first[0]), bool(first[1]), sender)
 
 
@@ -93,10 +129,15 @@ def load_sender(session: Session, userid: str) -> Sender | None:
 
 
 def admin_userids(session: Session, configured: list[str]) -> list[str]:
-    found = session.execute(
-        select(Member.userid).join(MemberRole, MemberRole.member_id == Member.id)
-        .where(MemberRole.role == "admin", Member.active.is_(True))
-    ).scalars().all()
+    found = (
+        session.execute(
+            select(Member.userid)
+            .join(MemberRole, MemberRole.member_id == Member.id)
+            .where(MemberRole.role == "admin", Member.active.is_(True))
+        )
+        .scalars()
+        .all()
+    )
     return sorted({*configured, *found})
 
 
@@ -109,8 +150,11 @@ def refuse_unknown(ctx: Context) -> str:
         return STRANGER
     ctx.session.add(UnknownUser(userid=userid, first_seen=ctx.now))
     for admin in admin_userids(ctx.session, ctx.config.admins):
-        ctx.send(admin, f"未登记的企业微信用户「{userid}」给先锋发了消息。如需使用，请把他加入成员名单后导入："
-                        "python -m bot members import 成员.csv")
+        ctx.send(
+            admin,
+            f"未登记的企业微信用户「{userid}」给先锋发了消息。如需使用，请把他加入成员名单后导入："
+            "python -m bot members import 成员.csv",
+        )
     return STRANGER
 
 
@@ -143,7 +187,9 @@ def read_csv(text: str, header: list[str]) -> tuple[list[dict[str, str]], list[s
     return rows, []
 
 
-def _named(session: Session, model: type, name: str, cache: dict[tuple[type, str], int], **extra: object) -> int | None:
+def _named(
+    session: Session, model: type, name: str, cache: dict[tuple[type, str], int], **extra: object
+) -> int | None:
     if not name:
         return None
     key = (model, name + repr(sorted(extra.items())))
@@ -174,10 +220,14 @@ def import_members(session: Session, text: str, actor: str = "cli") -> ImportRep
             report.problems.append(f"line {line}: userid {row['userid']} appears twice")
         seen.add(row["userid"])
         if row["political_status"] not in POLITICAL_STATUSES:
-            report.problems.append(f"line {line}: political_status must be one of {'/'.join(POLITICAL_STATUSES)}")
+            report.problems.append(
+                f"line {line}: political_status must be one of {'/'.join(POLITICAL_STATUSES)}"
+            )
         bad = [r for r in _roles(row["roles"]) if r not in ROLE_CODES]
         if bad:
-            report.problems.append(f"line {line}: unknown role {', '.join(bad)} (known: {', '.join(ROLE_CODES)})")
+            report.problems.append(
+                f"line {line}: unknown role {', '.join(bad)} (known: {', '.join(ROLE_CODES)})"
+            )
     if report.problems:
         return report
     cache: dict[tuple[type, str], int] = {}
@@ -201,7 +251,9 @@ def import_members(session: Session, text: str, actor: str = "cli") -> ImportRep
             report.created += 1
             before: set[str] = set()
         else:
-            before = set(session.execute(select(MemberRole.role).where(MemberRole.member_id == member.id)).scalars())
+            before = set(
+                session.execute(select(MemberRole.role).where(MemberRole.member_id == member.id)).scalars()
+            )
             changed = any(getattr(member, k) != v for k, v in values.items()) or before != roles
             for k, v in values.items():
                 setattr(member, k, v)
@@ -218,7 +270,9 @@ def _roles(text: str) -> list[str]:
     return [r.strip() for r in text.replace("；", ";").replace(",", ";").split(";") if r.strip()]
 
 
-def import_skills(session: Session, text: str, find_skill: Callable[[str], Any], actor: str = "cli") -> ImportReport:
+def import_skills(
+    session: Session, text: str, find_skill: Callable[[str], Any], actor: str = "cli"
+) -> ImportReport:
     """Set the I-L-U-O levels people already hold (SPEC §5 `skills import`).
 
     `find_skill` resolves a name or alias to a configured skill (`config.skills.skill`).
@@ -229,10 +283,14 @@ def import_skills(session: Session, text: str, find_skill: Callable[[str], Any],
     for row in rows:
         line = row["_line"]
         if row["userid"] not in ids:
-            report.problems.append(f"line {line}: no member with userid {row['userid']!r} (import members first)")
+            report.problems.append(
+                f"line {line}: no member with userid {row['userid']!r} (import members first)"
+            )
         skill = find_skill(row["skill"])
         if skill is None:
-            report.problems.append(f"line {line}: unknown skill {row['skill']!r} (see skills.posts in config.yaml)")
+            report.problems.append(
+                f"line {line}: unknown skill {row['skill']!r} (see skills.posts in config.yaml)"
+            )
         else:
             row["skill"] = skill.name
         if row["level"].upper() not in LEVELS:
@@ -245,11 +303,20 @@ def import_skills(session: Session, text: str, find_skill: Callable[[str], Any],
         level = row["level"].upper()
         current = session.get(SkillLevel, key)
         if current is None:
-            session.add(SkillLevel(member_id=key[0], skill=key[1], level=level, updated_at=now, source="import"))
+            session.add(
+                SkillLevel(member_id=key[0], skill=key[1], level=level, updated_at=now, source="import")
+            )
             report.created += 1
         elif current.level != level:
-            session.add(AuditLog(at=now, actor=actor, action="skill.import", subject=row["userid"],
-                                 detail=f"{row['skill']}: {current.level} → {level}"))
+            session.add(
+                AuditLog(
+                    at=now,
+                    actor=actor,
+                    action="skill.import",
+                    subject=row["userid"],
+                    detail=f"{row['skill']}: {current.level} → {level}",
+                )
+            )
             current.level, current.updated_at, current.source = level, now, "import"
             report.updated += 1
         else:

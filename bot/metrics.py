@@ -14,21 +14,40 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.callbacks = Counter("pioneer_callbacks_total", "Callbacks by outcome", ["outcome", "reason"], registry=r)
+        self.callbacks = Counter(
+            "pioneer_callbacks_total", "Callbacks by outcome", ["outcome", "reason"], registry=r
+        )
         self.handler_seconds = Histogram(
-            "pioneer_handler_seconds", "Time from accepted callback to reply, by command", ["command"], registry=r,
+            "pioneer_handler_seconds",
+            "Time from accepted callback to reply, by command",
+            ["command"],
+            registry=r,
             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self.outbox_depth = Gauge("pioneer_outbox_depth", "Messages queued or being sent", registry=r)
-        self.outbox_oldest = Gauge("pioneer_outbox_oldest_seconds", "Age of the oldest queued message", registry=r)
+        self.outbox_oldest = Gauge(
+            "pioneer_outbox_oldest_seconds", "Age of the oldest queued message", registry=r
+        )
         self.outbox_dead = Gauge("pioneer_outbox_dead", "Messages that gave up", registry=r)
-        self.sends = Counter("pioneer_sends_total", "WeCom sends by channel, result and errcode",
-                             ["channel", "result", "errcode"], registry=r)
-        self.retries = Counter("pioneer_send_retries_total", "Sends scheduled for another attempt", registry=r)
+        self.sends = Counter(
+            "pioneer_sends_total",
+            "WeCom sends by channel, result and errcode",
+            ["channel", "result", "errcode"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "pioneer_send_retries_total", "Sends scheduled for another attempt", registry=r
+        )
         self.deaths = Counter("pioneer_send_dead_total", "Sends that ended dead", registry=r)
-        self.api_requests = Counter("pioneer_api_requests_total", "WeCom API requests by api and result",
-                                    ["api", "result", "errcode"], registry=r)
-        self.job_runs = Counter("pioneer_job_runs_total", "Job runs by job and result", ["job", "result"], registry=r)
+        self.api_requests = Counter(
+            "pioneer_api_requests_total",
+            "WeCom API requests by api and result",
+            ["api", "result", "errcode"],
+            registry=r,
+        )
+        self.job_runs = Counter(
+            "pioneer_job_runs_total", "Job runs by job and result", ["job", "result"], registry=r
+        )
         self.token_refreshes = Counter("pioneer_token_refreshes_total", "Access token fetches", registry=r)
 
     # callback observer
@@ -59,7 +78,9 @@ class Metrics:
         self.token_refreshes.inc()
 
     def request_done(self, api: str, errcode: int | None, ok: bool) -> None:
-        self.api_requests.labels(api, "ok" if ok else "error", str(errcode if errcode is not None else "")).inc()
+        self.api_requests.labels(
+            api, "ok" if ok else "error", str(errcode if errcode is not None else "")
+        ).inc()
 
     # scheduler observer
     def job_run(self, job: str, result: str) -> None:

@@ -65,9 +65,21 @@ _INSERT = insert(OutboxMessage.__table__)
 
 def _row(channel: str, target: str, msgtype: str, payload: dict[str, Any], ref: str = "") -> Row:
     now = utcnow()
-    return {"channel": channel, "target": target, "msgtype": msgtype, "ref": ref, "created_at": now,
-            "next_attempt_at": now, "payload": json.dumps(payload, ensure_ascii=False), "status": "queued",
-            "attempts": 0, "last_error": "", "result": "", "lease_until": None, "sent_at": None}
+    return {
+        "channel": channel,
+        "target": target,
+        "msgtype": msgtype,
+        "ref": ref,
+        "created_at": now,
+        "next_attempt_at": now,
+        "payload": json.dumps(payload, ensure_ascii=False),
+        "status": "queued",
+        "attempts": 0,
+        "last_error": "",
+        "result": "",
+        "lease_until": None,
+        "sent_at": None,
+    }
 
 
 def enqueue(session: Session, rows: Iterable[Row]) -> int:
@@ -97,8 +109,10 @@ def reply_rows(userid: str, reply: Reply, *, ref: str = "") -> list[Row]:
 def webhook_rows(group: str, msgtype: str, body: dict[str, Any]) -> list[Row]:
     """Outbox rows for a configured group robot (markdown is split at 4096 bytes)."""
     if msgtype == "markdown":
-        return [_row("webhook", group, "markdown", {"content": p})
-                for p in split_text(body["content"], WEBHOOK_MARKDOWN_LIMIT)]
+        return [
+            _row("webhook", group, "markdown", {"content": p})
+            for p in split_text(body["content"], WEBHOOK_MARKDOWN_LIMIT)
+        ]
     return [_row("webhook", group, msgtype, body)]
 
 
@@ -134,10 +148,17 @@ class Outgoing:
 
 def enqueue_card_updates(session: Session, ref: str, label: str) -> int:
     """Grey out the buttons of every card sent about `ref`; cards not yet sent are not sent at all."""
-    cards = session.execute(
-        select(OutboxMessage).where(OutboxMessage.channel == "app", OutboxMessage.msgtype == "template_card",
-                                    OutboxMessage.ref == ref)
-    ).scalars().all()
+    cards = (
+        session.execute(
+            select(OutboxMessage).where(
+                OutboxMessage.channel == "app",
+                OutboxMessage.msgtype == "template_card",
+                OutboxMessage.ref == ref,
+            )
+        )
+        .scalars()
+        .all()
+    )
     rows = []
     for card in cards:
         if card.status == "queued":
@@ -145,7 +166,9 @@ def enqueue_card_updates(session: Session, ref: str, label: str) -> int:
             continue
         code = json.loads(card.result or "{}").get("response_code") if card.status == "sent" else None
         if code:
-            rows.append(_row("card_update", card.target, "button", {"response_code": code, "label": label}, ref))
+            rows.append(
+                _row("card_update", card.target, "button", {"response_code": code, "label": label}, ref)
+            )
     return enqueue(session, rows)
 
 
@@ -158,31 +181,63 @@ def enqueue_media_fetch(session: Session, media_id: str, *, ref: str, userid: st
     session.add(media)
     session.flush()
     assert media.id is not None
-    enqueue(session, [_row("media_fetch", f"media:{media.id}", "media", {"media_file": media.id, "media_id": media_id},
-                           ref)])
+    enqueue(
+        session,
+        [
+            _row(
+                "media_fetch",
+                f"media:{media.id}",
+                "media",
+                {"media_file": media.id, "media_id": media_id},
+                ref,
+            )
+        ],
+    )
     return media.id
 
 
 # What the worker may send now, found through indexes so that a long queue costs little to look at:
 # the oldest due row of each target, and rows whose sender's lease ran out.
 _O = OutboxMessage.__table__.c
-_DUE_HEADS = (select(_O.channel, _O.target, func.min(_O.id).label("id"))
-              .where(_O.status == "queued", _O.next_attempt_at <= bindparam("now"))
-              .group_by(_O.channel, _O.target).order_by(func.min(_O.id)).limit(bindparam("limit")))
-_STALE = select(_O.id).where(_O.status == "sending", _O.lease_until < bindparam("now")).limit(bindparam("limit"))
-_ROWS = (select(_O.id, _O.channel, _O.target, _O.msgtype, _O.payload, _O.attempts)
-         .where(_O.id.in_(bindparam("ids", expanding=True))).order_by(_O.id))
+_DUE_HEADS = (
+    select(_O.channel, _O.target, func.min(_O.id).label("id"))
+    .where(_O.status == "queued", _O.next_attempt_at <= bindparam("now"))
+    .group_by(_O.channel, _O.target)
+    .order_by(func.min(_O.id))
+    .limit(bindparam("limit"))
+)
+_STALE = (
+    select(_O.id).where(_O.status == "sending", _O.lease_until < bindparam("now")).limit(bindparam("limit"))
+)
+_ROWS = (
+    select(_O.id, _O.channel, _O.target, _O.msgtype, _O.payload, _O.attempts)
+    .where(_O.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_O.id)
+)
 # The oldest message of a target in a given state that is older than a due one: one index seek on
 # (target, status, id), however long the queue.
-_AHEAD = (select(_O.id, _O.next_attempt_at)
-          .where(_O.target == bindparam("t"), _O.status == bindparam("s"), _O.channel == bindparam("c"),
-                 _O.id < bindparam("id"))
-          .order_by(_O.id).limit(1))
+_AHEAD = (
+    select(_O.id, _O.next_attempt_at)
+    .where(
+        _O.target == bindparam("t"),
+        _O.status == bindparam("s"),
+        _O.channel == bindparam("c"),
+        _O.id < bindparam("id"),
+    )
+    .order_by(_O.id)
+    .limit(1)
+)
 # Only the messages due now are moved (through the due index): the rest of a long queue already waits.
-_WAIT = (update(OutboxMessage.__table__)
-         .where(_O.status == "queued", _O.next_attempt_at <= bindparam("now"), _O.channel == bindparam("c"),
-                _O.target == bindparam("t"))
-         .values(next_attempt_at=bindparam("until")))
+_WAIT = (
+    update(OutboxMessage.__table__)
+    .where(
+        _O.status == "queued",
+        _O.next_attempt_at <= bindparam("now"),
+        _O.channel == bindparam("c"),
+        _O.target == bindparam("t"),
+    )
+    .values(next_attempt_at=bindparam("until"))
+)
 
 
 class OutboxObserver(Protocol):
@@ -226,7 +281,9 @@ class Outcome:
 class OutboxWorker:
     """Drains the outbox in the background; `wake()` after a commit that queued something."""
 
-    def __init__(self, db: Database, client: WeComClient, config: Config, observer: OutboxObserver | None = None):
+    def __init__(
+        self, db: Database, client: WeComClient, config: Config, observer: OutboxObserver | None = None
+    ):
         self.db = db
         self.client = client
         self.config = config
@@ -316,14 +373,19 @@ class OutboxWorker:
                 continue
             # A conditional update is the claim: of two workers, only one sees rowcount 1.
             taken = session.execute(
-                update(o).where(o.id == r.id, or_(o.status == "queued", o.lease_until < now))
+                update(o)
+                .where(o.id == r.id, or_(o.status == "queued", o.lease_until < now))
                 .values(status="sending", lease_until=lease, attempts=o.attempts + 1)
             ).rowcount
             if taken:
-                claimed.append(Claimed(r.id, r.channel, r.target, r.msgtype, json.loads(r.payload), r.attempts + 1))
+                claimed.append(
+                    Claimed(r.id, r.channel, r.target, r.msgtype, json.loads(r.payload), r.attempts + 1)
+                )
         return claimed
 
-    def _rate_limited(self, session: Session, rows: list[Any], now: datetime) -> dict[tuple[str, str], datetime]:
+    def _rate_limited(
+        self, session: Session, rows: list[Any], now: datetime
+    ) -> dict[tuple[str, str], datetime]:
         """Targets at their per-minute limit, with the time a slot frees up."""
         window = now - timedelta(minutes=1)
         o = OutboxMessage
@@ -349,16 +411,36 @@ class OutboxWorker:
         for out in outcomes:
             if out.media_file is not None and out.media is not None:
                 data, filename, content_type = out.media
-                session.execute(update(MediaFile).where(MediaFile.id == out.media_file).values(
-                    data=data, size=len(data), filename=filename, content_type=content_type, status="fetched",
-                    fetched_at=now))
+                session.execute(
+                    update(MediaFile)
+                    .where(MediaFile.id == out.media_file)
+                    .values(
+                        data=data,
+                        size=len(data),
+                        filename=filename,
+                        content_type=content_type,
+                        status="fetched",
+                        fetched_at=now,
+                    )
+                )
             elif out.media_file is not None and out.status == "dead":
-                session.execute(update(MediaFile).where(MediaFile.id == out.media_file).values(status="failed"))
+                session.execute(
+                    update(MediaFile).where(MediaFile.id == out.media_file).values(status="failed")
+                )
             if out.status == "sent":
-                values: dict[str, Any] = {"status": "sent", "sent_at": now, "lease_until": None, "result": out.result}
+                values: dict[str, Any] = {
+                    "status": "sent",
+                    "sent_at": now,
+                    "lease_until": None,
+                    "result": out.result,
+                }
             elif out.status == "retry":
-                values = {"status": "queued", "lease_until": None, "last_error": out.error,
-                          "next_attempt_at": now + timedelta(seconds=out.delay)}
+                values = {
+                    "status": "queued",
+                    "lease_until": None,
+                    "last_error": out.error,
+                    "next_attempt_at": now + timedelta(seconds=out.delay),
+                }
             else:
                 values = {"status": "dead", "lease_until": None, "last_error": out.error}
             session.execute(update(o).where(o.id == out.id).values(**values))
@@ -390,12 +472,28 @@ class OutboxWorker:
             error = f"{type(exc).__name__}: {exc}"
             if exc.retryable and c.attempts < self.settings.max_attempts:
                 self.observer.retried()
-                delay = min(self.settings.backoff_max_seconds, self.settings.backoff_base_seconds * 2 ** (c.attempts - 1))
-                log.warning("outbox #%d to %s failed (%s), retry %d in %.1fs", c.id, c.target, error, c.attempts, delay)
+                delay = min(
+                    self.settings.backoff_max_seconds,
+                    self.settings.backoff_base_seconds * 2 ** (c.attempts - 1),
+                )
+                log.warning(
+                    "outbox #%d to %s failed (%s), retry %d in %.1fs",
+                    c.id,
+                    c.target,
+                    error,
+                    c.attempts,
+                    delay,
+                )
                 return Outcome(c.id, "retry", error, delay=delay * random.uniform(0.5, 1.5))
             self.observer.died()
-            log.error("outbox #%d to %s is dead after %d attempts: %s", c.id, c.target, c.attempts, error,
-                      extra={"outbox_id": c.id, "errcode": errcode})
+            log.error(
+                "outbox #%d to %s is dead after %d attempts: %s",
+                c.id,
+                c.target,
+                c.attempts,
+                error,
+                extra={"outbox_id": c.id, "errcode": errcode},
+            )
             return Outcome(c.id, "dead", error)
         except Exception as exc:  # noqa: BLE001 - a bug or bad payload must not stop the worker
             self.observer.died()
@@ -407,8 +505,9 @@ class OutboxWorker:
     async def _send(self, c: Claimed) -> dict[str, Any] | None:
         if c.channel == "app":
             if c.msgtype == "file":
-                media_id = await self.client.upload_media("file", c.payload["filename"],
-                                                          base64.b64decode(c.payload["data"]))
+                media_id = await self.client.upload_media(
+                    "file", c.payload["filename"], base64.b64decode(c.payload["data"])
+                )
                 await self.client.send_message(c.target, "file", {"media_id": media_id})
                 return None
             answer = await self.client.send_message(c.target, c.msgtype, c.payload)
@@ -421,8 +520,11 @@ class OutboxWorker:
             await self.client.webhook_send(group.webhook, c.msgtype, c.payload)
             return None
         if c.channel == "card_update":
-            await self.client.update_template_card(userids=[c.target], response_code=c.payload["response_code"],
-                                                   button_replace_name=c.payload["label"])
+            await self.client.update_template_card(
+                userids=[c.target],
+                response_code=c.payload["response_code"],
+                button_replace_name=c.payload["label"],
+            )
             return None
         raise LookupError(f"unknown outbox channel {c.channel!r}")
 

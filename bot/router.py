@@ -115,8 +115,18 @@ class Router:
                 raise TypeError(f"{func.__name__}: cannot inject {sorted(unknown)}; use {sorted(INJECTABLE)}")
             if "form" in params and form is None:
                 raise TypeError(f"{func.__name__} takes a form but none is declared")
-            self._add(Command(name, func, code, tuple(aliases), frozenset(roles) if roles else None,
-                              party_only, form, params))
+            self._add(
+                Command(
+                    name,
+                    func,
+                    code,
+                    tuple(aliases),
+                    frozenset(roles) if roles else None,
+                    party_only,
+                    form,
+                    params,
+                )
+            )
             return func
 
         return register
@@ -166,11 +176,16 @@ class Router:
         folded = normalise(line)
         for key in self._longest_first:
             if folded.startswith(key):
-                after = folded[len(key):].strip()
+                after = folded[len(key) :].strip()
                 # A one-character word (我, ?) is glued only to a number, `#`, punctuation or another
                 # command's name, so that 我想请假 is not 我 (我的) + 想请假; longer ones (排行本月) always.
-                if (len(key) < 2 and after and after[0].isalnum() and not after[0].isdigit()
-                        and self.find(after) is None):
+                if (
+                    len(key) < 2
+                    and after
+                    and after[0].isalnum()
+                    and not after[0].isdigit()
+                    and self.find(after) is None
+                ):
                     continue
                 return self._by_word[key], line[: len(key)], line[len(key) :].strip()
         return None, word, rest.strip()
@@ -303,8 +318,11 @@ def _save_dialogue(ctx: Context, cmd: Command, raw: dict[str, str], awaiting: st
     values = json.dumps(raw, ensure_ascii=False)
     d = ctx.session.get(Dialogue, ctx.userid)
     if d is None:
-        ctx.session.add(Dialogue(userid=ctx.userid, command=cmd.name, values=values, awaiting=awaiting,
-                                 expires_at=expires))
+        ctx.session.add(
+            Dialogue(
+                userid=ctx.userid, command=cmd.name, values=values, awaiting=awaiting, expires_at=expires
+            )
+        )
     else:
         d.command, d.values, d.awaiting, d.expires_at = cmd.name, values, awaiting, expires
 

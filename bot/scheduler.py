@@ -100,8 +100,14 @@ def last_fire_time(trigger: CronTrigger, now: datetime, window: timedelta) -> da
 class Scheduler:
     """Wires the configured schedules into an `AsyncIOScheduler` and runs jobs exactly once."""
 
-    def __init__(self, db: Database, config: Config, worker: OutboxWorker | None = None,
-                 observer: JobObserver | None = None, jobs: dict[str, JobFunc] | None = None):
+    def __init__(
+        self,
+        db: Database,
+        config: Config,
+        worker: OutboxWorker | None = None,
+        observer: JobObserver | None = None,
+        jobs: dict[str, JobFunc] | None = None,
+    ):
         self.db = db
         self.config = config
         self.worker = worker
@@ -125,8 +131,15 @@ class Scheduler:
             if s.job not in self.jobs:
                 log.error("schedule %s names unknown job %s; not scheduled", s.name, s.job)
                 continue
-            self._aps.add_job(self._fire, trigger_for(s, self.config), args=[s.name], id=s.name,
-                              misfire_grace_time=max(1, s.grace_minutes * 60), coalesce=True, max_instances=1)
+            self._aps.add_job(
+                self._fire,
+                trigger_for(s, self.config),
+                args=[s.name],
+                id=s.name,
+                misfire_grace_time=max(1, s.grace_minutes * 60),
+                coalesce=True,
+                max_instances=1,
+            )
         self._aps.start()
         await self.catch_up()
 
@@ -163,17 +176,29 @@ class Scheduler:
         local = scheduled_at.astimezone(self.config.tz)
 
         def work(session: Session) -> tuple[str, int]:
-            if session.execute(select(JobRun.id).where(JobRun.job == name, JobRun.scheduled_at == scheduled_at)).first():
+            if session.execute(
+                select(JobRun.id).where(JobRun.job == name, JobRun.scheduled_at == scheduled_at)
+            ).first():
                 raise _AlreadyClaimed
             run_id = session.execute(
-                insert(JobRun).values(job=name, scheduled_at=scheduled_at, started_at=datetime.now(self.config.tz),
-                                      status="running", trigger=trigger).returning(JobRun.id)
+                insert(JobRun)
+                .values(
+                    job=name,
+                    scheduled_at=scheduled_at,
+                    started_at=datetime.now(self.config.tz),
+                    status="running",
+                    trigger=trigger,
+                )
+                .returning(JobRun.id)
             ).scalar_one()
             ctx = JobContext(session, self.config, local, dict(s.arguments))
             detail = func(ctx) or ""
             enqueued = ctx.out.flush()
-            session.execute(update(JobRun).where(JobRun.id == run_id).values(
-                status="done", finished_at=datetime.now(self.config.tz), detail=detail[:500]))
+            session.execute(
+                update(JobRun)
+                .where(JobRun.id == run_id)
+                .values(status="done", finished_at=datetime.now(self.config.tz), detail=detail[:500])
+            )
             return detail, enqueued
 
         try:
@@ -194,10 +219,17 @@ class Scheduler:
 
     async def _record_failure(self, name: str, scheduled_at: datetime, trigger: str, exc: Exception) -> None:
         def record(session: Session) -> None:
-            session.execute(insert(JobRun).values(job=name, scheduled_at=scheduled_at, status="failed",
-                                                  started_at=datetime.now(self.config.tz), trigger=trigger,
-                                                  finished_at=datetime.now(self.config.tz),
-                                                  detail=f"{type(exc).__name__}: {exc}"[:500]))
+            session.execute(
+                insert(JobRun).values(
+                    job=name,
+                    scheduled_at=scheduled_at,
+                    status="failed",
+                    started_at=datetime.now(self.config.tz),
+                    trigger=trigger,
+                    finished_at=datetime.now(self.config.tz),
+                    detail=f"{type(exc).__name__}: {exc}"[:500],
+                )
+            )
 
         try:
             await self.db.run(record)

@@ -13,8 +13,9 @@ from bot.scheduler import RunResult
 log = logging.getLogger(__name__)
 
 
-async def serve(config: Config, stop: asyncio.Event, *,
-                on_started: Callable[[Application], None] | None = None) -> None:
+async def serve(
+    config: Config, stop: asyncio.Event, *, on_started: Callable[[Application], None] | None = None
+) -> None:
     """Run until `stop` is set: WeCom mode with credentials, the local simulator without.
 
     `on_started` is called with the running application (for tests and embedding).

@@ -35,8 +35,13 @@ from storage.points import ApprovalRequest, Submission
 
 router = Router("approvals")
 DECIDERS = {"secretary", "committee"}
-STATUS_NAMES = {"pending": "待审", "approved": "已通过", "rejected": "已驳回", "withdrawn": "已撤销",
-                "voided": "已作废"}
+STATUS_NAMES = {
+    "pending": "待审",
+    "approved": "已通过",
+    "rejected": "已驳回",
+    "withdrawn": "已撤销",
+    "voided": "已作废",
+}
 _NUMBER = re.compile(r"#?\s*(\d+)")
 LIST_LIMIT = 20
 
@@ -52,7 +57,7 @@ def split_number(text: str) -> tuple[int | None, str]:
     m = re.match(r"#?\s*(\d+)\s*", normalise(stripped))
     if not m:
         return None, stripped
-    return int(m.group(1)), stripped[m.end():].strip()
+    return int(m.group(1)), stripped[m.end() :].strip()
 
 
 def from_click(ctx: Context) -> bool:
@@ -82,23 +87,30 @@ def _missing(number: int) -> str:
 def pending(ctx: Context, member: Sender) -> str:
     """列出等你审核的申报，最早的在前。"""
     s, a = Submission, ApprovalRequest
-    waiting = (select(s).join(a, a.item_id == s.id)
-               .where(a.approver_id == member.id, s.status == "pending"))
+    waiting = select(s).join(a, a.item_id == s.id).where(a.approver_id == member.id, s.status == "pending")
     total = ctx.session.execute(select(func.count()).select_from(waiting.subquery())).scalar_one()
     if not total:
         return "没有等你审核的申报。"
     subs = ctx.session.execute(waiting.order_by(s.created_at, s.id).limit(LIST_LIMIT)).scalars().all()
-    names = dict(ctx.session.execute(select(Member.id, Member.name)
-                                      .where(Member.id.in_({x.member_id for x in subs}))).all())
+    names = dict(
+        ctx.session.execute(
+            select(Member.id, Member.name).where(Member.id.in_({x.member_id for x in subs}))
+        ).all()
+    )
     refs = [f"item:{x.id}" for x in subs]
-    photos = dict(ctx.session.execute(select(MediaFile.ref, func.count()).where(MediaFile.ref.in_(refs))
-                                      .group_by(MediaFile.ref)).all())
+    photos = dict(
+        ctx.session.execute(
+            select(MediaFile.ref, func.count()).where(MediaFile.ref.in_(refs)).group_by(MediaFile.ref)
+        ).all()
+    )
     lines = [f"等你审核的申报 {total} 项（最早的在前）："]
     for x in subs:
         created = x.created_at.astimezone(ctx.config.tz)
         evidence = photos.get(f"item:{x.id}", 0)
-        lines.append(f"#{x.id} {created:%m-%d} {names.get(x.member_id, '?')} {x.kind} {short(x.title, 24)} "
-                     f"{fmt(x.points_x100)} 分" + (f" · 图 {evidence}" if evidence else ""))
+        lines.append(
+            f"#{x.id} {created:%m-%d} {names.get(x.member_id, '?')} {x.kind} {short(x.title, 24)} "
+            f"{fmt(x.points_x100)} 分" + (f" · 图 {evidence}" if evidence else "")
+        )
     if total > LIST_LIMIT:
         lines.append(f"……另有 {total - LIST_LIMIT} 项，处理完再发「待审」查看。")
     lines.append("回复「通过 #编号」或「驳回 #编号 理由」，也可以直接点卡片上的按钮。")
@@ -113,8 +125,11 @@ def _notify_approved(ctx: Context, sub: Submission, booked: list[Booked], member
         if b.member.id == member.id:
             continue
         own = "你的" if b.member.id == sub.member_id else "你参与的"
-        ctx.send(b.member.userid, f"{own}{sub.kind}申报 #{sub.id}（{sub.title}）已由 {member.name} 审核通过，"
-                                  f"{signed(b.points_x100)} 分。")
+        ctx.send(
+            b.member.userid,
+            f"{own}{sub.kind}申报 #{sub.id}（{sub.title}）已由 {member.name} 审核通过，"
+            f"{signed(b.points_x100)} 分。",
+        )
     owner = person(ctx.session, sub.member_id)
     if owner is not None and not any(b.member.id == owner.id for b in booked):
         ctx.send(owner.userid, f"你的{sub.kind}申报 #{sub.id}（{sub.title}）已由 {member.name} 审核通过。")
@@ -132,8 +147,15 @@ def approve_one(ctx: Context, member: Sender, number: int) -> tuple[str, str]:
         return _decided_text(ctx, sub), STATUS_NAMES[sub.status]
     indicator = ctx.config.indicator(sub.indicator) if sub.indicator and sub.kind != "创新" else None
     if indicator is not None:
-        over = cap_refusal(ctx.session, indicator, sub.member_id, sub.day, sub.points_x100, with_pending=False,
-                           exclude_item=sub.id)
+        over = cap_refusal(
+            ctx.session,
+            indicator,
+            sub.member_id,
+            sub.day,
+            sub.points_x100,
+            with_pending=False,
+            exclude_item=sub.id,
+        )
         if over:
             return f"#{sub.id} 不能通过：{over}请用「驳回 #{sub.id} 理由」退回。", ""
     if not ledger.decide(ctx.session, sub.id, "approved", member.id, ctx.now):
@@ -179,8 +201,13 @@ def parse_reason(raw: str, _ctx: object) -> str:
 
 class RejectForm(Form):
     number: int = Field("编号", example="#12", parse=parse_item_number, positional=True)  # type: ignore[assignment]
-    reason: str = Field("理由", example="缺少现场照片，请补充后重新申报", parse=parse_reason,  # type: ignore[assignment]
-                        positional=True, rest=True)
+    reason: str = Field(
+        "理由",
+        example="缺少现场照片，请补充后重新申报",
+        parse=parse_reason,  # type: ignore[assignment]
+        positional=True,
+        rest=True,
+    )
 
 
 @router.command("驳回", code="reject", aliases=("退回申报", "不通过"), roles=DECIDERS, form=RejectForm)
@@ -193,7 +220,9 @@ def reject(ctx: Context, member: Sender, form: RejectForm) -> list[Reply]:
     refusal = decision_refusal(ctx.session, ctx.config, member, sub)
     if refusal:
         return [Text(refusal)]
-    if sub.status != "pending" or not ledger.decide(ctx.session, sub.id, "rejected", member.id, ctx.now, reason):
+    if sub.status != "pending" or not ledger.decide(
+        ctx.session, sub.id, "rejected", member.id, ctx.now, reason
+    ):
         ctx.session.refresh(sub)
         text = Text(_decided_text(ctx, sub))
         return [ReplaceButton(STATUS_NAMES[sub.status]), text] if from_click(ctx) else [text]
@@ -201,8 +230,11 @@ def reject(ctx: Context, member: Sender, form: RejectForm) -> list[Reply]:
     ctx.update_cards(f"item:{sub.id}", label)
     owner = person(ctx.session, sub.member_id)
     if owner is not None:
-        ctx.send(owner.userid, f"你的{sub.kind}申报 #{sub.id}（{sub.title}）被 {member.name} 驳回。理由：{reason}\n"
-                               "可以修改后重新申报。")
+        ctx.send(
+            owner.userid,
+            f"你的{sub.kind}申报 #{sub.id}（{sub.title}）被 {member.name} 驳回。理由：{reason}\n"
+            "可以修改后重新申报。",
+        )
     text = Text(f"已驳回 #{sub.id}：{owner.name if owner else ''} {sub.title}。已把理由告诉本人。")
     return [ReplaceButton(label), text] if from_click(ctx) else [text]
 
@@ -227,8 +259,11 @@ def _void(ctx: Context, sub: Submission, member: Sender, reason: str) -> str:
     reversed_ = reverse(ctx.session, sub, member.id, ctx.now, reason)
     for r in reversed_:
         if r.member.id != member.id:
-            ctx.send(r.member.userid, f"你的 #{sub.id}（{sub.title}）已被 {member.name} 作废，冲正 {signed(r.points_x100)} 分。"
-                                      f"理由：{reason}")
+            ctx.send(
+                r.member.userid,
+                f"你的 #{sub.id}（{sub.title}）已被 {member.name} 作废，冲正 {signed(r.points_x100)} 分。"
+                f"理由：{reason}",
+            )
     split = "、".join(f"{r.member.name} {signed(r.points_x100)} 分" for r in reversed_) or "无积分变动"
     return f"已作废 #{sub.id}（{sub.title}），冲正：{split}。原记录保留可查。"
 
@@ -254,7 +289,10 @@ def withdraw(ctx: Context, member: Sender, args: str) -> str:
         if refusal is None:
             return _void(ctx, sub, member, reason)
         if sub.member_id == member.id:
-            return f"#{sub.id} 已审核通过，不能自己撤销。如记分有误，请联系支部书记用「撤销 #{sub.id} 理由」作废。"
+            return (
+                f"#{sub.id} 已审核通过，不能自己撤销。"
+                f"如记分有误，请联系支部书记用「撤销 #{sub.id} 理由」作废。"
+            )
         return f"#{sub.id} 不是你的申报，不能撤销。" if not member.has(*DECIDERS) else refusal
     return f"#{sub.id} 现在是「{STATUS_NAMES[sub.status]}」，无需撤销。"
 
@@ -276,11 +314,18 @@ def pending_digest(ctx: JobContext) -> str:
     s, a = Submission, ApprovalRequest
     rows = ctx.session.execute(
         select(Member.userid, func.count(), func.min(s.created_at), func.min(s.id))
-        .select_from(a).join(s, s.id == a.item_id).join(Member, Member.id == a.approver_id)
-        .where(s.status == "pending", Member.active.is_(True)).group_by(Member.userid).order_by(Member.userid)
+        .select_from(a)
+        .join(s, s.id == a.item_id)
+        .join(Member, Member.id == a.approver_id)
+        .where(s.status == "pending", Member.active.is_(True))
+        .group_by(Member.userid)
+        .order_by(Member.userid)
     ).all()
     for userid, count, oldest, first in rows:
         waited = age(ctx.now - oldest)
-        ctx.send(userid, f"待审提醒：有 {count} 项申报等你审核，最早的 #{first} 已等 {waited}。"
-                         "发送「待审」查看，或直接点卡片上的按钮处理。")
+        ctx.send(
+            userid,
+            f"待审提醒：有 {count} 项申报等你审核，最早的 #{first} 已等 {waited}。"
+            "发送「待审」查看，或直接点卡片上的按钮处理。",
+        )
     return f"{len(rows)} approvers reminded"

@@ -50,13 +50,19 @@ def _points(x100: int | None) -> float | int:
 
 def _width(value: Any) -> int:
     text = str(value if value is not None else "")
-    longest = max((sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
-                   for line in text.splitlines() or [""]), default=0)
+    longest = max(
+        (
+            sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
+            for line in text.splitlines() or [""]
+        ),
+        default=0,
+    )
     return longest
 
 
-def _sheet(wb: Workbook, title: str, header: Sequence[str], rows: Iterable[Sequence[Any]], *, first: bool = False
-           ) -> Worksheet:
+def _sheet(
+    wb: Workbook, title: str, header: Sequence[str], rows: Iterable[Sequence[Any]], *, first: bool = False
+) -> Worksheet:
     ws: Worksheet = wb.active if first else wb.create_sheet()  # type: ignore[assignment]
     ws.title = title
     ws.append(list(header))
@@ -89,12 +95,15 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
     in_scope = [Member.active.is_(True)] + ([Member.branch_id == branch_id] if branch_id is not None else [])
     people = session.execute(
         select(Member.id, Member.name, Member.userid, Branch.name, Team.name, Member.political_status)
-        .outerjoin(Branch, Branch.id == Member.branch_id).outerjoin(Team, Team.id == Member.team_id)
-        .where(*in_scope).order_by(Member.id)
+        .outerjoin(Branch, Branch.id == Member.branch_id)
+        .outerjoin(Team, Team.id == Member.team_id)
+        .where(*in_scope)
+        .order_by(Member.id)
     ).all()
     totals: dict[int, dict[str, int]] = {}
     for member_id, category, points in session.execute(
-        select(t.member_id, t.category, t.points_x100).join(Member, Member.id == t.member_id)
+        select(t.member_id, t.category, t.points_x100)
+        .join(Member, Member.id == t.member_id)
         .where(t.period == period.key, *in_scope)
     ):
         totals.setdefault(member_id, {})[category] = points
@@ -104,68 +113,205 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
     by_branch: dict[str | None, list[int]] = {}
     for p in rows:
         by_branch.setdefault(p[3], []).append(totals.get(p[0], {}).get(TOTAL, 0))
-    branch_rank = {name: dict(zip(values, competition_ranks(values), strict=True))
-                   for name, values in by_branch.items()}
+    branch_rank = {
+        name: dict(zip(values, competition_ranks(values), strict=True)) for name, values in by_branch.items()
+    }
     summary = []
     for p, rank in zip(rows, ranks, strict=True):
         mine = totals.get(p[0], {})
-        summary.append([rank, p[1], p[2], p[3] or "", p[4] or "", p[5],
-                        *(_points(mine.get(c)) for c in codes), _points(mine.get(TOTAL)),
-                        branch_rank[p[3]][mine.get(TOTAL, 0)], _points(mine.get(INNOVATION))])
-    _sheet(wb, "汇总", ["排名", "姓名", "账号", "支部", "班组", "政治面貌",
-                       *(f"{c.code} {c.name}" for c in groups), "合计", "支部内排名", "创新积分"], summary, first=True)
+        summary.append(
+            [
+                rank,
+                p[1],
+                p[2],
+                p[3] or "",
+                p[4] or "",
+                p[5],
+                *(_points(mine.get(c)) for c in codes),
+                _points(mine.get(TOTAL)),
+                branch_rank[p[3]][mine.get(TOTAL, 0)],
+                _points(mine.get(INNOVATION)),
+            ]
+        )
+    _sheet(
+        wb,
+        "汇总",
+        [
+            "排名",
+            "姓名",
+            "账号",
+            "支部",
+            "班组",
+            "政治面貌",
+            *(f"{c.code} {c.name}" for c in groups),
+            "合计",
+            "支部内排名",
+            "创新积分",
+        ],
+        summary,
+        first=True,
+    )
 
     # 明细: every ledger line dated in the period.
     e, approver = PointEntry, aliased(Member)
     entries = session.execute(
-        select(e, Member.name, Branch.name, approver.name).outerjoin(Member, Member.id == e.member_id)
-        .outerjoin(Branch, Branch.id == e.branch_id).outerjoin(approver, approver.id == e.approver_id)
-        .where(e.day >= period.start, e.day < period.end,
-               *([e.branch_id == branch_id] if branch_id is not None else []))
+        select(e, Member.name, Branch.name, approver.name)
+        .outerjoin(Member, Member.id == e.member_id)
+        .outerjoin(Branch, Branch.id == e.branch_id)
+        .outerjoin(approver, approver.id == e.approver_id)
+        .where(
+            e.day >= period.start,
+            e.day < period.end,
+            *([e.branch_id == branch_id] if branch_id is not None else []),
+        )
         .order_by(e.id)
     ).all()
-    _sheet(wb, "明细", ["流水号", "日期", "记账时间", "姓名", "支部", "类别", "指标", "分值", "类型", "冲正流水号",
-                       "事项编号", "审核人", "说明"],
-           ([x.id, x.day, _local(x.at, config), name or "（支部）", branch or "", category_name(config, x.category),
-             x.indicator, _points(x.points_x100), "冲正" if x.kind == "reversal" else "记分", x.reverses_entry_id or "",
-             f"#{x.item_id}" if x.item_id else "", who or "", x.note] for x, name, branch, who in entries))
+    _sheet(
+        wb,
+        "明细",
+        [
+            "流水号",
+            "日期",
+            "记账时间",
+            "姓名",
+            "支部",
+            "类别",
+            "指标",
+            "分值",
+            "类型",
+            "冲正流水号",
+            "事项编号",
+            "审核人",
+            "说明",
+        ],
+        (
+            [
+                x.id,
+                x.day,
+                _local(x.at, config),
+                name or "（支部）",
+                branch or "",
+                category_name(config, x.category),
+                x.indicator,
+                _points(x.points_x100),
+                "冲正" if x.kind == "reversal" else "记分",
+                x.reverses_entry_id or "",
+                f"#{x.item_id}" if x.item_id else "",
+                who or "",
+                x.note,
+            ]
+            for x, name, branch, who in entries
+        ),
+    )
 
     # 创新成果: innovation claims made in the period, with each member's share.
     s = Submission
     lo, hi = period.bounds(config.tz)
     scope = [s.branch_id == branch_id] if branch_id is not None else []
     claims = session.execute(
-        select(Innovation, s, Member.name).join(s, s.id == Innovation.id).join(Member, Member.id == Innovation.leader_id)
-        .where(s.created_at >= lo, s.created_at < hi, *scope).order_by(s.id)
+        select(Innovation, s, Member.name)
+        .join(s, s.id == Innovation.id)
+        .join(Member, Member.id == Innovation.leader_id)
+        .where(s.created_at >= lo, s.created_at < hi, *scope)
+        .order_by(s.id)
     ).all()
     team = {}
     if claims:
         for inv_id, name, role, paid in session.execute(
-            select(InnovationMember.innovation_id, Member.name, InnovationMember.role, InnovationMember.paid_x100)
+            select(
+                InnovationMember.innovation_id, Member.name, InnovationMember.role, InnovationMember.paid_x100
+            )
             .join(Member, Member.id == InnovationMember.member_id)
             .where(InnovationMember.innovation_id.in_([c[0].id for c in claims]))
             .order_by(InnovationMember.innovation_id, InnovationMember.role.desc(), Member.id)
         ):
             team.setdefault(inv_id, []).append(f"{name}（{role}）{_points(paid)}")
-    _sheet(wb, "创新成果", ["编号", "类型", "名称", "级别", "等次", "成果分值", "组长", "成员及本次得分", "本次计分",
-                         "状态", "申报时间", "说明"],
-           ([f"#{inv.id}", inv.type, inv.name, inv.level, inv.grade, _points(inv.points_x100), leader,
-             "、".join(team.get(inv.id, [])), _points(sub.points_x100), STATUS_NAMES.get(sub.status, sub.status),
-             _local(sub.created_at, config), sub.description] for inv, sub, leader in claims))
+    _sheet(
+        wb,
+        "创新成果",
+        [
+            "编号",
+            "类型",
+            "名称",
+            "级别",
+            "等次",
+            "成果分值",
+            "组长",
+            "成员及本次得分",
+            "本次计分",
+            "状态",
+            "申报时间",
+            "说明",
+        ],
+        (
+            [
+                f"#{inv.id}",
+                inv.type,
+                inv.name,
+                inv.level,
+                inv.grade,
+                _points(inv.points_x100),
+                leader,
+                "、".join(team.get(inv.id, [])),
+                _points(sub.points_x100),
+                STATUS_NAMES.get(sub.status, sub.status),
+                _local(sub.created_at, config),
+                sub.description,
+            ]
+            for inv, sub, leader in claims
+        ),
+    )
 
     # 待审与驳回: what still waits, and what was rejected in the period.
     owner, decider = aliased(Member), aliased(Member)
     open_items = session.execute(
-        select(s, owner.name, Branch.name, decider.name).join(owner, owner.id == s.member_id)
-        .outerjoin(Branch, Branch.id == s.branch_id).outerjoin(decider, decider.id == s.decided_by)
-        .where(or_(s.status == "pending", (s.status == "rejected") & (s.decided_at >= lo) & (s.decided_at < hi)),
-               *scope).order_by(s.status, s.id)
+        select(s, owner.name, Branch.name, decider.name)
+        .join(owner, owner.id == s.member_id)
+        .outerjoin(Branch, Branch.id == s.branch_id)
+        .outerjoin(decider, decider.id == s.decided_by)
+        .where(
+            or_(s.status == "pending", (s.status == "rejected") & (s.decided_at >= lo) & (s.decided_at < hi)),
+            *scope,
+        )
+        .order_by(s.status, s.id)
     ).all()
-    _sheet(wb, "待审与驳回", ["编号", "状态", "类型", "申报人", "支部", "内容", "分值", "日期", "提交时间", "审核人",
-                          "审核时间", "驳回理由", "说明"],
-           ([f"#{x.id}", STATUS_NAMES.get(x.status, x.status), x.kind, name, branch or "", x.title,
-             _points(x.points_x100), x.day, _local(x.created_at, config), who or "", _local(x.decided_at, config),
-             x.reason, x.description] for x, name, branch, who in open_items))
+    _sheet(
+        wb,
+        "待审与驳回",
+        [
+            "编号",
+            "状态",
+            "类型",
+            "申报人",
+            "支部",
+            "内容",
+            "分值",
+            "日期",
+            "提交时间",
+            "审核人",
+            "审核时间",
+            "驳回理由",
+            "说明",
+        ],
+        (
+            [
+                f"#{x.id}",
+                STATUS_NAMES.get(x.status, x.status),
+                x.kind,
+                name,
+                branch or "",
+                x.title,
+                _points(x.points_x100),
+                x.day,
+                _local(x.created_at, config),
+                who or "",
+                _local(x.decided_at, config),
+                x.reason,
+                x.description,
+            ]
+            for x, name, branch, who in open_items
+        ),
+    )
 
     for ws in wb.worksheets:
         for row in ws.iter_rows(min_row=2):
@@ -196,5 +342,7 @@ def export(ctx: Context, member: Sender, args: str) -> list[Reply] | str:
     branch = member.branch if branch_id is not None else ""
     name = workbook_name(period, branch)
     scope = branch or "全部支部"
-    return [Text(f"正在发送 {name}（{period.label}，{scope}）：汇总、明细、创新成果、待审与驳回 四张表。"),
-            File(name, data)]
+    return [
+        Text(f"正在发送 {name}（{period.label}，{scope}）：汇总、明细、创新成果、待审与驳回 四张表。"),
+        File(name, data),
+    ]

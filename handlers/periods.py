@@ -87,18 +87,36 @@ def _add_months(day: date, months: int) -> date:
 
 
 _RELATIVE: dict[str, tuple[Kind, int]] = {
-    "本周": ("week", 0), "这周": ("week", 0), "上周": ("week", -1),
-    "本月": ("month", 0), "这个月": ("month", 0), "当月": ("month", 0), "上月": ("month", -1), "上个月": ("month", -1),
-    "本季度": ("quarter", 0), "本季": ("quarter", 0), "当季": ("quarter", 0), "这季度": ("quarter", 0),
-    "上季度": ("quarter", -1), "上季": ("quarter", -1),
-    "本年": ("year", 0), "今年": ("year", 0), "本年度": ("year", 0), "去年": ("year", -1), "上年": ("year", -1),
+    "本周": ("week", 0),
+    "这周": ("week", 0),
+    "上周": ("week", -1),
+    "本月": ("month", 0),
+    "这个月": ("month", 0),
+    "当月": ("month", 0),
+    "上月": ("month", -1),
+    "上个月": ("month", -1),
+    "本季度": ("quarter", 0),
+    "本季": ("quarter", 0),
+    "当季": ("quarter", 0),
+    "这季度": ("quarter", 0),
+    "上季度": ("quarter", -1),
+    "上季": ("quarter", -1),
+    "本年": ("year", 0),
+    "今年": ("year", 0),
+    "本年度": ("year", 0),
+    "去年": ("year", -1),
+    "上年": ("year", -1),
 }
 # What schedules write in `arguments.period`.
 _SCHEDULED: dict[str, tuple[Kind, int]] = {
-    "current_week": ("week", 0), "previous_week": ("week", -1),
-    "current_month": ("month", 0), "previous_month": ("month", -1),
-    "current_quarter": ("quarter", 0), "previous_quarter": ("quarter", -1),
-    "current_year": ("year", 0), "previous_year": ("year", -1),
+    "current_week": ("week", 0),
+    "previous_week": ("week", -1),
+    "current_month": ("month", 0),
+    "previous_month": ("month", -1),
+    "current_quarter": ("quarter", 0),
+    "previous_quarter": ("quarter", -1),
+    "current_year": ("year", 0),
+    "previous_year": ("year", -1),
 }
 _QUARTER = re.compile(r"(\d{4})(?:年)?(?:Q|第)([1-4一二三四])(?:季度?)?", re.IGNORECASE)
 _MONTH = re.compile(r"(\d{4})(?:-|/|\.|年)(\d{1,2})月?")
@@ -119,7 +137,8 @@ def relative(word: str, today: date) -> Period | None:
 
 
 def parse_period(text: str, today: date) -> Period | None:
-    """A period from what people type: 本周, 上季度, 2026Q3, 2026年第3季度, 2026-11, 2026年11月, 2026W48, 2026."""
+    """A period from what people type: 本周, 上季度, 2026Q3, 2026年第3季度, 2026-11, 2026年11月, 2026W48,
+    2026."""
     word = text.strip().replace(" ", "").replace("－", "-").upper()
     found = relative(text.strip(), today)
     if found is not None:

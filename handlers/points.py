@@ -74,9 +74,13 @@ class Person:
 
 
 _M, _R = Member.__table__.c, MemberRole.__table__.c
-_PEOPLE = (select(_M.id, _M.userid, _M.name, _M.branch_id, _M.team_id, _M.political_status, Branch.__table__.c.name)
-           .select_from(Member.__table__).outerjoin(Branch.__table__, Branch.__table__.c.id == _M.branch_id)
-           .where(_M.active.is_(True)).order_by(_M.id))
+_PEOPLE = (
+    select(_M.id, _M.userid, _M.name, _M.branch_id, _M.team_id, _M.political_status, Branch.__table__.c.name)
+    .select_from(Member.__table__)
+    .outerjoin(Branch.__table__, Branch.__table__.c.id == _M.branch_id)
+    .where(_M.active.is_(True))
+    .order_by(_M.id)
+)
 # Built once (claims run often, and building a statement costs more than running it): by id, by
 # userid, by name, and by role (in a branch, or anywhere).
 _BY_ID = _PEOPLE.where(_M.id == bindparam("value"))
@@ -112,22 +116,38 @@ def find_person(session: Session, text: str) -> Person:
 
 
 def sender_person(member: Sender) -> Person:
-    return Person(member.id, member.userid, member.name, member.branch_id, member.team_id, member.political_status,
-                  member.branch)
+    return Person(
+        member.id,
+        member.userid,
+        member.name,
+        member.branch_id,
+        member.team_id,
+        member.political_status,
+        member.branch,
+    )
 
 
 # -- caps -------------------------------------------------------------------------------------------
 
 
-def cap_refusal(session: Session, indicator: Indicator, member_id: int, day: date, points_x100: int, *,
-                with_pending: bool, exclude_item: int | None = None) -> str | None:
+def cap_refusal(
+    session: Session,
+    indicator: Indicator,
+    member_id: int,
+    day: date,
+    points_x100: int,
+    *,
+    with_pending: bool,
+    exclude_item: int | None = None,
+) -> str | None:
     """Why one more entry of `indicator` would break its cap (e.g. 3 times a quarter), or None."""
     cap = indicator.cap
     if cap is None:
         return None
     period = period_of(cap.period, day)
-    count, points = ledger.indicator_usage(session, member_id, indicator.code, period.start, period.end,
-                                           exclude_item=exclude_item)
+    count, points = ledger.indicator_usage(
+        session, member_id, indicator.code, period.start, period.end, exclude_item=exclude_item
+    )
     waiting = (0, 0)
     if with_pending:
         waiting = ledger.pending_usage(session, member_id, indicator.code, period.start, period.end)
@@ -136,11 +156,15 @@ def cap_refusal(session: Session, indicator: Indicator, member_id: int, day: dat
     pending_note = f"（含待审 {waiting[0]} 次）" if waiting[0] else ""
     name = f"「{indicator.code} {indicator.name}」"
     if cap.count is not None and used + 1 > cap.count:
-        return (f"{name}{every}最多 {cap.count} 次，{period.label}已有 {used} 次{pending_note}，已达上限，"
-                f"不能再记。{NEXT[cap.period]}可以再申报。")
+        return (
+            f"{name}{every}最多 {cap.count} 次，{period.label}已有 {used} 次{pending_note}，已达上限，"
+            f"不能再记。{NEXT[cap.period]}可以再申报。"
+        )
     if cap.points is not None and used_points + points_x100 > x100(cap.points):
-        return (f"{name}{every}最多 {fmt(x100(cap.points))} 分，{period.label}已有 {fmt(used_points)} 分"
-                f"{pending_note}，再加 {fmt(points_x100)} 分会超过上限。")
+        return (
+            f"{name}{every}最多 {fmt(x100(cap.points))} 分，{period.label}已有 {fmt(used_points)} 分"
+            f"{pending_note}，再加 {fmt(points_x100)} 分会超过上限。"
+        )
     return None
 
 
@@ -157,8 +181,9 @@ def _with_role(session: Session, role: str, branch_id: int | None = None) -> lis
     return _people(session, _WITH_ROLE_IN_BRANCH, role=role, branch=branch_id)
 
 
-def approvers_for(session: Session, config: Config, kind: str, owner: Person, beneficiaries: Sequence[int] = ()
-                  ) -> list[Person]:
+def approvers_for(
+    session: Session, config: Config, kind: str, owner: Person, beneficiaries: Sequence[int] = ()
+) -> list[Person]:
     """Who receives the card: the branch's approvers (secretaries), the committee where the config says
     so; the committee when the branch has nobody else. Never someone the item pays."""
     excluded = {owner.id, *beneficiaries}
@@ -236,10 +261,14 @@ def approval_card(sub: Submission, owner: Person, approver: Person, evidence: in
     return Card(card=card, ref=f"item:{sub.id}")
 
 
-def send_for_approval(ctx: Context, sub: Submission, owner: Person, extra: Sequence[int] = ()) -> list[Person]:
+def send_for_approval(
+    ctx: Context, sub: Submission, owner: Person, extra: Sequence[int] = ()
+) -> list[Person]:
     """Record who decides `sub` and send each of them the card; returns them."""
     approvers = approvers_for(ctx.session, ctx.config, sub.kind, owner, extra)
-    insert_rows(ctx.session, ledger.ApprovalRequest, [{"item_id": sub.id, "approver_id": a.id} for a in approvers])
+    insert_rows(
+        ctx.session, ledger.ApprovalRequest, [{"item_id": sub.id, "approver_id": a.id} for a in approvers]
+    )
     for a in approvers:
         ctx.send(a.userid, approval_card(sub, owner, a, 0, ctx.now))  # photos can only follow the claim
     return approvers
@@ -261,12 +290,31 @@ class Booked:
     points_x100: int
 
 
-def _entry(session: Session, who: Person, points_x100: int, sub: Submission, approver_id: int, at: datetime,
-           note: str = "") -> Booked:
-    ledger.add_entry(session, member_id=who.id, branch_id=who.branch_id, team_id=who.team_id,
-                     points_x100=points_x100, category=sub.category, indicator=sub.indicator, day=sub.day, at=at,
-                     periods=period_keys(sub.day), item_id=sub.id, approver_id=approver_id, note=note,
-                     in_total=sub.category != INNOVATION)
+def _entry(
+    session: Session,
+    who: Person,
+    points_x100: int,
+    sub: Submission,
+    approver_id: int,
+    at: datetime,
+    note: str = "",
+) -> Booked:
+    ledger.add_entry(
+        session,
+        member_id=who.id,
+        branch_id=who.branch_id,
+        team_id=who.team_id,
+        points_x100=points_x100,
+        category=sub.category,
+        indicator=sub.indicator,
+        day=sub.day,
+        at=at,
+        periods=period_keys(sub.day),
+        item_id=sub.id,
+        approver_id=approver_id,
+        note=note,
+        in_total=sub.category != INNOVATION,
+    )
     return Booked(who, points_x100)
 
 
@@ -309,10 +357,24 @@ def reverse(session: Session, sub: Submission, voider_id: int, at: datetime, rea
         who = person(session, e.member_id) if e.member_id is not None else None
         if who is None:
             continue
-        ledger.add_entry(session, member_id=who.id, branch_id=who.branch_id, team_id=who.team_id,
-                         points_x100=-e.points_x100, category=e.category, indicator=e.indicator, day=e.day, at=at,
-                         periods=period_keys(e.day), item_id=sub.id, approver_id=voider_id, note=reason,
-                         kind="reversal", reverses_entry_id=e.id, in_total=e.category != INNOVATION)
+        ledger.add_entry(
+            session,
+            member_id=who.id,
+            branch_id=who.branch_id,
+            team_id=who.team_id,
+            points_x100=-e.points_x100,
+            category=e.category,
+            indicator=e.indicator,
+            day=e.day,
+            at=at,
+            periods=period_keys(e.day),
+            item_id=sub.id,
+            approver_id=voider_id,
+            note=reason,
+            kind="reversal",
+            reverses_entry_id=e.id,
+            in_total=e.category != INNOVATION,
+        )
         done.append(Booked(who, -e.points_x100))
     return done
 
@@ -321,7 +383,9 @@ def reverse(session: Session, sub: Submission, voider_id: int, at: datetime, rea
 
 
 def claimable_list(config: Config) -> str:
-    return "、".join(f"{i.code} {i.name}" for c in config.points.categories for i in c.indicators if i.claimable)
+    return "、".join(
+        f"{i.code} {i.name}" for c in config.points.categories for i in c.indicators if i.claimable
+    )
 
 
 def parse_indicator(raw: str, ctx: Context) -> Indicator:
@@ -334,7 +398,9 @@ def parse_indicator(raw: str, ctx: Context) -> Indicator:
     if not found:
         deductions = ctx.config.find_indicators(text)
         if deductions:
-            raise FieldError(f"「{deductions[0].code} {deductions[0].name}」是扣分项，只能由支部书记用「加分」记录")
+            raise FieldError(
+                f"「{deductions[0].code} {deductions[0].name}」是扣分项，只能由支部书记用「加分」记录"
+            )
         names = {w: i for i in ctx.config.points.indicators if i.claimable for w in (i.name, *i.aliases)}
         near = [names[w] for w in difflib.get_close_matches(text, list(names), n=3, cutoff=0.3)]
         if near:
@@ -343,7 +409,10 @@ def parse_indicator(raw: str, ctx: Context) -> Indicator:
         raise FieldError(f"没有「{text}」这个指标。可申报的指标：{claimable_list(ctx.config)}")
     indicator = found[0]
     if not indicator.claimable:
-        raise FieldError(f"「{indicator.code} {indicator.name}」由其他流程自动记分（如录用、签到、带教、结题），不能手工申报")
+        raise FieldError(
+            f"「{indicator.code} {indicator.name}」由其他流程自动记分（如录用、签到、带教、结题），不能"
+            f"手工申报"
+        )
     return indicator
 
 
@@ -368,14 +437,33 @@ def parse_description(raw: str, _ctx: Any) -> str:
 
 class ClaimForm(Form):
     # Annotated with the parsed types: a form instance holds values, the class holds the fields.
-    indicator: Indicator = Field("指标", example="B05", parse=parse_indicator,  # type: ignore[assignment]
-                                 help="写指标代码或名称，如 A01 或 突击队", aliases=("项目",))
-    description: str = Field("说明", example="获得厂制丝工技能竞赛三等奖", parse=parse_description,  # type: ignore[assignment]
-                             aliases=("内容", "事由"))
-    day: date | None = Field("日期", example="今天", parse=parse_claim_date, required=False,  # type: ignore[assignment]
-                             aliases=("时间",))
-    variant: str | None = Field("档次", example="厂级", required=False, aliases=("结果", "等级"),  # type: ignore[assignment]
-                                help="指标分档次时填写，如 合理化建议 的 提交/采纳/推广")
+    indicator: Indicator = Field(
+        "指标",
+        example="B05",
+        parse=parse_indicator,  # type: ignore[assignment]
+        help="写指标代码或名称，如 A01 或 突击队",
+        aliases=("项目",),
+    )
+    description: str = Field(
+        "说明",
+        example="获得厂制丝工技能竞赛三等奖",
+        parse=parse_description,  # type: ignore[assignment]
+        aliases=("内容", "事由"),
+    )
+    day: date | None = Field(
+        "日期",
+        example="今天",
+        parse=parse_claim_date,
+        required=False,  # type: ignore[assignment]
+        aliases=("时间",),
+    )
+    variant: str | None = Field(
+        "档次",
+        example="厂级",
+        required=False,
+        aliases=("结果", "等级"),  # type: ignore[assignment]
+        help="指标分档次时填写，如 合理化建议 的 提交/采纳/推广",
+    )
 
     def check(self, ctx: Any) -> dict[str, str]:
         indicator, variant = self.indicator, self.variant
@@ -400,14 +488,28 @@ def claim(ctx: Context, member: Sender, form: ClaimForm) -> str:
     category = ctx.config.points.category_of(indicator.code)
     item_id = ledger.new_item(ctx.session, "尽责", ctx.now)
     title = f"{indicator.code} {indicator.name}" + (f"（{variant.name}）" if variant else "")
-    sub = Submission(id=item_id, kind="尽责", member_id=member.id, submitted_by=member.id, branch_id=member.branch_id,
-                     indicator=indicator.code, variant=variant.name if variant else "",
-                     category=category.code if category else "", title=title,
-                     description=form.description, day=day, points_x100=points_x100, created_at=ctx.now)
+    sub = Submission(
+        id=item_id,
+        kind="尽责",
+        member_id=member.id,
+        submitted_by=member.id,
+        branch_id=member.branch_id,
+        indicator=indicator.code,
+        variant=variant.name if variant else "",
+        category=category.code if category else "",
+        title=title,
+        description=form.description,
+        day=day,
+        points_x100=points_x100,
+        created_at=ctx.now,
+    )
     insert_now(ctx.session, sub)
     approvers = send_for_approval(ctx, sub, sender_person(member))
-    return (f"已提交尽责申报 #{item_id}：{title}，{fmt(points_x100)} 分，日期 {day:%m-%d}。{waiting_for(approvers)}\n"
-            f"10 分钟内发送图片，会作为证明材料附到 #{item_id}。")
+    return (
+        f"已提交尽责申报 #{item_id}：{title}，{fmt(points_x100)} 分，日期 {day:%m-%d}。"
+        f"{waiting_for(approvers)}\n"
+        f"10 分钟内发送图片，会作为证明材料附到 #{item_id}。"
+    )
 
 
 # -- evidence ---------------------------------------------------------------------------------------
@@ -419,9 +521,10 @@ def attach_evidence(ctx: Context) -> str | None:
     assert ctx.member is not None
     s = Submission
     item_id = ctx.session.execute(
-        select(s.id).where(s.member_id == ctx.member.id, s.status == "pending",
-                           s.created_at >= ctx.now - EVIDENCE_WINDOW)
-        .order_by(s.created_at.desc(), s.id.desc()).limit(1)
+        select(s.id)
+        .where(s.member_id == ctx.member.id, s.status == "pending", s.created_at >= ctx.now - EVIDENCE_WINDOW)
+        .order_by(s.created_at.desc(), s.id.desc())
+        .limit(1)
     ).scalar_one_or_none()
     if item_id is None:
         return None
@@ -441,8 +544,11 @@ def result_key(type_name: str, name: str) -> str:
 
 
 def shares_of(session: Session, innovation_id: int) -> dict[int, int]:
-    rows = session.execute(select(InnovationMember.member_id, InnovationMember.share_x100)
-                           .where(InnovationMember.innovation_id == innovation_id))
+    rows = session.execute(
+        select(InnovationMember.member_id, InnovationMember.share_x100).where(
+            InnovationMember.innovation_id == innovation_id
+        )
+    )
     return {m: s for m, s in rows}
 
 
@@ -456,14 +562,21 @@ def payouts(session: Session, key: str, shares: dict[int, int], exclude: int | N
 
 
 _IM, _INV, _SUB = InnovationMember.__table__.c, Innovation.__table__.c, Submission.__table__.c
-_PAID = (select(_IM.member_id, func.sum(_IM.paid_x100)).select_from(InnovationMember.__table__)
-         .join(Innovation.__table__, _INV.id == _IM.innovation_id).join(Submission.__table__, _SUB.id == _INV.id)
-         .where(_INV.result_key == bindparam("key"), _SUB.status == "approved", _INV.id != bindparam("exclude"))
-         .group_by(_IM.member_id))
+_PAID = (
+    select(_IM.member_id, func.sum(_IM.paid_x100))
+    .select_from(InnovationMember.__table__)
+    .join(Innovation.__table__, _INV.id == _IM.innovation_id)
+    .join(Submission.__table__, _SUB.id == _INV.id)
+    .where(_INV.result_key == bindparam("key"), _SUB.status == "approved", _INV.id != bindparam("exclude"))
+    .group_by(_IM.member_id)
+)
 _CLAIMED = select(_INV.id).where(_INV.result_key == bindparam("key")).limit(1)
-_EARLIER = (select(_INV.id, _INV.level, _INV.grade, _INV.level_rank, _INV.points_x100, _SUB.status)
-            .select_from(Innovation.__table__).join(Submission.__table__, _SUB.id == _INV.id)
-            .where(_INV.result_key == bindparam("key"), _SUB.status.in_(("pending", "approved"))))
+_EARLIER = (
+    select(_INV.id, _INV.level, _INV.grade, _INV.level_rank, _INV.points_x100, _SUB.status)
+    .select_from(Innovation.__table__)
+    .join(Submission.__table__, _SUB.id == _INV.id)
+    .where(_INV.result_key == bindparam("key"), _SUB.status.in_(("pending", "approved")))
+)
 
 
 def already_paid(session: Session, key: str, exclude: int | None = None) -> dict[int, int]:
@@ -471,7 +584,9 @@ def already_paid(session: Session, key: str, exclude: int | None = None) -> dict
     return {m: int(p) for m, p in rows}
 
 
-def earlier_claim_refusal(session: Session, key: str, label: str, level_rank: int, points_x100: int) -> str | None:
+def earlier_claim_refusal(
+    session: Session, key: str, label: str, level_rank: int, points_x100: int
+) -> str | None:
     """One result counts once, at its highest level: refuse a claim that is not higher than an earlier one."""
     rows = session.connection().execute(_EARLIER, {"key": key}).all()
     for r in rows:
@@ -479,22 +594,28 @@ def earlier_claim_refusal(session: Session, key: str, label: str, level_rank: in
             return f"{label}已有待审的申报 #{r.id}，请等它审核后再申报。"
     best = max(rows, key=lambda r: (r.points_x100, r.level_rank), default=None)
     if best is not None and (level_rank < best.level_rank or points_x100 <= best.points_x100):
-        return (f"{label}已按 {best.level}{best.grade} 计 {fmt(best.points_x100)} 分（#{best.id}）。"
-                "同一成果只按最高级别计一次：获得更高级别后再申报，只补差额。")
+        return (
+            f"{label}已按 {best.level}{best.grade} 计 {fmt(best.points_x100)} 分（#{best.id}）。"
+            "同一成果只按最高级别计一次：获得更高级别后再申报，只补差额。"
+        )
     return None
 
 
 def parse_type(raw: str, ctx: Context) -> InnovationType:
     found = ctx.config.innovation.type(raw)
     if found is None:
-        raise FieldError(f"没有「{raw.strip()}」这个类型，可选：{'、'.join(t.name for t in ctx.config.innovation.types)}")
+        raise FieldError(
+            f"没有「{raw.strip()}」这个类型，可选：{'、'.join(t.name for t in ctx.config.innovation.types)}"
+        )
     return found
 
 
 def parse_level(raw: str, ctx: Context) -> NamedEntry:
     found = ctx.config.innovation.level(raw)
     if found is None:
-        raise FieldError(f"没有「{raw.strip()}」这个级别，可选：{'、'.join(e.name for e in ctx.config.innovation.levels)}")
+        raise FieldError(
+            f"没有「{raw.strip()}」这个级别，可选：{'、'.join(e.name for e in ctx.config.innovation.levels)}"
+        )
     return found
 
 
@@ -517,23 +638,46 @@ def parse_members(raw: str, ctx: Context) -> list[Person]:
 
 
 def _grade_choices(config: Config, kind: InnovationType) -> str:
-    words = [a.name for a in kind.awards] + ([g.name for g in config.innovation.grades] if kind.use_table else [])
+    words = [a.name for a in kind.awards] + (
+        [g.name for g in config.innovation.grades] if kind.use_table else []
+    )
     return "、".join(words)
 
 
 class InnovationForm(Form):
-    type: InnovationType = Field("类型", example="QC成果", parse=parse_type,  # type: ignore[assignment]
-                                 help="QC成果、六西格玛、小改小革、合理化建议、专利")
-    name: str = Field("名称", example="降低叶丝干燥工序水分标准偏差", parse=parse_name,  # type: ignore[assignment]
-                      aliases=("成果", "课题", "项目名称"))
-    level: NamedEntry = Field("级别", example="厂级", parse=parse_level,  # type: ignore[assignment]
-                              help="班组、车间、厂级、公司级、省级/行业、全国")
+    type: InnovationType = Field(
+        "类型",
+        example="QC成果",
+        parse=parse_type,  # type: ignore[assignment]
+        help="QC成果、六西格玛、小改小革、合理化建议、专利",
+    )
+    name: str = Field(
+        "名称",
+        example="降低叶丝干燥工序水分标准偏差",
+        parse=parse_name,  # type: ignore[assignment]
+        aliases=("成果", "课题", "项目名称"),
+    )
+    level: NamedEntry = Field(
+        "级别",
+        example="厂级",
+        parse=parse_level,  # type: ignore[assignment]
+        help="班组、车间、厂级、公司级、省级/行业、全国",
+    )
     grade: str | None = Field("等次", example="一等", required=False, aliases=("奖项", "等级"))  # type: ignore[assignment]
-    members: list[Person] | None = Field("成员", example="王芳、赵磊", parse=parse_members,  # type: ignore[assignment]
-                                         required=False, aliases=("组员", "小组成员"),
-                                         help="不含你自己（你是组长）；写姓名或账号，用顿号分隔")
-    description: str | None = Field("说明", example="2026年厂QC成果发布会一等奖", required=False,  # type: ignore[assignment]
-                                    aliases=("备注",))
+    members: list[Person] | None = Field(
+        "成员",
+        example="王芳、赵磊",
+        parse=parse_members,  # type: ignore[assignment]
+        required=False,
+        aliases=("组员", "小组成员"),
+        help="不含你自己（你是组长）；写姓名或账号，用顿号分隔",
+    )
+    description: str | None = Field(
+        "说明",
+        example="2026年厂QC成果发布会一等奖",
+        required=False,  # type: ignore[assignment]
+        aliases=("备注",),
+    )
 
     def check(self, ctx: Any) -> dict[str, str]:
         kind, level, grade = self.type, self.level, self.grade
@@ -560,7 +704,9 @@ def innovate(ctx: Context, member: Sender, form: InnovationForm) -> str:
     level_rank = config.level_rank(level.name) or 0
     # Most results are claimed for the first time: one look decides whether earlier claims matter.
     claimed_before = ctx.session.connection().execute(_CLAIMED, {"key": key}).first() is not None
-    refusal = earlier_claim_refusal(ctx.session, key, label, level_rank, points_x100) if claimed_before else None
+    refusal = (
+        earlier_claim_refusal(ctx.session, key, label, level_rank, points_x100) if claimed_before else None
+    )
     if refusal:
         return refusal
     others = [p for p in form.members or [] if p.id != member.id]
@@ -573,22 +719,62 @@ def innovate(ctx: Context, member: Sender, form: InnovationForm) -> str:
     category = ctx.config.points.category_of(indicator.code) if indicator else None
     item_id = ledger.new_item(ctx.session, "创新", ctx.now)
     title = f"{label}{level.name}{grade}"
-    sub = Submission(id=item_id, kind="创新", member_id=member.id, submitted_by=member.id, branch_id=member.branch_id,
-                     indicator=indicator.code if indicator else "", category=category.code if category else INNOVATION,
-                     title=title, description=form.description or "", day=ctx.now.date(),
-                     points_x100=sum(pay.values()), created_at=ctx.now)
+    sub = Submission(
+        id=item_id,
+        kind="创新",
+        member_id=member.id,
+        submitted_by=member.id,
+        branch_id=member.branch_id,
+        indicator=indicator.code if indicator else "",
+        category=category.code if category else INNOVATION,
+        title=title,
+        description=form.description or "",
+        day=ctx.now.date(),
+        points_x100=sum(pay.values()),
+        created_at=ctx.now,
+    )
     insert_now(ctx.session, sub)
-    insert_rows(ctx.session, Innovation, [{"id": item_id, "result_key": key, "type": kind.name, "name": name,
-                                           "level": level.name, "level_rank": level_rank, "grade": grade,
-                                           "points_x100": points_x100, "leader_id": member.id}])
-    insert_rows(ctx.session, InnovationMember, [{"innovation_id": item_id, "member_id": p_id, "share_x100": share,
-                                                 "role": "组长" if p_id == member.id else "成员", "paid_x100": pay[p_id]}
-                                                for p_id, share in shares.items()])
+    insert_rows(
+        ctx.session,
+        Innovation,
+        [
+            {
+                "id": item_id,
+                "result_key": key,
+                "type": kind.name,
+                "name": name,
+                "level": level.name,
+                "level_rank": level_rank,
+                "grade": grade,
+                "points_x100": points_x100,
+                "leader_id": member.id,
+            }
+        ],
+    )
+    insert_rows(
+        ctx.session,
+        InnovationMember,
+        [
+            {
+                "innovation_id": item_id,
+                "member_id": p_id,
+                "share_x100": share,
+                "role": "组长" if p_id == member.id else "成员",
+                "paid_x100": pay[p_id],
+            }
+            for p_id, share in shares.items()
+        ],
+    )
     approvers = send_for_approval(ctx, sub, sender_person(member), [p.id for p in others])
-    split = "、".join([f"{member.name} {fmt(pay[member.id])}", *(f"{p.name} {fmt(pay[p.id])}" for p in others)])
+    split = "、".join(
+        [f"{member.name} {fmt(pay[member.id])}", *(f"{p.name} {fmt(pay[p.id])}" for p in others)]
+    )
     topped = "（已扣除此前级别已得的分）" if pay != shares else ""
-    return (f"已提交创新申报 #{item_id}：{title}，{fmt(points_x100)} 分。分配：{split}{topped}。{waiting_for(approvers)}\n"
-            f"10 分钟内发送图片，会作为证明材料附到 #{item_id}。")
+    return (
+        f"已提交创新申报 #{item_id}：{title}，{fmt(points_x100)} 分。分配：{split}{topped}。"
+        f"{waiting_for(approvers)}\n"
+        f"10 分钟内发送图片，会作为证明材料附到 #{item_id}。"
+    )
 
 
 # -- 加分 -------------------------------------------------------------------------------------------
@@ -598,7 +784,9 @@ def parse_any_indicator(raw: str, ctx: Context) -> Indicator:
     text = raw.strip()
     found = ctx.config.find_indicators(text)
     if len(found) > 1:
-        raise FieldError(f"「{text}」对应多个指标：{'、'.join(f'{i.code} {i.name}' for i in found[:6])}。请写代码")
+        raise FieldError(
+            f"「{text}」对应多个指标：{'、'.join(f'{i.code} {i.name}' for i in found[:6])}。请写代码"
+        )
     if not found:
         raise FieldError(f"没有「{text}」这个指标，请写指标代码，如 A04 或 K01")
     return found[0]
@@ -621,12 +809,26 @@ def parse_award_date(raw: str, ctx: Context) -> date:
 
 class AwardForm(Form):
     member: Person = Field("成员", example="王芳", parse=parse_award_member, positional=True)  # type: ignore[assignment]
-    indicator: Indicator = Field("指标", example="A04", parse=parse_any_indicator,  # type: ignore[assignment]
-                                 positional=True)
-    points: int = Field("分值", example="2", parse=parse_amount, positional=True,  # type: ignore[assignment]
-                        help="扣分写负数，如 -2")
-    description: str = Field("说明", example="国庆节假日保产顶岗", parse=parse_description,  # type: ignore[assignment]
-                             positional=True, rest=True)
+    indicator: Indicator = Field(
+        "指标",
+        example="A04",
+        parse=parse_any_indicator,  # type: ignore[assignment]
+        positional=True,
+    )
+    points: int = Field(
+        "分值",
+        example="2",
+        parse=parse_amount,
+        positional=True,  # type: ignore[assignment]
+        help="扣分写负数，如 -2",
+    )
+    description: str = Field(
+        "说明",
+        example="国庆节假日保产顶岗",
+        parse=parse_description,  # type: ignore[assignment]
+        positional=True,
+        rest=True,
+    )
     day: date | None = Field("日期", example="今天", parse=parse_award_date, required=False)  # type: ignore[assignment]
 
     def check(self, ctx: Any) -> dict[str, str]:
@@ -635,7 +837,9 @@ class AwardForm(Form):
         return {}
 
 
-@router.command("加分", code="award", aliases=("扣分", "记分"), roles={"secretary", "committee"}, form=AwardForm)
+@router.command(
+    "加分", code="award", aliases=("扣分", "记分"), roles={"secretary", "committee"}, form=AwardForm
+)
 def award(ctx: Context, member: Sender, form: AwardForm) -> str:
     """直接给成员加分或扣分（留痕可查，可用「撤销 #N 理由」作废）。"""
     who, indicator, points_x100 = form.member, form.indicator, form.points
@@ -653,15 +857,29 @@ def award(ctx: Context, member: Sender, form: AwardForm) -> str:
         if refusal:
             return refusal
     item_id = ledger.new_item(ctx.session, "加分", ctx.now)
-    sub = Submission(id=item_id, kind="加分", member_id=who.id, submitted_by=member.id, branch_id=who.branch_id,
-                     indicator=indicator.code, category=category.code if category else "",
-                     title=f"{indicator.code} {indicator.name}", description=form.description,
-                     day=day, points_x100=points_x100, status="approved", created_at=ctx.now, decided_by=member.id,
-                     decided_at=ctx.now)
+    sub = Submission(
+        id=item_id,
+        kind="加分",
+        member_id=who.id,
+        submitted_by=member.id,
+        branch_id=who.branch_id,
+        indicator=indicator.code,
+        category=category.code if category else "",
+        title=f"{indicator.code} {indicator.name}",
+        description=form.description,
+        day=day,
+        points_x100=points_x100,
+        status="approved",
+        created_at=ctx.now,
+        decided_by=member.id,
+        decided_at=ctx.now,
+    )
     insert_now(ctx.session, sub)
     booked = book(ctx.session, ctx.config, sub, member.id, ctx.now)
     amount = signed(booked[0].points_x100)
     veto = "（一票否决，当季积分清零）" if indicator.veto else ""
-    ctx.send(who.userid, f"{member.name}为你记分 #{item_id}：{sub.title} {amount} 分{veto}。说明：{sub.description}")
+    ctx.send(
+        who.userid,
+        f"{member.name}为你记分 #{item_id}：{sub.title} {amount} 分{veto}。说明：{sub.description}",
+    )
     return f"已记 #{item_id}：{who.name} {sub.title} {amount} 分{veto}，已通知本人。"
-

@@ -28,7 +28,14 @@ from storage.points import INNOVATION, TOTAL, BranchTotal, MemberTotal, PointEnt
 
 router = Router("rankings")
 
-SCOPES = {"个人": "member", "成员": "member", "党员": "member", "班组": "team", "支部": "branch", "党支部": "branch"}
+SCOPES = {
+    "个人": "member",
+    "成员": "member",
+    "党员": "member",
+    "班组": "team",
+    "支部": "branch",
+    "党支部": "branch",
+}
 SCOPE_TITLES = {"member": "个人积分排行", "team": "班组积分排行", "branch": "支部党建考评排行"}
 DEFAULT_TOP = 10
 MAX_TOP = 50
@@ -90,30 +97,49 @@ _TOP_MEMBERS = (
     .select_from(MemberTotal.__table__)
     .join(Member.__table__, Member.__table__.c.id == _T.member_id)
     .outerjoin(Branch.__table__, Branch.__table__.c.id == _T.branch_id)
-    .where(_IN_PERIOD).order_by(_T.points_x100.desc(), _T.member_id).limit(bindparam("top"))
+    .where(_IN_PERIOD)
+    .order_by(_T.points_x100.desc(), _T.member_id)
+    .limit(bindparam("top"))
 )
 _MY_TOTAL = select(_T.points_x100).where(_IN_PERIOD, _T.member_id == bindparam("member"))
-_MY_TOTALS = select(_T.category, _T.points_x100).where(_T.member_id == bindparam("member"),
-                                                        _T.period == bindparam("period"))
-_TOTALS_OF = select(_T.member_id, _T.points_x100).where(_IN_PERIOD, _T.member_id.in_(bindparam("ids", expanding=True)))
+_MY_TOTALS = select(_T.category, _T.points_x100).where(
+    _T.member_id == bindparam("member"), _T.period == bindparam("period")
+)
+_TOTALS_OF = select(_T.member_id, _T.points_x100).where(
+    _IN_PERIOD, _T.member_id.in_(bindparam("ids", expanding=True))
+)
 _PLACES = select(
     func.count(),
     func.coalesce(func.sum(case((_T.points_x100 > bindparam("points"), 1), else_=0)), 0),
     func.coalesce(func.sum(case((_T.branch_id == bindparam("branch"), 1), else_=0)), 0),
-    func.coalesce(func.sum(case(((_T.branch_id == bindparam("branch")) & (_T.points_x100 > bindparam("points")), 1),
-                                else_=0)), 0),
+    func.coalesce(
+        func.sum(
+            case(((_T.branch_id == bindparam("branch")) & (_T.points_x100 > bindparam("points")), 1), else_=0)
+        ),
+        0,
+    ),
 ).where(_IN_PERIOD)
 _S, _E = Submission.__table__.c, PointEntry.__table__.c
-_MY_PENDING = (select(_S.id, _S.title, _S.points_x100).where(_S.member_id == bindparam("member"), _S.status == "pending")
-               .order_by(_S.id).limit(6))
-_MY_RECENT = (select(_E.day, _E.points_x100, _E.indicator, _E.category, _E.item_id, _E.kind)
-              .where(_E.member_id == bindparam("member")).order_by(_E.id.desc()).limit(5))
+_MY_PENDING = (
+    select(_S.id, _S.title, _S.points_x100)
+    .where(_S.member_id == bindparam("member"), _S.status == "pending")
+    .order_by(_S.id)
+    .limit(6)
+)
+_MY_RECENT = (
+    select(_E.day, _E.points_x100, _E.indicator, _E.category, _E.item_id, _E.kind)
+    .where(_E.member_id == bindparam("member"))
+    .order_by(_E.id.desc())
+    .limit(5)
+)
 
 
 @functools.lru_cache(maxsize=64)
 def _count_above_stmt(n: int) -> Select[Any]:
     """How many are ranked, and how many have more than each of `n` values (v0 … v{n-1})."""
-    sums = [func.coalesce(func.sum(case((_T.points_x100 > bindparam(f"v{i}"), 1), else_=0)), 0) for i in range(n)]
+    sums = [
+        func.coalesce(func.sum(case((_T.points_x100 > bindparam(f"v{i}"), 1), else_=0)), 0) for i in range(n)
+    ]
     return select(func.count(), *sums).where(_IN_PERIOD)
 
 
@@ -124,17 +150,24 @@ def count_above(session: Session, period: str, category: str, values: Sequence[i
     return int(row[0]), [int(x) for x in row[1:]]
 
 
-def places(session: Session, period: str, category: str, points: int, branch_id: int | None
-           ) -> tuple[tuple[int, int], tuple[int, int]]:
+def places(
+    session: Session, period: str, category: str, points: int, branch_id: int | None
+) -> tuple[tuple[int, int], tuple[int, int]]:
     """((ranked, ahead of `points`) overall, the same within the branch), in one pass over the period."""
-    row = session.connection().execute(_PLACES, {"period": period, "category": category, "points": points,
-                                                 "branch": branch_id}).one()
+    row = (
+        session.connection()
+        .execute(_PLACES, {"period": period, "category": category, "points": points, "branch": branch_id})
+        .one()
+    )
     return (int(row[0]), int(row[1])), (int(row[2]), int(row[3]))
 
 
 def _previous_ranks(session: Session, period: str, category: str, ids: Sequence[int]) -> dict[int, int]:
-    before = dict(session.connection().execute(_TOTALS_OF, {"period": period, "category": category,
-                                                            "ids": list(ids)}).all())
+    before = dict(
+        session.connection()
+        .execute(_TOTALS_OF, {"period": period, "category": category, "ids": list(ids)})
+        .all()
+    )
     if not before:
         return {}
     values = sorted(set(before.values()))
@@ -149,12 +182,17 @@ def member_ranking(session: Session, period: Period, category: str, top: int, me
     rows = conn.execute(_TOP_MEMBERS, {"period": period.key, "category": category, "top": top}).all()
     ranks = competition_ranks([r[2] for r in rows])
     ids = [r[0] for r in rows]
-    mine = (conn.execute(_MY_TOTAL, {"period": period.key, "category": category, "member": me}).scalar()
-            if me is not None and me not in ids else None)
+    mine = (
+        conn.execute(_MY_TOTAL, {"period": period.key, "category": category, "member": me}).scalar()
+        if me is not None and me not in ids
+        else None
+    )
     size, above = count_above(session, period.key, category, [mine] if mine is not None else [])
     before = _previous_ranks(session, previous(period).key, category, [*ids, *([me] if me else [])])
-    standings = [Standing(r[0], r[1], rank, r[2], rank_change(rank, before.get(r[0])), r[3] or "")
-                 for r, rank in zip(rows, ranks, strict=True)]
+    standings = [
+        Standing(r[0], r[1], rank, r[2], rank_change(rank, before.get(r[0])), r[3] or "")
+        for r, rank in zip(rows, ranks, strict=True)
+    ]
     found = next((s for s in standings if s.id == me), None)
     if found is None and me is not None:
         rank = above[0] + 1 if mine is not None else None
@@ -163,20 +201,28 @@ def member_ranking(session: Session, period: Period, category: str, top: int, me
 
 
 def _grouped(session: Session, period: str, category: str) -> list[tuple[int, str, int, int]]:
-    """(team id, name, points, members with points) per team; summed along the (period, category, team) index."""
+    """(team id, name, points, members with points) per team; summed along the (period, category,
+    team) index."""
     t = MemberTotal
-    sums = (select(t.team_id, func.sum(t.points_x100).label("points"), func.count().label("people"))
-            .where(t.period == period, t.category == category, t.team_id.is_not(None)).group_by(t.team_id).subquery())
-    rows = session.execute(select(sums.c.team_id, Team.name, sums.c.points, sums.c.people)
-                           .join(Team, Team.id == sums.c.team_id)).all()
+    sums = (
+        select(t.team_id, func.sum(t.points_x100).label("points"), func.count().label("people"))
+        .where(t.period == period, t.category == category, t.team_id.is_not(None))
+        .group_by(t.team_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(sums.c.team_id, Team.name, sums.c.points, sums.c.people).join(Team, Team.id == sums.c.team_id)
+    ).all()
     return [(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
 
 def _ranked(scored: list[tuple[int, str, int, str]], before: dict[int, int]) -> list[Standing]:
     scored.sort(key=lambda s: (-s[2], s[0]))
     ranks = competition_ranks([s[2] for s in scored])
-    return [Standing(i, name, rank, points, rank_change(rank, before.get(i)), detail)
-            for (i, name, points, detail), rank in zip(scored, ranks, strict=True)]
+    return [
+        Standing(i, name, rank, points, rank_change(rank, before.get(i)), detail)
+        for (i, name, points, detail), rank in zip(scored, ranks, strict=True)
+    ]
 
 
 def team_ranking(session: Session, period: Period, category: str, top: int, my_team: int | None) -> Ranking:
@@ -185,10 +231,14 @@ def team_ranking(session: Session, period: Period, category: str, top: int, my_t
     earlier = [(i, n, int(p), "") for i, n, p, _ in _grouped(session, previous(period).key, category)]
     before = {s.id: s.rank for s in _ranked(earlier, {})}
     rows = _ranked(now, before)
-    return Ranking("team", period, category, rows[:top], len(rows), next((s for s in rows if s.id == my_team), None))
+    return Ranking(
+        "team", period, category, rows[:top], len(rows), next((s for s in rows if s.id == my_team), None)
+    )
 
 
-def branch_scores(session: Session, config: Config, period: str, category: str) -> list[tuple[int, str, int, str]]:
+def branch_scores(
+    session: Session, config: Config, period: str, category: str
+) -> list[tuple[int, str, int, str]]:
     """(branch id, name, score x100, how it was made) by `points.branch_ranking` (the 党建考评 rule)."""
     rule = config.points.branch_ranking
     t, m = MemberTotal, Member
@@ -198,15 +248,27 @@ def branch_scores(session: Session, config: Config, period: str, category: str) 
     if party_only:
         stmt = stmt.join(m, m.id == t.member_id).where(m.political_status.in_(PARTY))
     sums = dict(session.execute(stmt.group_by(t.branch_id)).all())
-    heads = dict(session.execute(select(m.branch_id, func.count()).where(m.active.is_(True), m.political_status.in_(PARTY))
-                                 .group_by(m.branch_id)).all())
+    heads = dict(
+        session.execute(
+            select(m.branch_id, func.count())
+            .where(m.active.is_(True), m.political_status.in_(PARTY))
+            .group_by(m.branch_id)
+        ).all()
+    )
     extra: dict[int, int] = {}
     if rule.include_branch_items and category == TOTAL:
-        extra = dict(session.execute(select(BranchTotal.branch_id, BranchTotal.points_x100)
-                                     .where(BranchTotal.period == period)).all())
+        extra = dict(
+            session.execute(
+                select(BranchTotal.branch_id, BranchTotal.points_x100).where(BranchTotal.period == period)
+            ).all()
+        )
     scored = []
     for branch_id, name in branches:
-        total, people, bonus = int(sums.get(branch_id) or 0), int(heads.get(branch_id) or 0), extra.get(branch_id, 0)
+        total, people, bonus = (
+            int(sums.get(branch_id) or 0),
+            int(heads.get(branch_id) or 0),
+            extra.get(branch_id, 0),
+        )
         if party_only:
             average = round(total / people) if people else 0
             detail = f"党员 {people} 人，人均 {fmt(average)}" + (f" + 支部 {fmt(bonus)}" if bonus else "")
@@ -217,14 +279,16 @@ def branch_scores(session: Session, config: Config, period: str, category: str) 
     return scored
 
 
-def branch_ranking(session: Session, config: Config, period: Period, category: str, top: int,
-                   my_branch: int | None) -> Ranking:
+def branch_ranking(
+    session: Session, config: Config, period: Period, category: str, top: int, my_branch: int | None
+) -> Ranking:
     # A branch without points in the previous period was not ranked then (新), whatever its zero score.
     earlier = [s for s in branch_scores(session, config, previous(period).key, category) if s[2]]
     before = {s.id: s.rank for s in _ranked(earlier, {})}
     rows = _ranked(branch_scores(session, config, period.key, category), before)
-    return Ranking("branch", period, category, rows[:top], len(rows),
-                   next((s for s in rows if s.id == my_branch), None))
+    return Ranking(
+        "branch", period, category, rows[:top], len(rows), next((s for s in rows if s.id == my_branch), None)
+    )
 
 
 # -- 排行 -------------------------------------------------------------------------------------------
@@ -248,7 +312,10 @@ def find_category(config: Config, word: str) -> str | None:
     return found.code if found else None
 
 
-USAGE = "排行的写法：排行 [个人|班组|支部] [本周|本月|本季度|本年|上季度|2026Q3|2026-11] [类别]，例：排行 支部 上季度"
+USAGE = (
+    "排行的写法：排行 [个人|班组|支部] [本周|本月|本季度|本年|上季度|2026Q3|2026-11] [类别]，"
+    "例：排行 支部 上季度"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +350,9 @@ MINE = {"member": ("（你）", "你"), "team": ("（你所在）", "你的班�
 
 
 def render(config: Config, r: Ranking) -> str:
-    head = f"{SCOPE_TITLES[r.scope]} · {r.period.label}" + (f" · {category_name(config, r.category)}"
-                                                           if r.category != TOTAL else "")
+    head = f"{SCOPE_TITLES[r.scope]} · {r.period.label}" + (
+        f" · {category_name(config, r.category)}" if r.category != TOTAL else ""
+    )
     if not r.rows:
         return f"{head}\n本期还没有积分记录。"
     mark, who = MINE[r.scope]
@@ -298,7 +366,9 @@ def render(config: Config, r: Ranking) -> str:
         lines.append(re.sub(r" +", " ", line).rstrip())
     if r.mine is not None and all(s.id != r.mine.id for s in r.rows):
         if r.mine.rank:
-            lines.append(f"—— {who}：第 {r.mine.rank} 名，{fmt(r.mine.points_x100)} 分 {r.mine.change}".rstrip())
+            lines.append(
+                f"—— {who}：第 {r.mine.rank} 名，{fmt(r.mine.points_x100)} 分 {r.mine.change}".rstrip()
+            )
         else:
             lines.append(f"—— {who}：本期还没有积分，暂未上榜")
     unit = "人" if r.scope == "member" else "个"
@@ -308,7 +378,8 @@ def render(config: Config, r: Ranking) -> str:
 
 @router.command("排行", code="ranking", aliases=("排名", "榜单", "积分排行"))
 def ranking(ctx: Context, member: Sender, args: str) -> str:
-    """积分排行：排行 [个人|班组|支部] [本周|本月|本季度|本年|2026Q3|2026-11] [类别]，默认个人、本季度、总分。"""
+    """积分排行：排行 [个人|班组|支部] [本周|本月|本季度|本年|2026Q3|2026-11]
+    [类别]，默认个人、本季度、总分。"""
     request = parse_request(ctx.config, args, ctx.now.date())
     if isinstance(request, str):
         return request
@@ -316,8 +387,9 @@ def ranking(ctx: Context, member: Sender, args: str) -> str:
     if request.scope == "team":
         result = team_ranking(ctx.session, request.period, request.category, request.top, member.team_id)
     elif request.scope == "branch":
-        result = branch_ranking(ctx.session, ctx.config, request.period, request.category, request.top,
-                                member.branch_id)
+        result = branch_ranking(
+            ctx.session, ctx.config, request.period, request.category, request.top, member.branch_id
+        )
     else:
         result = member_ranking(ctx.session, request.period, request.category, request.top, member.id)
     return render(ctx.config, result)
@@ -336,8 +408,11 @@ def my_points(ctx: Context) -> str:
     totals = dict(conn.execute(_MY_TOTALS, {"member": me.id, "period": quarter.key}).all())
     lines = [f"—— 本季度积分（{quarter.label}）：{fmt(totals.get(TOTAL, 0))} 分"]
     groups = [*config.points.categories, *([config.points.deductions] if config.points.deductions else [])]
-    parts = [f"{c.name} {fmt(totals.get(c.code, 0))}" for c in groups
-             if c in config.points.categories or totals.get(c.code)]
+    parts = [
+        f"{c.name} {fmt(totals.get(c.code, 0))}"
+        for c in groups
+        if c in config.points.categories or totals.get(c.code)
+    ]
     if parts:
         lines.append(" · ".join(parts))
     if totals.get(INNOVATION):
@@ -345,8 +420,14 @@ def my_points(ctx: Context) -> str:
     if TOTAL not in totals:
         lines.append("排名：本季度还没有积分，暂未上榜")
     else:
-        (size, above), (branch_size, branch_above) = places(session, quarter.key, TOTAL, totals[TOTAL], me.branch_id)
-        branch = f"{me.branch}第 {branch_above + 1} 名（共 {branch_size} 人）、" if me.branch_id is not None else ""
+        (size, above), (branch_size, branch_above) = places(
+            session, quarter.key, TOTAL, totals[TOTAL], me.branch_id
+        )
+        branch = (
+            f"{me.branch}第 {branch_above + 1} 名（共 {branch_size} 人）、"
+            if me.branch_id is not None
+            else ""
+        )
         lines.append(f"排名：{branch}全车间第 {above + 1} 名（共 {size} 人）")
     waiting = conn.execute(_MY_PENDING, {"member": me.id}).all()
     if waiting:
@@ -358,8 +439,11 @@ def my_points(ctx: Context) -> str:
         for day, points, code, category, item, kind in recent:
             indicator = config.indicator(code) if code else None
             what = f"{code} {short(indicator.name, 10)}" if indicator else category_name(config, category)
-            lines.append(f"{day:%m-%d} {signed(points)} {what}" + (" 冲正" if kind == "reversal" else "")
-                         + (f" #{item}" if item else ""))
+            lines.append(
+                f"{day:%m-%d} {signed(points)} {what}"
+                + (" 冲正" if kind == "reversal" else "")
+                + (f" #{item}" if item else "")
+            )
     return "\n".join(lines)
 
 
@@ -367,12 +451,16 @@ def my_points(ctx: Context) -> str:
 
 
 def _markdown(config: Config, r: Ranking, top: int) -> str:
-    lines = [f"### {SCOPE_TITLES[r.scope]} · {r.period.label}",
-             f"> {r.period.span}" + (f" · {category_name(config, r.category)}" if r.category != TOTAL else "")]
+    lines = [
+        f"### {SCOPE_TITLES[r.scope]} · {r.period.label}",
+        f"> {r.period.span}" + (f" · {category_name(config, r.category)}" if r.category != TOTAL else ""),
+    ]
     for s in r.rows[:top]:
-        detail = f" <font color=\"comment\">{short(s.detail, 20)}</font>" if s.detail else ""
+        detail = f' <font color="comment">{short(s.detail, 20)}</font>' if s.detail else ""
         change = f" {s.change}" if s.change else ""
-        lines.append(f"**{s.rank}.** {s.name}{detail} <font color=\"info\">{fmt(s.points_x100)} 分</font>{change}")
+        lines.append(
+            f'**{s.rank}.** {s.name}{detail} <font color="info">{fmt(s.points_x100)} 分</font>{change}'
+        )
     return "\n".join(lines)
 
 
@@ -404,7 +492,7 @@ def ranking_broadcast(ctx: JobContext) -> str:
             parts.append(_markdown(ctx.config, r, top))
     if not parts:
         return f"{period.key}: nothing to post"
-    text = "\n\n".join(parts) + "\n\n<font color=\"comment\">发送「排行」给先锋查看自己的名次</font>"
+    text = "\n\n".join(parts) + '\n\n<font color="comment">发送「排行」给先锋查看自己的名次</font>'
     for group in groups:
         ctx.broadcast(group, text)
     return f"{period.key} {'/'.join(scopes)} to {len(groups)} groups"

@@ -165,46 +165,102 @@ def new_item(session: Session, kind: str, at: datetime) -> int:
     return int(session.connection().execute(_NEW_ITEM, {"kind": kind, "created_at": at}).scalar_one())
 
 
-def _upsert(session: Session, model: type[SQLModel], keys: Sequence[str], rows: list[dict[str, object]],
-            also: Sequence[str] = ()) -> None:
-    """Add `points_x100` to existing rows (matched on `keys`) or insert them; `also` columns are overwritten."""
+def _upsert(
+    session: Session,
+    model: type[SQLModel],
+    keys: Sequence[str],
+    rows: list[dict[str, object]],
+    also: Sequence[str] = (),
+) -> None:
+    """Add `points_x100` to existing rows (matched on `keys`) or insert them; `also` columns are
+    overwritten."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(model).values(rows)  # type: ignore[arg-type]
     table = model.__table__  # type: ignore[attr-defined]
-    values = {"points_x100": table.c.points_x100 + stmt.excluded.points_x100, **{c: stmt.excluded[c] for c in also}}
+    values = {
+        "points_x100": table.c.points_x100 + stmt.excluded.points_x100,
+        **{c: stmt.excluded[c] for c in also},
+    }
     session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=values))
 
 
-def add_entry(session: Session, *, member_id: int | None, branch_id: int | None, team_id: int | None,
-              points_x100: int, category: str, indicator: str, day: date, at: datetime,
-              periods: Iterable[str], item_id: int | None, approver_id: int | None, note: str = "",
-              kind: str = "entry", reverses_entry_id: int | None = None, in_total: bool = True) -> PointEntry:
+def add_entry(
+    session: Session,
+    *,
+    member_id: int | None,
+    branch_id: int | None,
+    team_id: int | None,
+    points_x100: int,
+    category: str,
+    indicator: str,
+    day: date,
+    at: datetime,
+    periods: Iterable[str],
+    item_id: int | None,
+    approver_id: int | None,
+    note: str = "",
+    kind: str = "entry",
+    reverses_entry_id: int | None = None,
+    in_total: bool = True,
+) -> PointEntry:
     """Append one ledger line and move the totals of each period key by the same amount, in one go."""
-    entry = PointEntry(item_id=item_id, member_id=member_id, branch_id=branch_id, points_x100=points_x100,
-                       category=category, indicator=indicator, day=day, at=at, approver_id=approver_id,
-                       kind=kind, reverses_entry_id=reverses_entry_id, note=note)
+    entry = PointEntry(
+        item_id=item_id,
+        member_id=member_id,
+        branch_id=branch_id,
+        points_x100=points_x100,
+        category=category,
+        indicator=indicator,
+        day=day,
+        at=at,
+        approver_id=approver_id,
+        kind=kind,
+        reverses_entry_id=reverses_entry_id,
+        note=note,
+    )
     session.add(entry)
     session.flush()
     periods = list(periods)
     if member_id is None:
         if branch_id is not None:
-            _upsert(session, BranchTotal, ("branch_id", "period"),
-                    [{"branch_id": branch_id, "period": p, "points_x100": points_x100} for p in periods])
+            _upsert(
+                session,
+                BranchTotal,
+                ("branch_id", "period"),
+                [{"branch_id": branch_id, "period": p, "points_x100": points_x100} for p in periods],
+            )
         return entry
     categories = [category, TOTAL] if in_total else [category]
-    _upsert(session, MemberTotal, ("member_id", "period", "category"),
-            [{"member_id": member_id, "period": p, "category": c, "points_x100": points_x100,
-              "branch_id": branch_id, "team_id": team_id} for p in periods for c in categories],
-            also=("branch_id", "team_id"))
+    _upsert(
+        session,
+        MemberTotal,
+        ("member_id", "period", "category"),
+        [
+            {
+                "member_id": member_id,
+                "period": p,
+                "category": c,
+                "points_x100": points_x100,
+                "branch_id": branch_id,
+                "team_id": team_id,
+            }
+            for p in periods
+            for c in categories
+        ],
+        also=("branch_id", "team_id"),
+    )
     return entry
 
 
 def entries_of_item(session: Session, item_id: int) -> list[PointEntry]:
-    return list(session.execute(select(PointEntry).where(PointEntry.item_id == item_id)
-                                .order_by(PointEntry.id)).scalars())
+    return list(
+        session.execute(
+            select(PointEntry).where(PointEntry.item_id == item_id).order_by(PointEntry.id)
+        ).scalars()
+    )
 
 
 def unreversed(entries: Sequence[PointEntry]) -> list[PointEntry]:
@@ -213,8 +269,9 @@ def unreversed(entries: Sequence[PointEntry]) -> list[PointEntry]:
     return [e for e in entries if e.kind == "entry" and e.id not in reversed_ids]
 
 
-def indicator_usage(session: Session, member_id: int, indicator: str, start: date, end: date,
-                    exclude_item: int | None = None) -> tuple[int, int]:
+def indicator_usage(
+    session: Session, member_id: int, indicator: str, start: date, end: date, exclude_item: int | None = None
+) -> tuple[int, int]:
     """(entries net of reversals, points_x100) a member has under an indicator in [start, end)."""
     e = PointEntry
     stmt = select(
@@ -227,12 +284,19 @@ def indicator_usage(session: Session, member_id: int, indicator: str, start: dat
     return int(count), int(points)
 
 
-def pending_usage(session: Session, member_id: int, indicator: str, start: date, end: date) -> tuple[int, int]:
+def pending_usage(
+    session: Session, member_id: int, indicator: str, start: date, end: date
+) -> tuple[int, int]:
     """(claims, points_x100) still waiting for a decision under an indicator in [start, end)."""
     s = Submission
     count, points = session.execute(
-        select(func.count(), func.coalesce(func.sum(s.points_x100), 0))
-        .where(s.member_id == member_id, s.indicator == indicator, s.status == "pending", s.day >= start, s.day < end)
+        select(func.count(), func.coalesce(func.sum(s.points_x100), 0)).where(
+            s.member_id == member_id,
+            s.indicator == indicator,
+            s.status == "pending",
+            s.day >= start,
+            s.day < end,
+        )
     ).one()
     return int(count), int(points)
 
@@ -244,7 +308,8 @@ def decide(session: Session, item_id: int, status: str, by: int, at: datetime, r
     """
     s = Submission
     done = session.execute(
-        update(s).where(s.id == item_id, s.status == "pending")
+        update(s)
+        .where(s.id == item_id, s.status == "pending")
         .values(status=status, decided_by=by, decided_at=at, reason=reason)
     ).rowcount
     return bool(done)
@@ -254,7 +319,8 @@ def void(session: Session, item_id: int, by: int, at: datetime, reason: str) -> 
     """Mark an approved submission voided (its reversal lines are written by the caller)."""
     s = Submission
     done = session.execute(
-        update(s).where(s.id == item_id, s.status == "approved")
+        update(s)
+        .where(s.id == item_id, s.status == "approved")
         .values(status="voided", voided_by=by, voided_at=at, void_reason=reason)
     ).rowcount
     return bool(done)

@@ -50,9 +50,18 @@ def migrated_pg() -> str:
 async def _truncate_pg(url: str) -> None:
     engine = create_async_engine(normalise_url(url))
     async with engine.begin() as conn:
-        tables = (await conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
-        ))).scalars().all()
+        tables = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND table"
+                        "name <> 'alembic_version'"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
         names = ", ".join(f'"{t}"' for t in tables)
         await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     await engine.dispose()

@@ -55,16 +55,31 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def make_config(database_url: str, api_base: str, **overrides: Any) -> Config:
     raw = shipped_config()
-    raw["groups"] = {name: {**g, "webhook": f"{api_base}/cgi-bin/webhook/send?key={name}"}
-                     for name, g in (raw.get("groups") or {}).items()}
-    raw = merge(raw, {
-        "wecom": {"corp_id": CORP_ID, "secret": SECRET, "agent_id": AGENT_ID, "token": "pioneertoken",
-                  "encoding_aes_key": random_aes_key(), "api_base": api_base},
-        "server": {"host": "127.0.0.1", "port": 0},
-        "database": {"url": database_url},
-        "outbox": {"poll_seconds": 0.05, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2,
-                   "lease_seconds": 2},
-    })
+    raw["groups"] = {
+        name: {**g, "webhook": f"{api_base}/cgi-bin/webhook/send?key={name}"}
+        for name, g in (raw.get("groups") or {}).items()
+    }
+    raw = merge(
+        raw,
+        {
+            "wecom": {
+                "corp_id": CORP_ID,
+                "secret": SECRET,
+                "agent_id": AGENT_ID,
+                "token": "pioneertoken",
+                "encoding_aes_key": random_aes_key(),
+                "api_base": api_base,
+            },
+            "server": {"host": "127.0.0.1", "port": 0},
+            "database": {"url": database_url},
+            "outbox": {
+                "poll_seconds": 0.05,
+                "backoff_base_seconds": 0.05,
+                "backoff_max_seconds": 0.2,
+                "lease_seconds": 2,
+            },
+        },
+    )
     raw = merge(raw, overrides)
     return parse_config(raw, env={})
 
@@ -77,8 +92,9 @@ class BotKit:
         self.fake = fake
         self.http = http
         w = app.config.wecom
-        self.wecom = WeComSide(token=w.token, encoding_aes_key=w.encoding_aes_key, corp_id=w.corp_id,
-                               agent_id=w.agent_id or 0)
+        self.wecom = WeComSide(
+            token=w.token, encoding_aes_key=w.encoding_aes_key, corp_id=w.corp_id, agent_id=w.agent_id or 0
+        )
 
     @property
     def callback_url(self) -> str:
@@ -95,14 +111,30 @@ class BotKit:
         assert d.status == 200, f"callback answered {d.status}: {d.body}"
         return d.reply.text if d.reply else ""
 
-    async def click(self, userid: str, event_key: str, *, task_id: str = "", response_code: str = "",
-                    create_time: int | None = None) -> PassiveReply | None:
-        d = await self.deliver(self.wecom.card_click(userid, event_key, task_id=task_id or event_key,
-                                                     response_code=response_code, create_time=create_time))
+    async def click(
+        self,
+        userid: str,
+        event_key: str,
+        *,
+        task_id: str = "",
+        response_code: str = "",
+        create_time: int | None = None,
+    ) -> PassiveReply | None:
+        d = await self.deliver(
+            self.wecom.card_click(
+                userid,
+                event_key,
+                task_id=task_id or event_key,
+                response_code=response_code,
+                create_time=create_time,
+            )
+        )
         assert d.status == 200, f"callback answered {d.status}: {d.body}"
         return d.reply
 
-    async def image(self, userid: str, data: bytes = b"\x89PNG fake image", filename: str = "photo.png") -> str:
+    async def image(
+        self, userid: str, data: bytes = b"\x89PNG fake image", filename: str = "photo.png"
+    ) -> str:
         media_id = self.fake.store_media(data, filename, "image/png")
         d = await self.deliver(self.wecom.image(userid, media_id))
         assert d.status == 200
@@ -116,9 +148,17 @@ class BotKit:
 
         def busy(s: Session) -> bool:
             now = datetime.now(UTC)
-            return s.execute(select(OutboxMessage.id).where(
-                (OutboxMessage.status == "sending")
-                | ((OutboxMessage.status == "queued") & (OutboxMessage.next_attempt_at <= now))).limit(1)).first() is not None
+            return (
+                s.execute(
+                    select(OutboxMessage.id)
+                    .where(
+                        (OutboxMessage.status == "sending")
+                        | ((OutboxMessage.status == "queued") & (OutboxMessage.next_attempt_at <= now))
+                    )
+                    .limit(1)
+                ).first()
+                is not None
+            )
 
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
@@ -132,7 +172,11 @@ class BotKit:
         return self.fake.sent(touser=userid, msgtype=msgtype)
 
     def texts_to(self, userid: str) -> list[str]:
-        return [m.body.get("content", "") for m in self.fake.sent(touser=userid) if m.msgtype in ("text", "markdown")]
+        return [
+            m.body.get("content", "")
+            for m in self.fake.sent(touser=userid)
+            if m.msgtype in ("text", "markdown")
+        ]
 
     async def wait_sent(self, userid: str, count: int = 1, timeout: float = 5.0) -> list[SentMessage]:
         await self.fake.wait_for(lambda: len(self.fake.sent(touser=userid)) >= count, timeout=timeout)
@@ -142,9 +186,16 @@ class BotKit:
         return await self.app.db.run(fn)
 
 
-async def start_bot(fake: FakeWeCom, http: aiohttp.ClientSession, database_url: str, *, members: bool = True,
-                    jobs: dict[str, JobFunc] | None = None, router: Router | None = None,
-                    **overrides: Any) -> BotKit:
+async def start_bot(
+    fake: FakeWeCom,
+    http: aiohttp.ClientSession,
+    database_url: str,
+    *,
+    members: bool = True,
+    jobs: dict[str, JobFunc] | None = None,
+    router: Router | None = None,
+    **overrides: Any,
+) -> BotKit:
     assert fake.base_url
     config = make_config(database_url, fake.base_url, **overrides)
     app = Application(config, router=router, jobs=jobs)

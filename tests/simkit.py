@@ -34,12 +34,20 @@ APPROVER = "zhangwei"  # 张伟, secretary of 第一党支部 in the demo cast
 
 def local_test_config(database_url: str, **overrides: Any) -> Config:
     """The shipped config without WeCom credentials, on a free port, turned to local mode."""
-    raw = merge(shipped_config(), {
-        "wecom": {"corp_id": "", "secret": ""},
-        "server": {"host": "127.0.0.1", "port": 0},
-        "database": {"url": database_url},
-        "outbox": {"poll_seconds": 0.05, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2, "lease_seconds": 2},
-    })
+    raw = merge(
+        shipped_config(),
+        {
+            "wecom": {"corp_id": "", "secret": ""},
+            "server": {"host": "127.0.0.1", "port": 0},
+            "database": {"url": database_url},
+            "outbox": {
+                "poll_seconds": 0.05,
+                "backoff_base_seconds": 0.05,
+                "backoff_max_seconds": 0.2,
+                "lease_seconds": 2,
+            },
+        },
+    )
     config = parse_config(merge(raw, overrides), env={})
     assert not config.wecom.configured
     return local_config(config)
@@ -79,8 +87,14 @@ class LocalKit:
                     data = []
 
 
-async def start_local(database_url: str, http: aiohttp.ClientSession, *, router: Router | None = None,
-                      jobs: dict[str, JobFunc] | None = None, **overrides: Any) -> LocalKit:
+async def start_local(
+    database_url: str,
+    http: aiohttp.ClientSession,
+    *,
+    router: Router | None = None,
+    jobs: dict[str, JobFunc] | None = None,
+    **overrides: Any,
+) -> LocalKit:
     app = Application(local_test_config(database_url, **overrides), router=router, jobs=jobs)
     await app.initialize()
     sim = await open_simulator(app)
@@ -93,7 +107,9 @@ async def stop_local(kit: LocalKit) -> None:
     await kit.app.shutdown()
 
 
-async def next_event(stream: AsyncIterator[dict[str, Any]], kind: str, timeout: float = 5.0, **match: Any) -> dict[str, Any]:
+async def next_event(
+    stream: AsyncIterator[dict[str, Any]], kind: str, timeout: float = 5.0, **match: Any
+) -> dict[str, Any]:
     """The next event of `kind` whose fields equal `match` (others are skipped)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -129,13 +145,20 @@ def demo_router() -> Router:
         card = {
             "card_type": "button_interaction",
             "source": {"desc": "先锋 · 我的岗位我尽责"},
-            "main_title": {"title": f"尽责申报 #{n}", "desc": f"{member.name} · {member.branch} {member.team}"},
-            "horizontal_content_list": [{"keyname": "指标", "value": form.indicator},
-                                        {"keyname": "说明", "value": form.note},
-                                        {"keyname": "日期", "value": f"{ctx.now:%Y-%m-%d}"}],
+            "main_title": {
+                "title": f"尽责申报 #{n}",
+                "desc": f"{member.name} · {member.branch} {member.team}",
+            },
+            "horizontal_content_list": [
+                {"keyname": "指标", "value": form.indicator},
+                {"keyname": "说明", "value": form.note},
+                {"keyname": "日期", "value": f"{ctx.now:%Y-%m-%d}"},
+            ],
             "task_id": f"claim-{n}-{time.time_ns()}",
-            "button_list": [{"text": "驳回", "style": 2, "key": f"reject:{n}"},
-                            {"text": "通过", "style": 1, "key": f"approve:{n}"}],
+            "button_list": [
+                {"text": "驳回", "style": 2, "key": f"reject:{n}"},
+                {"text": "通过", "style": 1, "key": f"approve:{n}"},
+            ],
         }
         ctx.send(APPROVER, Card(card, ref=f"claim:{n}"))
         return f"已提交 #{n}：{form.indicator}\n等待支部书记审核，审核结果会通知你。"
@@ -153,15 +176,26 @@ def demo_router() -> Router:
         submitter, indicator = items[n]
         label = f"已通过 · {member.name}"
         ctx.update_cards(f"claim:{n}", label)
-        ctx.send(submitter, Card({
-            "card_type": "text_notice",
-            "source": {"desc": "先锋 · 我的岗位我尽责"},
-            "main_title": {"title": f"你的申报 #{n} 已通过", "desc": f"{ctx.now:%m月%d日 %H:%M}"},
-            "horizontal_content_list": [{"keyname": "指标", "value": indicator},
-                                        {"keyname": "审核人", "value": f"{member.name}（支部书记）"}],
-            "card_action": {"type": 1, "url": "https://work.weixin.qq.com/"},
-        }, ref=f"claim:{n}:notice"))
-        ctx.broadcast("第一支部群", f"### 尽责公示\n**#{n}** {indicator}\n<font color=\"info\">已通过</font> · 审核：{member.name}")
+        ctx.send(
+            submitter,
+            Card(
+                {
+                    "card_type": "text_notice",
+                    "source": {"desc": "先锋 · 我的岗位我尽责"},
+                    "main_title": {"title": f"你的申报 #{n} 已通过", "desc": f"{ctx.now:%m月%d日 %H:%M}"},
+                    "horizontal_content_list": [
+                        {"keyname": "指标", "value": indicator},
+                        {"keyname": "审核人", "value": f"{member.name}（支部书记）"},
+                    ],
+                    "card_action": {"type": 1, "url": "https://work.weixin.qq.com/"},
+                },
+                ref=f"claim:{n}:notice",
+            ),
+        )
+        ctx.broadcast(
+            "第一支部群",
+            f'### 尽责公示\n**#{n}** {indicator}\n<font color="info">已通过</font> · 审核：{member.name}',
+        )
         return [ReplaceButton(label), Text(f"#{n} 已通过，已通知申报人。")]
 
     @router.command("驳回", code="reject", roles={"secretary"})

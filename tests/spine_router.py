@@ -53,11 +53,20 @@ router.include_router(basics)
 @router.command("报修", code="repair", aliases=("维修",), form=RepairForm)
 def repair(ctx: Context, member: Sender, form: RepairForm) -> list[Text | Card]:
     """登记一次维修（测试用）。"""
-    ctx.session.execute(insert(AuditLog).values(at=ctx.now, actor=member.userid, action="repair",
-                                                subject=form.item, detail=str(form.count)))
-    card = Card(card={"card_type": "button_interaction", "main_title": {"title": f"报修：{form.item}"},
-                      "task_id": f"repair_{member.userid}_{int(time.time() * 1000)}",
-                      "button_list": [{"text": "确认", "style": 1, "key": "decide:1 好的"}]}, ref="repair:1")
+    ctx.session.execute(
+        insert(AuditLog).values(
+            at=ctx.now, actor=member.userid, action="repair", subject=form.item, detail=str(form.count)
+        )
+    )
+    card = Card(
+        card={
+            "card_type": "button_interaction",
+            "main_title": {"title": f"报修：{form.item}"},
+            "task_id": f"repair_{member.userid}_{int(time.time() * 1000)}",
+            "button_list": [{"text": "确认", "style": 1, "key": "decide:1 好的"}],
+        },
+        ref="repair:1",
+    )
     ctx.send("zhangwei", card)
     when = f"，日期 {form.day}" if form.day else ""
     return [Text(f"已登记：{form.item} × {form.count}{when}")]

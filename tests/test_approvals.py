@@ -34,7 +34,9 @@ async def test_a_click_on_approve_books_points_greys_every_card_and_tells_the_su
     assert (sub.status, sub.decided_by) == ("approved", await member_id(bot, "zhangwei"))
     [entry] = await entries(bot, n)
     assert (entry.points_x100, entry.category, entry.indicator, entry.kind) == (300, "A", "A01", "entry")
-    assert entry.approver_id == await member_id(bot, "zhangwei") and entry.member_id == await member_id(bot, "wangfang")
+    assert entry.approver_id == await member_id(bot, "zhangwei") and entry.member_id == await member_id(
+        bot, "wangfang"
+    )
     assert await total(bot, "wangfang") == 300 and await total(bot, "wangfang", category="A") == 300
     await bot.drain()
     updates = bot.fake.card_updates()
@@ -58,13 +60,17 @@ async def test_nobody_approves_their_own_item(bot: BotKit):
     n = await claim(bot, "zhangwei", "A04", "节假日保产顶岗")  # the secretary's own claim
     await bot.drain()
     assert cards(bot, "zhangwei") == []
-    assert [c["main_title"]["title"] for c in cards(bot, "liqiang")] == [f"尽责申报 #{n}"]  # goes to the committee
+    assert [c["main_title"]["title"] for c in cards(bot, "liqiang")] == [
+        f"尽责申报 #{n}"
+    ]  # goes to the committee
     reply = await bot.say("zhangwei", f"通过 #{n}")
     assert "是你自己的申报，不能由你审核" in reply
     passive = await bot.click("zhangwei", f"approve:{n}")
     assert passive is not None and "是你自己的申报" in passive.text
     assert (await submission(bot, n)).status == "pending"
-    assert await bot.query(lambda s: s.execute(select(func.count()).select_from(PointEntry)).scalar_one()) == 0
+    assert (
+        await bot.query(lambda s: s.execute(select(func.count()).select_from(PointEntry)).scalar_one()) == 0
+    )
     await approve(bot, "liqiang", n)
     assert await total(bot, "zhangwei") == 200
 
@@ -188,7 +194,11 @@ async def test_voiding_needs_a_reason_and_writes_a_reversal_never_an_update(bot:
     first, reversal = await entries(bot, n)
     assert first.model_dump() == original.model_dump()  # the original line is untouched
     assert (reversal.kind, reversal.reverses_entry_id, reversal.points_x100, reversal.day) == (
-        "reversal", original.id, -300, original.day)
+        "reversal",
+        original.id,
+        -300,
+        original.day,
+    )
     assert reversal.approver_id == await member_id(bot, "zhangwei") and "重复申报" in reversal.note
     sub = await submission(bot, n)
     assert (sub.status, sub.voided_by) == ("voided", await member_id(bot, "zhangwei"))
@@ -200,12 +210,17 @@ async def test_voiding_needs_a_reason_and_writes_a_reversal_never_an_update(bot:
 
 
 async def test_voiding_an_innovation_reverses_every_share(bot: BotKit):
-    reply = await bot.say("wangfang", "创新\n类型：QC\n名称：提高切丝宽度合格率\n级别：车间\n等次：二等\n成员：赵磊")
+    reply = await bot.say(
+        "wangfang", "创新\n类型：QC\n名称：提高切丝宽度合格率\n级别：车间\n等次：二等\n成员：赵磊"
+    )
     n = item_number(reply)
     await approve(bot, "liqiang", n)
     reply = await bot.say("liqiang", f"撤销 #{n} 成果材料不实")
     assert "王芳 -3" in reply and "赵磊 -1.5" in reply
-    assert await total(bot, "wangfang", category="创新") == 0 and await total(bot, "zhaolei", category="创新") == 0
+    assert (
+        await total(bot, "wangfang", category="创新") == 0
+        and await total(bot, "zhaolei", category="创新") == 0
+    )
 
 
 async def test_the_digest_tells_each_approver_how_many_wait(bot: BotKit):
@@ -219,11 +234,12 @@ async def test_the_digest_tells_each_approver_how_many_wait(bot: BotKit):
     await bot.drain()
     before = {u: len(bot.texts_to(u)) for u in ("zhangwei", "wuhao", "liqiang")}
     # A second firing at another time (the manual one above already claimed its own time).
-    result = await bot.app.scheduler.run("pending_digest", datetime.now(bot.app.config.tz) + timedelta(minutes=1))
+    result = await bot.app.scheduler.run(
+        "pending_digest", datetime.now(bot.app.config.tz) + timedelta(minutes=1)
+    )
     assert result.status == "done"
     await bot.drain()
-    [digest] = bot.texts_to("zhangwei")[before["zhangwei"]:]
+    [digest] = bot.texts_to("zhangwei")[before["zhangwei"] :]
     assert "有 2 项申报等你审核" in digest and f"最早的 #{a}" in digest and "分钟" in digest
     assert "有 1 项" in bot.texts_to("wuhao")[before["wuhao"]]
     assert len(bot.texts_to("liqiang")) == before["liqiang"]
-

@@ -26,8 +26,10 @@ VECTOR_IDS = [v["name"] for v in VECTORS]
 
 async def vector_bot(make_bot, v: dict) -> BotKit:  # type: ignore[no-untyped-def]
     # max_clock_skew 0 turns the freshness check off so that the 2014/2016 vectors replay.
-    return await make_bot(wecom={"token": v["token"], "encoding_aes_key": v["encoding_aes_key"],
-                                 "corp_id": v["corp_id"]}, server={"max_clock_skew": 0})
+    return await make_bot(
+        wecom={"token": v["token"], "encoding_aes_key": v["encoding_aes_key"], "corp_id": v["corp_id"]},
+        server={"max_clock_skew": 0},
+    )
 
 
 @pytest.mark.parametrize("v", VECTORS, ids=VECTOR_IDS)
@@ -47,7 +49,9 @@ async def test_post_vector_is_decrypted_recorded_and_answered(make_bot, http, v)
         assert resp.status == 200
         body = await resp.text()
     # The sender is not a member: a polite refusal comes back, encrypted with the vector's key.
-    side = WeComSide(token=v["token"], encoding_aes_key=v["encoding_aes_key"], corp_id=v["corp_id"], agent_id=1)
+    side = WeComSide(
+        token=v["token"], encoding_aes_key=v["encoding_aes_key"], corp_id=v["corp_id"], agent_id=1
+    )
     reply = side.read_reply(body)
     assert reply is not None and "还不是" in reply.text
     entry = await bot.query(lambda s: s.execute(select(InboxEntry)).scalar_one())
@@ -57,7 +61,9 @@ async def test_post_vector_is_decrypted_recorded_and_answered(make_bot, http, v)
 
 @pytest.mark.skipif(not SHARED_VECTORS.exists(), reason="shared/ is not beside this checkout")
 def test_vectors_are_the_published_ones():
-    assert json.loads(VECTOR_FILE.read_text(encoding="utf-8")) == json.loads(SHARED_VECTORS.read_text(encoding="utf-8"))
+    assert json.loads(VECTOR_FILE.read_text(encoding="utf-8")) == json.loads(
+        SHARED_VECTORS.read_text(encoding="utf-8")
+    )
 
 
 def test_plaintext_vectors_parse_to_expected_fields():
@@ -65,7 +71,12 @@ def test_plaintext_vectors_parse_to_expected_fields():
         m = parse_incoming(v["post"]["expected_plaintext"])
         e = v["post"]["expected"]
         assert (m.sender, m.kind, m.content, m.msg_id, m.agent_id) == (
-            e["FromUserName"], e["MsgType"], e["Content"], e["MsgId"], e["AgentID"])
+            e["FromUserName"],
+            e["MsgType"],
+            e["Content"],
+            e["MsgId"],
+            e["AgentID"],
+        )
 
 
 def test_deterministic_encrypt_vector_matches():
@@ -101,20 +112,26 @@ async def test_bad_signature_is_403(bot: BotKit):
 
 async def test_corp_id_mismatch_is_403_not_500(bot: BotKit):
     w = bot.app.config.wecom
-    other = WeComSide(token=w.token, encoding_aes_key=w.encoding_aes_key, corp_id="wwsomebodyelse", agent_id=1)
+    other = WeComSide(
+        token=w.token, encoding_aes_key=w.encoding_aes_key, corp_id="wwsomebodyelse", agent_id=1
+    )
     query, body = other.envelope(other.text("zhangwei", "帮助"))
     assert (await post_raw(bot, query, body))[0] == 403
 
 
 @pytest.mark.parametrize("offset", [-301, 301])
 async def test_timestamp_more_than_five_minutes_away_is_403(bot: BotKit, offset: int):
-    query, body = bot.wecom.envelope(bot.wecom.text("zhangwei", "帮助"), timestamp=str(int(time.time()) + offset))
+    query, body = bot.wecom.envelope(
+        bot.wecom.text("zhangwei", "帮助"), timestamp=str(int(time.time()) + offset)
+    )
     status, text = await post_raw(bot, query, body)
     assert (status, text) == (403, "stale timestamp")
 
 
 async def test_timestamp_within_skew_is_accepted(bot: BotKit):
-    query, body = bot.wecom.envelope(bot.wecom.text("zhangwei", "帮助"), timestamp=str(int(time.time()) - 250))
+    query, body = bot.wecom.envelope(
+        bot.wecom.text("zhangwei", "帮助"), timestamp=str(int(time.time()) - 250)
+    )
     assert (await post_raw(bot, query, body))[0] == 200
 
 
@@ -124,11 +141,14 @@ async def test_malformed_xml_is_400(bot: BotKit):
     assert (await post_raw(bot, query, "not xml at all"))[0] == 400
 
 
-@pytest.mark.parametrize("evil", [
-    '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x "boom">]><xml><Encrypt>&x;</Encrypt></xml>',
-    '<!DOCTYPE xml SYSTEM "http://127.0.0.1/evil.dtd"><xml><Encrypt>a</Encrypt></xml>',
-    '<xml><!ENTITY lol "lol"><Encrypt>a</Encrypt></xml>',
-])
+@pytest.mark.parametrize(
+    "evil",
+    [
+        '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x "boom">]><xml><Encrypt>&x;</Encrypt></xml>',
+        '<!DOCTYPE xml SYSTEM "http://127.0.0.1/evil.dtd"><xml><Encrypt>a</Encrypt></xml>',
+        '<xml><!ENTITY lol "lol"><Encrypt>a</Encrypt></xml>',
+    ],
+)
 async def test_doctype_or_entity_is_400(bot: BotKit, evil: str):
     query, _ = bot.wecom.envelope(bot.wecom.text("zhangwei", "帮助"))
     assert (await post_raw(bot, query, evil))[0] == 400
@@ -163,8 +183,11 @@ async def test_unknown_event_gets_empty_200(bot: BotKit):
 
 
 async def test_voice_gets_a_polite_text_answer(bot: BotKit):
-    plain = (bot.wecom.text("zhangwei", "x").replace("<![CDATA[text]]>", "<![CDATA[voice]]>")
-             .replace("<Content><![CDATA[x]]></Content>", "<MediaId><![CDATA[m1]]></MediaId><Format>amr</Format>"))
+    plain = (
+        bot.wecom.text("zhangwei", "x")
+        .replace("<![CDATA[text]]>", "<![CDATA[voice]]>")
+        .replace("<Content><![CDATA[x]]></Content>", "<MediaId><![CDATA[m1]]></MediaId><Format>amr</Format>")
+    )
     d = await bot.deliver(plain)
     assert d.status == 200 and d.reply is not None and "文字和图片" in d.reply.text
 
@@ -179,16 +202,24 @@ async def test_string_msgid_is_kept_as_text_and_deduplicated(bot: BotKit):
 
 
 def test_template_card_event_fields_and_both_option_spellings():
-    base = ("<xml><ToUserName>ww</ToUserName><FromUserName>zhangwei</FromUserName><CreateTime>123456789</CreateTime>"
-            "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[template_card_event]]></Event>"
-            "<EventKey><![CDATA[approve:12]]></EventKey><TaskId><![CDATA[t-12-zhangwei]]></TaskId>"
-            "<CardType><![CDATA[vote_interaction]]></CardType><ResponseCode><![CDATA[rc1]]></ResponseCode>"
-            "<AgentID>1</AgentID><SelectedItems><SelectedItem><QuestionKey><![CDATA[q1]]></QuestionKey>"
-            "<{ids}><{id}><![CDATA[o1]]></{id}><{id}><![CDATA[o2]]></{id}></{ids}></SelectedItem></SelectedItems></xml>")
+    base = (
+        "<xml><ToUserName>ww</ToUserName><FromUserName>zhangwei</FromUserName><CreateTime>123456789</CreateTime>"
+        "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[template_card_event]]></Event>"
+        "<EventKey><![CDATA[approve:12]]></EventKey><TaskId><![CDATA[t-12-zhangwei]]></TaskId>"
+        "<CardType><![CDATA[vote_interaction]]></CardType><ResponseCode><![CDATA[rc1]]></ResponseCode>"
+        "<AgentID>1</AgentID><SelectedItems><SelectedItem><QuestionKey><![CDATA[q1]]></QuestionKey>"
+        "<{ids}><{id}><![CDATA[o1]]></{id}><{id}><![CDATA[o2]]></{id}></{ids}></SelectedItem></SelectedItems></xml>"
+    )
     for ids, one in (("OptionIds", "OptionId"), ("OpitonIds", "OpitonId")):
         m = parse_incoming(base.format(ids=ids, id=one))
         assert (m.kind, m.event, m.event_key, m.task_id, m.card_type, m.response_code) == (
-            "event", "template_card_event", "approve:12", "t-12-zhangwei", "vote_interaction", "rc1")
+            "event",
+            "template_card_event",
+            "approve:12",
+            "t-12-zhangwei",
+            "vote_interaction",
+            "rc1",
+        )
         assert m.selected == {"q1": ("o1", "o2")}
         assert m.key == "e:zhangwei:123456789:template_card_event:approve:12:t-12-zhangwei"
 

@@ -30,14 +30,19 @@ PY = sys.executable
 
 def write_config(path: Path, database_url: str, api_base: str, **overrides: Any) -> Path:
     config = make_config(database_url, api_base, **overrides)
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json", by_alias=True), allow_unicode=True), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(config.model_dump(mode="json", by_alias=True), allow_unicode=True), encoding="utf-8"
+    )
     return path
 
 
-def bot_cli(*args: str, config: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def bot_cli(
+    *args: str, config: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     cmd = [PY, "-m", "bot", *(["--config", str(config)] if config else []), *args]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+    )
 
 
 @pytest.fixture
@@ -79,8 +84,12 @@ def test_members_import_twice_updates_and_never_duplicates(cfg: Path, tmp_path: 
     assert first.returncode == 0, first.stderr
     assert "新增 13，更新 0，未变 0" in first.stdout
     changed = tmp_path / "changed.csv"
-    changed.write_text(CAST.read_text(encoding="utf-8").replace("刘洋,第一党支部,甲班,,,群众,",
-                                                                "刘洋,第一党支部,乙班,,,团员,coach"), encoding="utf-8")
+    changed.write_text(
+        CAST.read_text(encoding="utf-8").replace(
+            "刘洋,第一党支部,甲班,,,群众,", "刘洋,第一党支部,乙班,,,团员,coach"
+        ),
+        encoding="utf-8",
+    )
     second = bot_cli("members", "import", str(changed), config=cfg)
     assert "新增 0，更新 1，未变 12" in second.stdout, second.stderr
     listing = bot_cli("members", "list", config=cfg)
@@ -91,10 +100,13 @@ def test_members_import_twice_updates_and_never_duplicates(cfg: Path, tmp_path: 
 
 def test_a_bad_members_file_imports_nothing_and_says_where(cfg: Path, tmp_path: Path):
     bad = tmp_path / "bad.csv"
-    bad.write_text("userid,name,branch,team,party_group,module,political_status,roles\n"
-                   "a1,甲,第一党支部,甲班,,,党员,secretary\n"
-                   "a2,乙,第一党支部,甲班,,,路人,\n"
-                   "a3,丙,第一党支部,甲班,,,党员,boss\n", encoding="utf-8")
+    bad.write_text(
+        "userid,name,branch,team,party_group,module,political_status,roles\n"
+        "a1,甲,第一党支部,甲班,,,党员,secretary\n"
+        "a2,乙,第一党支部,甲班,,,路人,\n"
+        "a3,丙,第一党支部,甲班,,,党员,boss\n",
+        encoding="utf-8",
+    )
     out = bot_cli("members", "import", str(bad), config=cfg)
     assert out.returncode == 1
     assert "line 3: political_status must be one of" in out.stderr
@@ -102,7 +114,10 @@ def test_a_bad_members_file_imports_nothing_and_says_where(cfg: Path, tmp_path: 
     assert "(0 members)" in bot_cli("members", "list", config=cfg).stderr
     wrong_header = tmp_path / "header.csv"
     wrong_header.write_text("id,name\n1,x\n", encoding="utf-8")
-    assert "line 1: header must be userid,name,branch" in bot_cli("members", "import", str(wrong_header), config=cfg).stderr
+    assert (
+        "line 1: header must be userid,name,branch"
+        in bot_cli("members", "import", str(wrong_header), config=cfg).stderr
+    )
 
 
 def test_skills_import_sets_levels_and_refuses_unknowns(cfg: Path, tmp_path: Path):
@@ -114,7 +129,9 @@ def test_skills_import_sets_levels_and_refuses_unknowns(cfg: Path, tmp_path: Pat
     again = bot_cli("skills", "import", str(skills), config=cfg)
     assert "新增 0，更新 0，未变 2" in again.stdout
     bad = tmp_path / "bad-skills.csv"
-    bad.write_text("userid,skill,level\nnobody,切叶丝岗,U\nzhaolei,开飞机,U\nzhaolei,切叶丝岗,X\n", encoding="utf-8")
+    bad.write_text(
+        "userid,skill,level\nnobody,切叶丝岗,U\nzhaolei,开飞机,U\nzhaolei,切叶丝岗,X\n", encoding="utf-8"
+    )
     out = bot_cli("skills", "import", str(bad), config=cfg)
     assert out.returncode == 1
     assert "line 2: no member with userid 'nobody'" in out.stderr
@@ -140,20 +157,29 @@ def sqlite_outbox_statuses(database_url: str) -> list[str]:
 
 
 async def test_killed_with_messages_queued_each_is_delivered_once_after_restart(
-        tmp_path: Path, database_url: str, fake: FakeWeCom, http: aiohttp.ClientSession):
+    tmp_path: Path, database_url: str, fake: FakeWeCom, http: aiohttp.ClientSession
+):
     assert fake.base_url
     port = free_port()
     cfg = write_config(tmp_path / "config.yaml", database_url, fake.base_url, server={"port": port})
     assert bot_cli("members", "import", str(CAST), config=cfg).returncode == 0
     config = yaml.safe_load(cfg.read_text(encoding="utf-8"))
-    side = WeComSide(token=config["wecom"]["token"], encoding_aes_key=config["wecom"]["encoding_aes_key"],
-                     corp_id=config["wecom"]["corp_id"], agent_id=config["wecom"]["agent_id"])
+    side = WeComSide(
+        token=config["wecom"]["token"],
+        encoding_aes_key=config["wecom"]["encoding_aes_key"],
+        corp_id=config["wecom"]["corp_id"],
+        agent_id=config["wecom"]["agent_id"],
+    )
     url = f"http://127.0.0.1:{port}"
     fake.fail_always(-1, api="message/send")
 
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([PY, "-m", "bot", "--config", str(cfg), "serve"], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [PY, "-m", "bot", "--config", str(cfg), "serve"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     proc = start()
     try:

@@ -238,7 +238,8 @@ def test_bad_encoding_aes_key_is_refused(raw: dict[str, Any]) -> None:
     data["wecom"]["encoding_aes_key"] = "too-short"
     problems = problems_of(data)
     assert problems == [
-        "wecom.encoding_aes_key: must be 43 letters or digits (the EncodingAESKey from the WeCom admin console)"
+        "wecom.encoding_aes_key: must be 43 letters or digits (the EncodingAESKey from the WeCom admin"
+        " console)"
     ]
 
 
@@ -259,7 +260,8 @@ def test_bad_encoding_aes_key_is_refused(raw: dict[str, Any]) -> None:
         ),
         (
             lambda d: d["points"]["categories"][0]["indicators"][4]["cap"].__setitem__("period", "fortnight"),
-            "points.categories[0].indicators[4].cap.period: must be one of 'week', 'month', 'quarter' or 'year'",
+            "points.categories[0].indicators[4].cap.period: must be one of 'week', 'month', 'quarter' "
+            "or 'year'",
         ),
         (
             lambda d: d["points"]["deductions"]["indicators"][0].__setitem__("points", 2),

@@ -19,7 +19,9 @@ async def sbot(make_bot) -> BotKit:  # type: ignore[no-untyped-def]
 
 
 async def audit_count(bot: BotKit, action: str) -> int:
-    return await bot.query(lambda s: s.execute(select(func.count()).where(AuditLog.action == action)).scalar_one())
+    return await bot.query(
+        lambda s: s.execute(select(func.count()).where(AuditLog.action == action)).scalar_one()
+    )
 
 
 async def test_retry_records_nothing_new_and_gets_the_same_reply(sbot: BotKit):
@@ -29,7 +31,9 @@ async def test_retry_records_nothing_new_and_gets_the_same_reply(sbot: BotKit):
     assert first.reply is not None and first.reply.text == "记下：一"
     assert again.reply == first.reply
     assert await audit_count(sbot, "count") == 1
-    assert await sbot.query(lambda s: s.execute(select(func.count()).select_from(InboxEntry)).scalar_one()) == 1
+    assert (
+        await sbot.query(lambda s: s.execute(select(func.count()).select_from(InboxEntry)).scalar_one()) == 1
+    )
 
 
 async def test_identical_deliveries_at_once_record_once(sbot: BotKit):
@@ -42,9 +46,11 @@ async def test_identical_deliveries_at_once_record_once(sbot: BotKit):
 
 async def test_identical_deliveries_to_two_bot_processes_record_once(make_bot):  # type: ignore[no-untyped-def]
     a = await make_bot(router=spine_router)
-    b = await make_bot(router=spine_router, members=False,
-                       wecom={"token": a.app.config.wecom.token,
-                              "encoding_aes_key": a.app.config.wecom.encoding_aes_key})
+    b = await make_bot(
+        router=spine_router,
+        members=False,
+        wecom={"token": a.app.config.wecom.token, "encoding_aes_key": a.app.config.wecom.encoding_aes_key},
+    )
     plain = a.wecom.text("zhangwei", "计数 两处")
     results = await asyncio.gather(a.deliver(plain), b.deliver(plain), a.deliver(plain), b.deliver(plain))
     assert {r.reply.text for r in results if r.reply} == {"记下：两处"}
@@ -57,12 +63,19 @@ async def test_one_persons_messages_run_in_order(sbot: BotKit):
     quick = await sbot.say("zhaolei", "计数 后到")
     assert quick == "记下：后到"
     assert slow.done(), "the later message finished before the earlier one"
-    actions = await sbot.query(lambda s: s.execute(
-        select(AuditLog.action).where(AuditLog.actor == "zhaolei").order_by(AuditLog.id)).scalars().all())
+    actions = await sbot.query(
+        lambda s: (
+            s.execute(select(AuditLog.action).where(AuditLog.actor == "zhaolei").order_by(AuditLog.id))
+            .scalars()
+            .all()
+        )
+    )
     assert actions == ["slow", "count"]
 
 
-@pytest.mark.skipif(not PG_URL, reason="SQLite has one writer: different people's transactions run one after another")
+@pytest.mark.skipif(
+    not PG_URL, reason="SQLite has one writer: different people's transactions run one after another"
+)
 async def test_different_people_run_in_parallel(sbot: BotKit):
     slow = asyncio.create_task(sbot.say("zhaolei", "慢 0.8"))
     await asyncio.sleep(0.1)
@@ -113,7 +126,9 @@ async def test_a_failing_handler_gets_an_apology_records_nothing_and_a_retry_wor
     finally:
         object.__setattr__(cmd, "func", module.count)
     assert failed.reply is not None and "没有处理成功" in failed.reply.text
-    assert await sbot.query(lambda s: s.execute(select(func.count()).select_from(InboxEntry)).scalar_one()) == 0
+    assert (
+        await sbot.query(lambda s: s.execute(select(func.count()).select_from(InboxEntry)).scalar_one()) == 0
+    )
     # WeCom's retry of the same message is handled, because nothing of the failed attempt was kept.
     retried = await sbot.deliver(plain)
     assert retried.reply is not None and retried.reply.text == "记下：重来"

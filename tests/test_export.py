@@ -39,7 +39,9 @@ async def activity(bot: BotKit) -> dict[str, int]:
     c = await claim(bot, "chenjing", "D03", "社区志愿服务")
     d = item_number(await bot.say("zhangwei", "加分 王芳 A02 5 牵头解决烘丝机排潮故障"))
     await bot.say("zhangwei", f"撤销 #{d} 与 #{a} 重复")
-    e = item_number(await bot.say("wangfang", "创新\n类型：QC\n名称：提高梗丝填充值\n级别：厂级\n等次：二等\n成员：赵磊"))
+    e = item_number(
+        await bot.say("wangfang", "创新\n类型：QC\n名称：提高梗丝填充值\n级别：厂级\n等次：二等\n成员：赵磊")
+    )
     await approve(bot, "liqiang", e)
     f = await claim(bot, "xuming", "A04", "梗丝线保产")
     await approve(bot, "wuhao", f)
@@ -61,7 +63,10 @@ async def test_a_secretary_exports_their_branch(bot: BotKit):
         assert all((ws.column_dimensions[chr(65 + i)].width or 0) >= 8 for i in range(ws.max_column))
     summary = rows(wb, "汇总")
     assert summary[0][:6] == ("排名", "姓名", "账号", "支部", "班组", "政治面貌") and summary[0][-3:] == (
-        "合计", "支部内排名", "创新积分")
+        "合计",
+        "支部内排名",
+        "创新积分",
+    )
     names = [r[1] for r in summary[1:]]
     assert names[0] == "王芳" and summary[1][0] == 1 and summary[1][-3] == 3 and summary[1][-1] == 6
     assert "徐明" not in names and "刘洋" not in names  # another branch; not a party member without points
@@ -76,8 +81,10 @@ async def test_a_secretary_exports_their_branch(bot: BotKit):
     assert innovations[1][:6] == (f"#{items['innovation']}", "QC成果", "提高梗丝填充值", "厂级", "二等", 6)
     assert innovations[1][7] == "王芳（组长）6、赵磊（成员）3"
     open_items = rows(wb, "待审与驳回")
-    assert [(r[0], r[1]) for r in open_items[1:]] == [(f"#{items['pending']}", "待审"),
-                                                      (f"#{items['rejected']}", "已驳回")]
+    assert [(r[0], r[1]) for r in open_items[1:]] == [
+        (f"#{items['pending']}", "待审"),
+        (f"#{items['rejected']}", "已驳回"),
+    ]
     assert open_items[2][11] == "缺少班组长确认"
 
 
@@ -107,12 +114,15 @@ async def test_the_command_line_writes_the_same_workbook(bot: BotKit, tmp_path: 
     config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     out = tmp_path / "out.xlsx"
     key = period_of("quarter", today(bot)).key
-    code = await asyncio.to_thread(cli, ["--config", str(config), "export", "--period", key, "--out", str(out),
-                                         "--branch", "第一党支部"])
+    code = await asyncio.to_thread(
+        cli, ["--config", str(config), "export", "--period", key, "--out", str(out), "--branch", "第一党支部"]
+    )
     assert code == 0
     written = load_workbook(out)
     assert written.sheetnames == SHEETS
     for sheet in SHEETS:
         assert rows(written, sheet) == rows(sent, sheet)
-    bad = await asyncio.to_thread(cli, ["--config", str(config), "export", "--period", "someday", "--out", str(out)])
+    bad = await asyncio.to_thread(
+        cli, ["--config", str(config), "export", "--period", "someday", "--out", str(out)]
+    )
     assert bad == 1

@@ -18,8 +18,11 @@ async def sbot(make_bot) -> BotKit:  # type: ignore[no-untyped-def]
 
 
 async def repairs(bot: BotKit) -> list[tuple[str, str]]:
-    return await bot.query(lambda s: s.execute(
-        select(AuditLog.subject, AuditLog.detail).where(AuditLog.action == "repair").order_by(AuditLog.id)).all())
+    return await bot.query(
+        lambda s: s.execute(
+            select(AuditLog.subject, AuditLog.detail).where(AuditLog.action == "repair").order_by(AuditLog.id)
+        ).all()
+    )
 
 
 async def test_a_whole_form_in_one_message(sbot: BotKit):
@@ -28,13 +31,16 @@ async def test_a_whole_form_in_one_message(sbot: BotKit):
     assert await repairs(sbot) == [("更换切丝机刀片", "3")]
 
 
-@pytest.mark.parametrize("text", [
-    "报修 事项:更换刀片 数量:２",          # half-width colon, full-width digit
-    "报修\n事项 ： 更换刀片\n数量：2",       # spaces around a full-width colon
-    "维修，事项：更换刀片，数量：2",          # an alias, full-width commas on one line
-    "报修\n内容：更换刀片\n数量：2",          # a field alias
-    "报修\n更换刀片\n2",                   # bare lines fill the fields in order
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "报修 事项:更换刀片 数量:２",  # half-width colon, full-width digit
+        "报修\n事项 ： 更换刀片\n数量：2",  # spaces around a full-width colon
+        "维修，事项：更换刀片，数量：2",  # an alias, full-width commas on one line
+        "报修\n内容：更换刀片\n数量：2",  # a field alias
+        "报修\n更换刀片\n2",  # bare lines fill the fields in order
+    ],
+)
 async def test_forgiving_about_how_people_type(sbot: BotKit, text: str):
     assert await sbot.say("wangfang", text) == "已登记：更换刀片 × 2"
 
@@ -64,7 +70,8 @@ async def test_each_field_error_names_the_field_the_problem_and_an_example(sbot:
 async def test_bad_date_is_refused_and_a_good_one_accepted(sbot: BotKit):
     assert "「日期」不是有效的日期" in await sbot.say("wangfang", "报修\n事项：换刀\n数量：1\n日期：十三月")
     assert await sbot.say("wangfang", "昨天") == (
-        f"已登记：换刀 × 1，日期 {(datetime.now(UTC) + timedelta(hours=8) - timedelta(days=1)).date()}")
+        f"已登记：换刀 × 1，日期 {(datetime.now(UTC) + timedelta(hours=8) - timedelta(days=1)).date()}"
+    )
 
 
 async def test_cancel_ends_the_dialogue_and_records_nothing(sbot: BotKit):
@@ -92,9 +99,14 @@ async def test_dialogue_survives_a_restart(make_bot):  # type: ignore[no-untyped
     first = await make_bot(router=spine_router)
     await first.say("wangfang", "报修\n事项：换刀")
     await first.app.stop()
-    second = await make_bot(router=spine_router, members=False,
-                            wecom={"token": first.app.config.wecom.token,
-                                   "encoding_aes_key": first.app.config.wecom.encoding_aes_key})
+    second = await make_bot(
+        router=spine_router,
+        members=False,
+        wecom={
+            "token": first.app.config.wecom.token,
+            "encoding_aes_key": first.app.config.wecom.encoding_aes_key,
+        },
+    )
     assert await second.say("wangfang", "5") == "已登记：换刀 × 5"
 
 
@@ -146,7 +158,9 @@ async def test_card_clicks_are_checked_like_text(sbot: BotKit):
     assert decided is not None and decided.replace_button == "已裁定"
     await sbot.drain()
     assert sbot.texts_to("zhangwei")[-1] == "已裁定 1：好的"
-    assert [(u.userids, u.button_replace_name) for u in sbot.fake.card_updates()] == [(["zhangwei"], "已裁定 · 张伟")]
+    assert [(u.userids, u.button_replace_name) for u in sbot.fake.card_updates()] == [
+        (["zhangwei"], "已裁定 · 张伟")
+    ]
 
 
 async def test_positional_fields_and_a_command_glued_to_its_argument(sbot: BotKit):
@@ -174,6 +188,9 @@ async def test_first_me_shows_name_branch_team_and_roles(sbot: BotKit):
 
 async def test_nothing_is_half_written_when_a_form_fails(sbot: BotKit):
     await sbot.say("wangfang", "报修\n事项：换刀\n数量：-1")
-    count = await sbot.query(lambda s: s.execute(select(func.count()).select_from(AuditLog)
-                                                 .where(AuditLog.action == "repair")).scalar_one())
+    count = await sbot.query(
+        lambda s: s.execute(
+            select(func.count()).select_from(AuditLog).where(AuditLog.action == "repair")
+        ).scalar_one()
+    )
     assert count == 0

@@ -50,8 +50,9 @@ async def test_metrics_count_callbacks_latency_sends_and_tokens(bot: BotKit):
     await bot.deliver(plain)
     await bot.deliver(plain)  # a WeCom retry
     query, body = bot.wecom.envelope(bot.wecom.text("zhangwei", "帮助"))
-    async with bot.http.post(f"{bot.callback_url}?{query.replace('msg_signature=', 'msg_signature=0')}",
-                             data=body.encode()) as resp:
+    async with bot.http.post(
+        f"{bot.callback_url}?{query.replace('msg_signature=', 'msg_signature=0')}", data=body.encode()
+    ) as resp:
         assert resp.status == 403
     await bot.say("stranger", "你好")
     await bot.drain()

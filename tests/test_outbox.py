@@ -36,7 +36,9 @@ def send(session, userid: str = "", reply=None, *, broadcast: tuple[str, str] | 
 
 
 async def rows(bot: BotKit) -> list[OutboxMessage]:
-    return await bot.query(lambda s: s.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars().all())
+    return await bot.query(
+        lambda s: s.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars().all()
+    )
 
 
 def test_split_text_on_character_boundaries_preferring_newlines():
@@ -160,7 +162,12 @@ async def test_media_a_member_sent_is_fetched_and_kept(bot: BotKit):
     await bot.query(lambda s: outbox.enqueue_media_fetch(s, media_id, ref="item:7", userid="wangfang"))
     await bot.drain()
     (media,) = await bot.query(lambda s: s.execute(select(MediaFile)).scalars().all())
-    assert (media.status, media.data, media.filename, media.ref) == ("fetched", b"\x89PNG evidence", "现场.png", "item:7")
+    assert (media.status, media.data, media.filename, media.ref) == (
+        "fetched",
+        b"\x89PNG evidence",
+        "现场.png",
+        "item:7",
+    )
 
 
 async def test_media_that_cannot_be_fetched_is_marked_failed(bot: BotKit):
@@ -173,14 +180,20 @@ async def test_media_that_cannot_be_fetched_is_marked_failed(bot: BotKit):
 async def test_deciding_updates_sent_cards_and_cancels_unsent_ones(bot: BotKit):
     from bot.replies import Card
 
-    card = {"card_type": "button_interaction", "main_title": {"title": "待审 #9"}, "task_id": "item9_a",
-            "button_list": [{"text": "通过", "style": 1, "key": "approve:9"}]}
+    card = {
+        "card_type": "button_interaction",
+        "main_title": {"title": "待审 #9"},
+        "task_id": "item9_a",
+        "button_list": [{"text": "通过", "style": 1, "key": "approve:9"}],
+    }
     await bot.query(lambda s: send(s, "zhangwei", Card(card, ref="item:9")))
     await bot.drain()
     bot.fake.fail_always(-1, api="message/send")
     await bot.query(lambda s: send(s, "liqiang", Card({**card, "task_id": "item9_b"}, ref="item:9")))
     await bot.query(lambda s: outbox.enqueue_card_updates(s, "item:9", "已通过 · 吴昊"))
     await bot.drain()
-    assert [(u.userids, u.button_replace_name) for u in bot.fake.card_updates()] == [(["zhangwei"], "已通过 · 吴昊")]
+    assert [(u.userids, u.button_replace_name) for u in bot.fake.card_updates()] == [
+        (["zhangwei"], "已通过 · 吴昊")
+    ]
     statuses = {r.target: r.status for r in await rows(bot) if r.msgtype == "template_card"}
     assert statuses == {"zhangwei": "sent", "liqiang": "superseded"}

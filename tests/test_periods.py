@@ -15,12 +15,15 @@ from tests.kit import merge, shipped_config
 DAY = date(2026, 11, 24)  # a Tuesday in the fourth quarter
 
 
-@pytest.mark.parametrize(("kind", "key", "start", "end"), [
-    ("week", "2026W48", date(2026, 11, 23), date(2026, 11, 30)),
-    ("month", "2026-11", date(2026, 11, 1), date(2026, 12, 1)),
-    ("quarter", "2026Q4", date(2026, 10, 1), date(2027, 1, 1)),
-    ("year", "2026", date(2026, 1, 1), date(2027, 1, 1)),
-])
+@pytest.mark.parametrize(
+    ("kind", "key", "start", "end"),
+    [
+        ("week", "2026W48", date(2026, 11, 23), date(2026, 11, 30)),
+        ("month", "2026-11", date(2026, 11, 1), date(2026, 12, 1)),
+        ("quarter", "2026Q4", date(2026, 10, 1), date(2027, 1, 1)),
+        ("year", "2026", date(2026, 1, 1), date(2027, 1, 1)),
+    ],
+)
 def test_period_of_a_day(kind, key, start, end):  # type: ignore[no-untyped-def]
     p = period_of(kind, DAY)
     assert (p.key, p.start, p.end) == (key, start, end)
@@ -41,13 +44,31 @@ def test_previous_periods():
     assert previous(period_of("year", DAY)).key == "2025"
 
 
-@pytest.mark.parametrize(("text", "key"), [
-    ("本周", "2026W48"), ("上周", "2026W47"), ("本月", "2026-11"), ("上月", "2026-10"),
-    ("本季度", "2026Q4"), ("上季度", "2026Q3"), ("本年", "2026"), ("去年", "2025"),
-    ("2026Q3", "2026Q3"), ("2026q1", "2026Q1"), ("2026年第二季度", "2026Q2"), ("2026-11", "2026-11"),
-    ("2026年3月", "2026-03"), ("2026/7", "2026-07"), ("2026W05", "2026W05"), ("2026年第5周", "2026W05"),
-    ("2025", "2025"), ("2025年", "2025"), ("previous_quarter", "2026Q3"), ("previous_month", "2026-10"),
-])
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("本周", "2026W48"),
+        ("上周", "2026W47"),
+        ("本月", "2026-11"),
+        ("上月", "2026-10"),
+        ("本季度", "2026Q4"),
+        ("上季度", "2026Q3"),
+        ("本年", "2026"),
+        ("去年", "2025"),
+        ("2026Q3", "2026Q3"),
+        ("2026q1", "2026Q1"),
+        ("2026年第二季度", "2026Q2"),
+        ("2026-11", "2026-11"),
+        ("2026年3月", "2026-03"),
+        ("2026/7", "2026-07"),
+        ("2026W05", "2026W05"),
+        ("2026年第5周", "2026W05"),
+        ("2025", "2025"),
+        ("2025年", "2025"),
+        ("previous_quarter", "2026Q3"),
+        ("previous_month", "2026-10"),
+    ],
+)
 def test_parse_period(text, key):  # type: ignore[no-untyped-def]
     found = parse_period(text, DAY)
     assert found is not None and found.key == key

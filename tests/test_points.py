@@ -40,9 +40,16 @@ def item_number(reply: str) -> int:
     return int(m.group(1))
 
 
-async def claim(bot: BotKit, userid: str, indicator: str = "A01", description: str = "参加切丝机停产技改突击队",
-                extra: str = "") -> int:
-    reply = await bot.say(userid, f"尽责\n指标：{indicator}\n说明：{description}" + (f"\n{extra}" if extra else ""))
+async def claim(
+    bot: BotKit,
+    userid: str,
+    indicator: str = "A01",
+    description: str = "参加切丝机停产技改突击队",
+    extra: str = "",
+) -> int:
+    reply = await bot.say(
+        userid, f"尽责\n指标：{indicator}\n说明：{description}" + (f"\n{extra}" if extra else "")
+    )
     assert "已提交尽责申报" in reply, reply
     return item_number(reply)
 
@@ -76,8 +83,13 @@ async def submission(bot: BotKit, number: int) -> Submission:
 
 
 async def entries(bot: BotKit, number: int) -> list[PointEntry]:
-    return await bot.query(lambda s: s.execute(select(PointEntry).where(PointEntry.item_id == number)
-                                               .order_by(PointEntry.id)).scalars().all())
+    return await bot.query(
+        lambda s: (
+            s.execute(select(PointEntry).where(PointEntry.item_id == number).order_by(PointEntry.id))
+            .scalars()
+            .all()
+        )
+    )
 
 
 def cards(bot: BotKit, userid: str) -> list[dict[str, Any]]:
@@ -92,22 +104,37 @@ async def test_a_claim_is_pending_and_reaches_the_branch_secretary_as_a_card(bot
     n = item_number(reply)
     assert f"已提交尽责申报 #{n}" in reply and "3 分" in reply and "张伟" in reply
     sub = await submission(bot, n)
-    assert (sub.status, sub.indicator, sub.category, sub.points_x100, sub.kind) == ("pending", "A01", "A", 300, "尽责")
+    assert (sub.status, sub.indicator, sub.category, sub.points_x100, sub.kind) == (
+        "pending",
+        "A01",
+        "A",
+        300,
+        "尽责",
+    )
     assert sub.day == today(bot)
     await bot.drain()
     [card] = cards(bot, "zhangwei")
     assert card["card_type"] == "button_interaction"
     assert card["main_title"]["title"] == f"尽责申报 #{n}"
     fields = {f["keyname"]: f["value"] for f in card["horizontal_content_list"]}
-    assert fields == {"提交人": "王芳（第一党支部）", "指标": "A01 参加党员突击队/攻坚任务", "分值": "3 分",
-                      "证明材料": "0 张"}
-    assert [(b["text"], b["key"]) for b in card["button_list"]] == [("通过", f"approve:{n}"), ("驳回", f"reject:{n}")]
+    assert fields == {
+        "提交人": "王芳（第一党支部）",
+        "指标": "A01 参加党员突击队/攻坚任务",
+        "分值": "3 分",
+        "证明材料": "0 张",
+    }
+    assert [(b["text"], b["key"]) for b in card["button_list"]] == [
+        ("通过", f"approve:{n}"),
+        ("驳回", f"reject:{n}"),
+    ]
     assert re.fullmatch(r"[A-Za-z0-9_@-]{1,128}", card["task_id"])
     # Only the branch's secretary is asked: not the other branch's, not the committee, not the claimant.
     assert cards(bot, "wuhao") == [] and cards(bot, "liqiang") == [] and cards(bot, "wangfang") == []
-    assert await bot.query(lambda s: s.execute(select(ApprovalRequest.approver_id)
-                                               .where(ApprovalRequest.item_id == n)).scalars().all()) == [
-        await member_id(bot, "zhangwei")]
+    assert await bot.query(
+        lambda s: (
+            s.execute(select(ApprovalRequest.approver_id).where(ApprovalRequest.item_id == n)).scalars().all()
+        )
+    ) == [await member_id(bot, "zhangwei")]
     assert await total(bot, "wangfang") == 0  # nothing is booked before approval
 
 
@@ -129,7 +156,9 @@ async def test_claim_by_a_close_name(bot: BotKit):
 async def test_an_ambiguous_indicator_lists_the_candidates_and_asks_again(bot: BotKit):
     reply = await bot.say("wangfang", "尽责\n指标：党员\n说明：示范岗达标")
     assert "对应多个指标" in reply and "A01" in reply and "A05" in reply and "请输入「指标」" in reply
-    assert await bot.query(lambda s: s.execute(select(func.count()).select_from(Submission)).scalar_one()) == 0
+    assert (
+        await bot.query(lambda s: s.execute(select(func.count()).select_from(Submission)).scalar_one()) == 0
+    )
     reply = await bot.say("wangfang", "A05")
     assert "已提交尽责申报" in reply and "A05" in reply
 
@@ -139,7 +168,9 @@ async def test_an_unknown_indicator_is_refused_with_suggestions(bot: BotKit):
     assert "没有「Z99」这个指标" in reply and "A01" in reply
     reply = await bot.say("wangfang", "取消")
     assert "已取消" in reply
-    assert await bot.query(lambda s: s.execute(select(func.count()).select_from(Submission)).scalar_one()) == 0
+    assert (
+        await bot.query(lambda s: s.execute(select(func.count()).select_from(Submission)).scalar_one()) == 0
+    )
 
 
 async def test_indicators_booked_by_other_flows_and_deductions_cannot_be_claimed(bot: BotKit):
@@ -156,7 +187,9 @@ async def test_only_party_members_may_claim(bot: BotKit):
         assert "仅限党员（含预备党员）" in reply
     reply = await bot.say("chenjing", "尽责\n指标：A01\n说明：参加抢修")  # 预备党员
     assert "已提交尽责申报" in reply
-    assert await bot.query(lambda s: s.execute(select(func.count()).select_from(Submission)).scalar_one()) == 1
+    assert (
+        await bot.query(lambda s: s.execute(select(func.count()).select_from(Submission)).scalar_one()) == 1
+    )
 
 
 async def test_a_date_in_the_future_is_refused(bot: BotKit):
@@ -201,7 +234,9 @@ async def test_a_cap_per_period_is_enforced_counting_pending_claims(bot: BotKit)
     await approve(bot, "zhangwei", n)
     reply = await bot.say("wangfang", "尽责\n指标：A05\n说明：再一次达标")
     assert "每月最多 1 次" in reply and "已有 1 次" in reply
-    assert await bot.query(lambda s: s.execute(select(func.count()).select_from(Submission)).scalar_one()) == 1
+    assert (
+        await bot.query(lambda s: s.execute(select(func.count()).select_from(Submission)).scalar_one()) == 1
+    )
 
 
 # -- evidence ---------------------------------------------------------------------------------------
@@ -212,8 +247,13 @@ async def test_photos_sent_after_a_claim_are_kept_as_its_evidence(bot: BotKit):
     assert await bot.image("wangfang", b"\x89PNG first") == f"已附到 #{n}（共 1 张）。"
     assert await bot.image("wangfang", b"\x89PNG second") == f"已附到 #{n}（共 2 张）。"
     await bot.drain()
-    kept = await bot.query(lambda s: s.execute(select(MediaFile.data, MediaFile.status)
-                                               .where(MediaFile.ref == f"item:{n}").order_by(MediaFile.id)).all())
+    kept = await bot.query(
+        lambda s: s.execute(
+            select(MediaFile.data, MediaFile.status)
+            .where(MediaFile.ref == f"item:{n}")
+            .order_by(MediaFile.id)
+        ).all()
+    )
     assert [(d, st) for d, st in kept] == [(b"\x89PNG first", "fetched"), (b"\x89PNG second", "fetched")]
     listing = await bot.say("zhangwei", "待审")
     assert f"#{n}" in listing and "图 2" in listing
@@ -223,7 +263,9 @@ async def test_a_photo_without_a_recent_claim_gets_the_default_answer(bot: BotKi
     assert "请先发送申报或投稿" in await bot.image("wangfang")
     n = await claim(bot, "wangfang")
     eleven = datetime.now(bot.app.config.tz) - timedelta(minutes=11)
-    await bot.query(lambda s: s.execute(update(Submission).where(Submission.id == n).values(created_at=eleven)))
+    await bot.query(
+        lambda s: s.execute(update(Submission).where(Submission.id == n).values(created_at=eleven))
+    )
     assert "请先发送申报或投稿" in await bot.image("wangfang")
     assert await bot.query(lambda s: s.execute(select(func.count()).select_from(MediaFile)).scalar_one()) == 0
 
@@ -258,15 +300,25 @@ async def test_a_higher_level_later_pays_only_the_difference(bot: BotKit):
     assert "已按 厂级一等 计 8 分" in reply and "只补差额" in reply
     reply = await bot.say("wangfang", QC.format(level="厂级"))
     assert "只按最高级别计一次" in reply
-    reply = await bot.say("wangfang", QC.replace("降低", "《降低").replace("偏差", "偏差》").format(level="公司级"))
+    reply = await bot.say(
+        "wangfang", QC.replace("降低", "《降低").replace("偏差", "偏差》").format(level="公司级")
+    )
     n = item_number(reply)
     assert "王芳 4、赵磊 2、陈静 2" in reply and "已扣除" in reply
     await approve(bot, "zhangwei", n)
     assert await total(bot, "wangfang", category=INNOVATION) == 1200
     assert await total(bot, "zhaolei", category=INNOVATION) == 600
-    paid = await bot.query(lambda s: s.execute(select(InnovationMember.paid_x100)
-                                               .where(InnovationMember.innovation_id == n)
-                                               .order_by(InnovationMember.member_id)).scalars().all())
+    paid = await bot.query(
+        lambda s: (
+            s.execute(
+                select(InnovationMember.paid_x100)
+                .where(InnovationMember.innovation_id == n)
+                .order_by(InnovationMember.member_id)
+            )
+            .scalars()
+            .all()
+        )
+    )
     assert sorted(paid) == [200, 200, 400]
 
 
@@ -282,10 +334,14 @@ async def test_unknown_and_ambiguous_innovation_members_are_refused(bot: BotKit)
     await bot.say("wangfang", "取消")
     await add_members(bot, "zhaolei2,赵磊,第二党支部,乙班,,,党员,")
     reply = await bot.say("wangfang", QC.format(level="厂级"))
-    assert "有 2 位「赵磊」" in reply and "zhaolei（第一党支部）" in reply and "zhaolei2（第二党支部）" in reply
+    assert (
+        "有 2 位「赵磊」" in reply and "zhaolei（第一党支部）" in reply and "zhaolei2（第二党支部）" in reply
+    )
     reply = await bot.say("wangfang", "zhaolei2、陈静")
     assert "已提交创新申报" in reply and "赵磊 4" in reply
-    assert await bot.query(lambda s: s.execute(select(func.count()).select_from(Submission)).scalar_one()) == 1
+    assert (
+        await bot.query(lambda s: s.execute(select(func.count()).select_from(Submission)).scalar_one()) == 1
+    )
 
 
 async def test_innovation_fields_are_checked(bot: BotKit):
@@ -300,7 +356,9 @@ async def test_innovation_fields_are_checked(bot: BotKit):
 
 async def test_the_equal_split_rule(make_bot):  # type: ignore[no-untyped-def]
     bot = await make_bot(innovation={"split": {"rule": "equal"}})
-    reply = await bot.say("wangfang", "创新\n类型：小改小革\n名称：回潮机喷嘴防堵改造\n级别：车间\n等次：效益5万\n成员：赵磊")
+    reply = await bot.say(
+        "wangfang", "创新\n类型：小改小革\n名称：回潮机喷嘴防堵改造\n级别：车间\n等次：效益5万\n成员：赵磊"
+    )
     assert "5 分" in reply and "王芳 2.5、赵磊 2.5" in reply
 
 
@@ -316,7 +374,12 @@ async def test_a_secretary_awards_points_directly_and_it_is_audited(bot: BotKit)
     assert sub.decided_by == await member_id(bot, "zhangwei")
     [entry] = await entries(bot, n)
     assert (entry.points_x100, entry.category, entry.indicator, entry.approver_id, entry.kind) == (
-        200, "A", "A04", await member_id(bot, "zhangwei"), "entry")
+        200,
+        "A",
+        "A04",
+        await member_id(bot, "zhangwei"),
+        "entry",
+    )
     assert await total(bot, "wangfang") == 200 and await total(bot, "wangfang", category="A") == 200
     await bot.drain()
     assert any(f"#{n}" in t and "+2" in t for t in bot.texts_to("wangfang"))
@@ -329,7 +392,9 @@ async def test_award_refusals_self_other_branch_and_members(bot: BotKit):
     assert "仅限支部书记、党总支" in await bot.say("wangfang", "加分 赵磊 A04 2 保产")
     assert "找不到成员" in await bot.say("zhangwei", "加分 无名氏 A04 2 保产")
     await bot.say("zhangwei", "取消")
-    assert await bot.query(lambda s: s.execute(select(func.count()).select_from(Submission)).scalar_one()) == 0
+    assert (
+        await bot.query(lambda s: s.execute(select(func.count()).select_from(Submission)).scalar_one()) == 0
+    )
     # The committee may award in any branch.
     assert "已记" in await bot.say("liqiang", "加分 徐明 A04 2 保产")
 

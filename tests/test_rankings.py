@@ -16,7 +16,9 @@ def ranked(reply: str) -> list[tuple[int, str, str, str]]:
     return [(int(r), n, p, c.split("（")[0]) for r, n, p, c in found]
 
 
-async def award(bot: BotKit, secretary: str, who: str, indicator: str, points: int, day: object = None) -> None:
+async def award(
+    bot: BotKit, secretary: str, who: str, indicator: str, points: int, day: object = None
+) -> None:
     text = f"加分 {who} {indicator} {points} 记分" + (f"\n日期：{day}" if day else "")
     reply = await bot.say(secretary, text)
     assert "已记" in reply, reply
@@ -34,8 +36,17 @@ async def test_ties_share_a_rank_and_my_place_shows_outside_the_top_ten(bot: Bot
     assert reply.startswith(f"个人积分排行 · {period_of('quarter', today(bot)).label}")
     rows = ranked(reply)
     assert [(r, n, p) for r, n, p, _ in rows] == [
-        (1, "成员01", "20"), (2, "成员02", "18"), (2, "成员03", "18"), (4, "成员04", "15"), (5, "成员05", "12"),
-        (5, "成员06", "12"), (5, "成员07", "12"), (8, "成员08", "9"), (9, "成员09", "8"), (10, "成员10", "7")]
+        (1, "成员01", "20"),
+        (2, "成员02", "18"),
+        (2, "成员03", "18"),
+        (4, "成员04", "15"),
+        (5, "成员05", "12"),
+        (5, "成员06", "12"),
+        (5, "成员07", "12"),
+        (8, "成员08", "9"),
+        (9, "成员09", "8"),
+        (10, "成员10", "7"),
+    ]
     assert all(c == "新" for *_, c in rows)
     assert "—— 你：第 12 名，1 分 新" in reply and "共 12 人上榜" in reply
     # Inside the top ten, the asker is marked in place instead.
@@ -68,7 +79,9 @@ async def test_periods_and_categories(bot: BotKit):
     await approve(bot, "zhangwei", n)
     await award(bot, "zhangwei", "赵磊", "D03", 2)
     month = period_of("month", today(bot))
-    assert ranked(await bot.say("wangfang", f"排行 {month.key}")) == ranked(await bot.say("wangfang", "排行 本月"))
+    assert ranked(await bot.say("wangfang", f"排行 {month.key}")) == ranked(
+        await bot.say("wangfang", "排行 本月")
+    )
     assert [n for _, n, _, _ in ranked(await bot.say("wangfang", "排行 本周"))] == ["王芳", "赵磊"]
     only_a = await bot.say("wangfang", "排行 攻坚克难")
     assert "· 攻坚克难" in only_a and [n for _, n, _, _ in ranked(only_a)] == ["王芳"]
@@ -79,7 +92,9 @@ async def test_periods_and_categories(bot: BotKit):
 
 
 async def test_innovation_points_have_their_own_ranking(bot: BotKit):
-    reply = await bot.say("zhaolei", "创新\n类型：合理化建议\n名称：烘丝机排潮风门加装限位\n级别：车间\n等次：一等")
+    reply = await bot.say(
+        "zhaolei", "创新\n类型：合理化建议\n名称：烘丝机排潮风门加装限位\n级别：车间\n等次：一等"
+    )
     await approve(bot, "zhangwei", int(re.search(r"#(\d+)", reply).group(1)))  # type: ignore[union-attr]
     assert "本期还没有积分记录" in await bot.say("wangfang", "排行")
     rows = ranked(await bot.say("wangfang", "排行 创新"))
@@ -105,7 +120,10 @@ async def test_the_branch_rule_comes_from_the_config(make_bot):  # type: ignore[
     await award(bot, "zhangwei", "王芳", "A04", 7)
     await award(bot, "zhangwei", "刘洋", "A04", 10)
     await award(bot, "wuhao", "徐明", "A04", 2)
-    assert ranked(await bot.say("wangfang", "排行 支部")) == [(1, "第一党支部", "17", "新"), (2, "第二党支部", "2", "新")]
+    assert ranked(await bot.say("wangfang", "排行 支部")) == [
+        (1, "第一党支部", "17", "新"),
+        (2, "第二党支部", "2", "新"),
+    ]
 
 
 async def test_my_profile_shows_points_ranks_pending_and_the_last_five_entries(bot: BotKit):

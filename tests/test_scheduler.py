@@ -17,8 +17,9 @@ from tests.kit import BotKit
 
 def ping(ctx: JobContext) -> str:
     """A job the tests define: it records a row and posts to the group named in its arguments."""
-    ctx.session.execute(insert(AuditLog).values(at=ctx.now, actor="scheduler", action="ping",
-                                                subject=ctx.now.isoformat()))
+    ctx.session.execute(
+        insert(AuditLog).values(at=ctx.now, actor="scheduler", action="ping", subject=ctx.now.isoformat())
+    )
     ctx.broadcast(ctx.arguments["group"], f"**ping** {ctx.now:%H:%M}")
     ctx.send("zhangwei", "定时提醒")
     return "pinged"
@@ -33,9 +34,16 @@ JOBS = {"ping": ping, "broken": broken}
 
 
 def schedules(grace: int = 5, cron: str = "* * * * *") -> list[dict[str, object]]:
-    return [{"name": "ping_each_minute", "cron": cron, "job": "ping", "grace_minutes": grace,
-             "arguments": {"group": "制丝车间群"}},
-            {"name": "broken_daily", "cron": "17 3 * * *", "job": "broken", "grace_minutes": 0}]
+    return [
+        {
+            "name": "ping_each_minute",
+            "cron": cron,
+            "job": "ping",
+            "grace_minutes": grace,
+            "arguments": {"group": "制丝车间群"},
+        },
+        {"name": "broken_daily", "cron": "17 3 * * *", "job": "broken", "grace_minutes": 0},
+    ]
 
 
 async def runs(bot: BotKit, job: str | None = None) -> list[JobRun]:
@@ -46,22 +54,27 @@ async def runs(bot: BotKit, job: str | None = None) -> list[JobRun]:
 
 
 async def pings(bot: BotKit) -> int:
-    return await bot.query(lambda s: s.execute(select(func.count()).where(AuditLog.action == "ping")).scalar_one())
+    return await bot.query(
+        lambda s: s.execute(select(func.count()).where(AuditLog.action == "ping")).scalar_one()
+    )
 
 
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.mark.parametrize(("weekdays", "fires_on"), [
-    ("1-5", ["Mon", "Tue", "Wed", "Thu", "Fri"]),
-    ("1", ["Mon"]),
-    ("0", ["Sun"]),
-    ("7", ["Sun"]),
-    ("0-2", ["Sun", "Mon", "Tue"]),
-    ("mon-fri", ["Mon", "Tue", "Wed", "Thu", "Fri"]),
-    ("6,0", ["Sun", "Sat"]),
-    ("*", ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]),
-])
+@pytest.mark.parametrize(
+    ("weekdays", "fires_on"),
+    [
+        ("1-5", ["Mon", "Tue", "Wed", "Thu", "Fri"]),
+        ("1", ["Mon"]),
+        ("0", ["Sun"]),
+        ("7", ["Sun"]),
+        ("0-2", ["Sun", "Mon", "Tue"]),
+        ("mon-fri", ["Mon", "Tue", "Wed", "Thu", "Fri"]),
+        ("6,0", ["Sun", "Sat"]),
+        ("*", ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]),
+    ],
+)
 def test_crontab_weekdays_mean_what_crontab_means(weekdays: str, fires_on: list[str]):
     # APScheduler 3 counts Monday as 0; crontab counts Sunday as 0. 2026-11-22 is a Sunday.
     trigger = crontab_trigger(f"17 8 * * {weekdays}", TZ)
@@ -101,8 +114,9 @@ async def test_two_processes_run_a_firing_once(make_bot):  # type: ignore[no-unt
     b = await make_bot(jobs=JOBS, schedules=schedules(grace=5), members=False)
     assert len(await runs(a, "ping_each_minute")) == 1
     when = datetime.now(a.app.config.tz).replace(second=0, microsecond=0) + timedelta(minutes=7)
-    results = await asyncio.gather(a.app.scheduler.run("ping_each_minute", when),
-                                   b.app.scheduler.run("ping_each_minute", when))
+    results = await asyncio.gather(
+        a.app.scheduler.run("ping_each_minute", when), b.app.scheduler.run("ping_each_minute", when)
+    )
     assert sorted(r.status for r in results) == ["done", "skipped"]
     assert await pings(a) == 2
 
@@ -112,7 +126,9 @@ async def test_apscheduler_firing_claims_its_scheduled_time(make_bot):  # type: 
     before = len(await runs(bot, "ping_each_minute"))
     aps = bot.app.scheduler._aps
     assert aps is not None
-    aps.get_job("ping_each_minute").modify(next_run_time=datetime.now(bot.app.config.tz))  # fire now, for real
+    aps.get_job("ping_each_minute").modify(
+        next_run_time=datetime.now(bot.app.config.tz)
+    )  # fire now, for real
     for _ in range(100):
         await asyncio.sleep(0.02)
         if await pings(bot) > before or len(await runs(bot)) > before:
@@ -129,7 +145,12 @@ async def test_a_failing_job_is_recorded_and_its_effects_rolled_back(make_bot): 
     assert result.status == "failed" and "the job has a bug" in result.detail
     (run,) = await runs(bot, "broken_daily")
     assert (run.status, run.trigger) == ("failed", "manual")
-    assert await bot.query(lambda s: s.execute(select(func.count()).where(AuditLog.action == "broken")).scalar_one()) == 0
+    assert (
+        await bot.query(
+            lambda s: s.execute(select(func.count()).where(AuditLog.action == "broken")).scalar_one()
+        )
+        == 0
+    )
 
 
 async def test_run_now_runs_even_when_the_schedule_already_ran(make_bot):  # type: ignore[no-untyped-def]

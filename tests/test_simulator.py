@@ -38,7 +38,9 @@ def weekly_ranking(ctx: JobContext) -> str:
 
 @pytest.fixture
 async def local(database_url: str, http: aiohttp.ClientSession) -> AsyncIterator[LocalKit]:
-    kit = await start_local(database_url, http, router=demo_router(), jobs={"ranking_broadcast": weekly_ranking})
+    kit = await start_local(
+        database_url, http, router=demo_router(), jobs={"ranking_broadcast": weekly_ranking}
+    )
     yield kit
     await stop_local(kit)
 
@@ -58,7 +60,10 @@ def test_local_config_makes_up_credentials_and_points_everything_at_the_simulato
     assert w.configured and w.corp_id == "wwlocal" and w.agent_id == 1000002
     assert re.fullmatch(r"[A-Za-z0-9]{43}", w.encoding_aes_key) and w.token
     assert w.api_base == f"http://127.0.0.1:{port}/sim"
-    assert config.groups["制丝车间群"].webhook == f"http://127.0.0.1:{port}/sim/cgi-bin/webhook/send?key=%E5%88%B6%E4%B8%9D%E8%BD%A6%E9%97%B4%E7%BE%A4"
+    assert (
+        config.groups["制丝车间群"].webhook
+        == f"http://127.0.0.1:{port}/sim/cgi-bin/webhook/send?key=%E5%88%B6%E4%B8%9D%E8%BD%A6%E9%97%B4%E7%BE%A4"
+    )
     assert config.database.url == LOCAL_DATABASE_URL  # the demo cast never lands in the default database
 
 
@@ -70,7 +75,7 @@ def test_local_config_is_new_each_session_and_keeps_an_explicit_database() -> No
     assert one.server.port == 8080  # the configured port is kept
 
 
-# -- the page and the demo cast --------------------------------------------------------------------------------
+# -- the page and the demo cast
 
 
 async def test_the_page_and_its_files_are_served(local: LocalKit) -> None:
@@ -106,7 +111,7 @@ async def test_the_cast_and_their_skills_are_loaded_and_reloading_does_not_dupli
     assert await local.app.db.run(count(MemberRole)) == roles
 
 
-# -- talking to the bot ------------------------------------------------------------------------------------------
+# -- talking to the bot
 
 
 async def test_say_goes_through_the_encrypted_callback_and_returns_the_passive_reply(local: LocalKit) -> None:
@@ -137,9 +142,16 @@ async def test_the_event_stream_shows_the_whole_approval_flow(local: LocalKit) -
         assert card["users"] == [APPROVER] and card["response_code"]
         assert card["body"]["main_title"]["title"] == "尽责申报 #1"
 
-        status, answer = await local.post("api/click", {
-            "userid": APPROVER, "event_key": "approve:1", "task_id": card["body"]["task_id"],
-            "response_code": card["response_code"], "label": "通过"})
+        status, answer = await local.post(
+            "api/click",
+            {
+                "userid": APPROVER,
+                "event_key": "approve:1",
+                "task_id": card["body"]["task_id"],
+                "response_code": card["response_code"],
+                "label": "通过",
+            },
+        )
         assert status == 200 and answer["reply"] == {"text": "", "replace_button": "已通过 · 张伟"}
         assert (await next_event(stream, "click", userid=APPROVER))["label"] == "通过"
         done = await next_event(stream, "reply", userid=APPROVER)
@@ -157,7 +169,9 @@ async def test_the_event_stream_shows_the_whole_approval_flow(local: LocalKit) -
     assert told[0]["body"]["main_title"]["title"] == "你的申报 #1 已通过"  # the submitter was told
 
 
-async def collect(stream: AsyncIterator[dict[str, Any]], *kinds: str, timeout: float = 5.0) -> dict[str, dict[str, Any]]:
+async def collect(
+    stream: AsyncIterator[dict[str, Any]], *kinds: str, timeout: float = 5.0
+) -> dict[str, dict[str, Any]]:
     """The first event of each kind, in whatever order they come."""
     found: dict[str, dict[str, Any]] = {}
     async with asyncio.timeout(timeout):
@@ -216,8 +230,10 @@ async def test_files_the_bot_sends_are_downloadable(local: LocalKit) -> None:
 async def test_an_image_is_delivered_as_an_image_callback(local: LocalKit) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"\0" * 100_000
     async with aclosing(local.events()) as stream:
-        status, answer = await local.post("api/image", {"userid": "wangfang", "filename": "证明.png",
-                                                        "data": base64.b64encode(png).decode()})
+        status, answer = await local.post(
+            "api/image",
+            {"userid": "wangfang", "filename": "证明.png", "data": base64.b64encode(png).decode()},
+        )
         assert status == 200 and "图片已收到" in answer["reply"]["text"]
         mine = await next_event(stream, "user", msgtype="image")
     async with local.http.get(local.page + mine["file"]["url"]) as resp:
@@ -241,7 +257,7 @@ async def test_a_stranger_is_refused_politely(local: LocalKit) -> None:
     assert "你还不是「先锋」的登记成员" in await local.say("nobody", "帮助")
 
 
-# -- serve: local mode only without credentials ------------------------------------------------------------------
+# -- serve: local mode only without credentials
 
 
 async def _serving(config: Any) -> tuple[asyncio.Event, asyncio.Task[None], Any]:
@@ -253,7 +269,8 @@ async def _serving(config: Any) -> tuple[asyncio.Event, asyncio.Task[None], Any]
 
 
 async def test_serve_without_credentials_runs_local_mode_and_says_where_to_look(
-        database_url: str, http: aiohttp.ClientSession, capsys: pytest.CaptureFixture[str]) -> None:
+    database_url: str, http: aiohttp.ClientSession, capsys: pytest.CaptureFixture[str]
+) -> None:
     raw = kit.shipped_config()
     raw["database"] = {"url": database_url}
     raw["server"] = {"host": "127.0.0.1", "port": 0}
@@ -270,7 +287,8 @@ async def test_serve_without_credentials_runs_local_mode_and_says_where_to_look(
 
 
 async def test_serve_with_credentials_runs_nothing_of_local_mode(
-        database_url: str, http: aiohttp.ClientSession, fake: FakeWeCom, capsys: pytest.CaptureFixture[str]) -> None:
+    database_url: str, http: aiohttp.ClientSession, fake: FakeWeCom, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert fake.base_url
     config = kit.make_config(database_url, fake.base_url, admins=["liqiang"])
     assert config.wecom.configured

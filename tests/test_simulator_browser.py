@@ -20,8 +20,16 @@ from tests.kit import ROOT
 from tests.simkit import LocalKit, start_local, stop_local
 
 CHROMIUM = Path(os.environ.get("PIONEER_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOT = ROOT / "docs" / "simulator.png"
 FORM = ("尽责", "指标：A01", "说明：带班组完成切丝机换型，提前两小时复产")
 
@@ -29,8 +37,10 @@ FORM = ("尽责", "指标：A01", "说明：带班组完成切丝机换型，提
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
     if not CHROMIUM.exists():
-        reason = (f"Chromium not found at {CHROMIUM}: the browser test needs Debian's chromium "
-                  "(apt-get install chromium fonts-noto-cjk) or PIONEER_CHROMIUM=/path/to/chromium")
+        reason = (
+            f"Chromium not found at {CHROMIUM}: the browser test needs Debian's chromium "
+            "(apt-get install chromium fonts-noto-cjk) or PIONEER_CHROMIUM=/path/to/chromium"
+        )
         if os.environ.get("CI"):
             pytest.fail(reason + " — and CI must run it")
         pytest.skip(reason)
@@ -49,10 +59,14 @@ async def local(database_url: str, http: aiohttp.ClientSession) -> AsyncIterator
     await stop_local(kit)
 
 
-async def test_a_member_asks_for_help_claims_points_and_the_secretary_approves(local: LocalKit, browser: Any) -> None:
+async def test_a_member_asks_for_help_claims_points_and_the_secretary_approves(
+    local: LocalKit, browser: Any
+) -> None:
     from playwright.async_api import expect
 
-    page = await browser.new_page(viewport={"width": 1360, "height": 860}, locale="zh-CN", timezone_id="Asia/Shanghai")
+    page = await browser.new_page(
+        viewport={"width": 1360, "height": 860}, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     await page.goto(local.page)
@@ -96,7 +110,8 @@ async def test_a_member_asks_for_help_claims_points_and_the_secretary_approves(l
     await expect(card.locator(".card-done")).to_have_text(re.compile(r"^已通过 · 张伟 \d\d-\d\d \d\d:\d\d$"))
     await expect(card.get_by_role("button")).to_have_count(0)
     await expect(messages.locator(".msg.bot .bubble").last).to_have_text(
-        f"已通过 #{n}：A01 参加党员突击队/攻坚任务，王芳 +3 分。")
+        f"已通过 #{n}：A01 参加党员突击队/攻坚任务，王芳 +3 分。"
+    )
 
     # Back to 王芳: her conversation is as she left it, with the notice added; a reload keeps it all.
     notice = f"你的尽责申报 #{n}（A01 参加党员突击队/攻坚任务）已由 张伟 审核通过，+3 分。"
@@ -109,7 +124,9 @@ async def test_a_member_asks_for_help_claims_points_and_the_secretary_approves(l
         await expect(messages.locator(".msg.me .bubble")).to_have_count(2)
         await expect(messages.locator(".msg.bot .bubble").last).to_have_text(notice)
         if step == "switch" and os.environ.get("PIONEER_SCREENSHOT") == "1":
-            await page.screenshot(path=str(SCREENSHOT))  # before the reload, which counts 张伟's messages unread again
+            await page.screenshot(
+                path=str(SCREENSHOT)
+            )  # before the reload, which counts 张伟's messages unread again
 
     # 我的 shows the points booked.
     await page.locator("#quick button", has_text="我的").click()
@@ -123,8 +140,13 @@ async def test_a_member_asks_for_help_claims_points_and_the_secretary_approves(l
 async def test_on_a_phone_the_panes_become_tabs(local: LocalKit, browser: Any) -> None:
     from playwright.async_api import expect
 
-    page = await browser.new_page(viewport={"width": 390, "height": 800}, is_mobile=True, has_touch=True,
-                                  device_scale_factor=2, locale="zh-CN")
+    page = await browser.new_page(
+        viewport={"width": 390, "height": 800},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+        locale="zh-CN",
+    )
     await page.goto(local.page)
     tabs = page.locator(".tabs")
     await expect(tabs).to_be_visible()

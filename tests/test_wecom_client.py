@@ -69,7 +69,12 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def make_client(http: aiohttp.ClientSession, base: str, **kw: Any) -> WeComClient:
-    options: dict[str, Any] = {"corp_id": "wwfake", "secret": "fake-secret", "agent_id": 1000002, "api_base": base}
+    options: dict[str, Any] = {
+        "corp_id": "wwfake",
+        "secret": "fake-secret",
+        "agent_id": 1000002,
+        "api_base": base,
+    }
     return WeComClient(http, **{**options, **kw})
 
 
@@ -108,7 +113,9 @@ async def test_token_is_cached(fake: FakeWeCom, client: WeComClient) -> None:
     assert len(fake.calls("message/send")) == 5
 
 
-async def test_concurrent_sends_after_expiry_refresh_once(fake: FakeWeCom, base: str, http: aiohttp.ClientSession) -> None:
+async def test_concurrent_sends_after_expiry_refresh_once(
+    fake: FakeWeCom, base: str, http: aiohttp.ClientSession
+) -> None:
     observer = Counting()
     client = make_client(http, base, observer=observer)
     await client.send_text("zhangsan", "warm up")
@@ -143,7 +150,9 @@ async def test_first_calls_share_one_gettoken(fake: FakeWeCom, client: WeComClie
 
 
 @pytest.mark.parametrize("errcode", [42001, 40014, 40001])
-async def test_token_error_refreshes_and_retries_once(fake: FakeWeCom, client: WeComClient, errcode: int) -> None:
+async def test_token_error_refreshes_and_retries_once(
+    fake: FakeWeCom, client: WeComClient, errcode: int
+) -> None:
     await client.send_text("zhangsan", "warm up")
     fake.fail_next(1, errcode, api="message/send")
 
@@ -164,7 +173,9 @@ async def test_persistent_token_error_is_raised_after_one_retry(fake: FakeWeCom,
     assert len(fake.sent()) == 1
 
 
-async def test_wrong_secret_is_invalid_credentials(fake: FakeWeCom, base: str, http: aiohttp.ClientSession) -> None:
+async def test_wrong_secret_is_invalid_credentials(
+    fake: FakeWeCom, base: str, http: aiohttp.ClientSession
+) -> None:
     client = make_client(http, base, secret="wrong")
     with pytest.raises(InvalidCredentials) as info:
         await client.send_text("zhangsan", "x")
@@ -176,7 +187,12 @@ async def test_wrong_secret_is_invalid_credentials(fake: FakeWeCom, base: str, h
 
 @pytest.mark.parametrize(
     ("errcode", "error", "retryable"),
-    [(-1, SystemBusy, True), (45009, RateLimited, True), (45033, RateLimited, True), (81013, InvalidReceiver, False)],
+    [
+        (-1, SystemBusy, True),
+        (45009, RateLimited, True),
+        (45033, RateLimited, True),
+        (81013, InvalidReceiver, False),
+    ],
 )
 async def test_errcodes_raise_typed_errors(
     fake: FakeWeCom, client: WeComClient, errcode: int, error: type[WeComError], retryable: bool
@@ -256,19 +272,23 @@ async def test_update_with_full_card(fake: FakeWeCom, client: WeComClient) -> No
 
 
 async def test_text_notice_card_has_no_response_code(fake: FakeWeCom, client: WeComClient) -> None:
-    card = {"card_type": "text_notice", "main_title": {"title": "t"}, "card_action": {"type": 1, "url": "https://e.x"}}
+    card = {
+        "card_type": "text_notice",
+        "main_title": {"title": "t"},
+        "card_action": {"type": 1, "url": "https://e.x"},
+    }
     answer = await client.send_template_card("lisi", card)
     assert "response_code" not in answer
 
 
 async def test_media_round_trip(fake: FakeWeCom, client: WeComClient) -> None:
     data = bytes(range(256)) * 40
-    media_id = await client.upload_media("file", "党课 \"记录\" 2024.pdf", data, content_type="application/pdf")
+    media_id = await client.upload_media("file", '党课 "记录" 2024.pdf', data, content_type="application/pdf")
 
     body, filename, content_type = await client.download_media(media_id)
 
     assert body == data
-    assert filename == "党课 \"记录\" 2024.pdf"
+    assert filename == '党课 "记录" 2024.pdf'
     assert content_type == "application/pdf"
 
 
@@ -283,7 +303,7 @@ async def test_webhook_messages_recorded_per_key(fake: FakeWeCom, base: str, cli
     url_b = f"{base}/cgi-bin/webhook/send?key=BBB"
     png = b"\x89PNG\r\n\x1a\n fake image"
 
-    await client.webhook_markdown(url_a, "# 通知\n<font color=\"info\">今晚学习</font>")
+    await client.webhook_markdown(url_a, '# 通知\n<font color="info">今晚学习</font>')
     await client.webhook_markdown(url_b, "other group")
     await client.webhook_image(url_a, png)
     media_id = await client.webhook_upload(url_a, "名单.xlsx", b"spreadsheet bytes")
@@ -323,7 +343,9 @@ async def test_observer_sees_every_request(fake: FakeWeCom, base: str, http: aio
         await client.send_text("zhangsan", "x")
     await client.send_text("zhangsan", "y")
     assert observer.requests == [
-        ("gettoken", 0, True), ("message/send", 45009, False), ("message/send", 0, True)
+        ("gettoken", 0, True),
+        ("message/send", 45009, False),
+        ("message/send", 0, True),
     ]
     assert observer.refreshes == 1
 

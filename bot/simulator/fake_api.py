@@ -24,11 +24,25 @@ from yarl import URL
 
 log = logging.getLogger(__name__)
 
-APP_MSGTYPES = frozenset({
-    "text", "image", "voice", "video", "file", "textcard", "news", "mpnews", "markdown",
-    "miniprogram_notice", "template_card", "interactive_taskcard",
-})
-WEBHOOK_MSGTYPES = frozenset({"text", "markdown", "markdown_v2", "image", "news", "file", "voice", "template_card"})
+APP_MSGTYPES = frozenset(
+    {
+        "text",
+        "image",
+        "voice",
+        "video",
+        "file",
+        "textcard",
+        "news",
+        "mpnews",
+        "markdown",
+        "miniprogram_notice",
+        "template_card",
+        "interactive_taskcard",
+    }
+)
+WEBHOOK_MSGTYPES = frozenset(
+    {"text", "markdown", "markdown_v2", "image", "news", "file", "voice", "template_card"}
+)
 INTERACTIVE_CARDS = frozenset({"button_interaction", "vote_interaction", "multiple_interaction"})
 _APP_TEXT_LIMITS = {"text": 2048, "markdown": 2048}
 _WEBHOOK_TEXT_LIMITS = {"text": 2048, "markdown": 4096, "markdown_v2": 4096}
@@ -228,7 +242,8 @@ class FakeWeCom:
     def sent(self, touser: str | None = None, msgtype: str | None = None) -> list[SentMessage]:
         """App messages, optionally those reaching `touser` (alone or in an "a|b" list)."""
         return [
-            m for m in self._sent
+            m
+            for m in self._sent
             if (touser is None or touser in m.touser.split("|")) and (msgtype is None or m.msgtype == msgtype)
         ]
 
@@ -298,7 +313,9 @@ class FakeWeCom:
                 return fault
         return None
 
-    def _endpoint(self, api: str, handler: _Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def _endpoint(
+        self, api: str, handler: _Handler
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def endpoint(request: web.Request) -> web.StreamResponse:
             delay = self._delays.get(api, self._delays.get(None, 0.0))
             if delay:
@@ -307,7 +324,9 @@ class FakeWeCom:
             errcode: int | None = None
             try:
                 if fault and fault.http:
-                    result: dict[str, Any] | web.StreamResponse = web.Response(status=fault.code, text="injected failure")
+                    result: dict[str, Any] | web.StreamResponse = web.Response(
+                        status=fault.code, text="injected failure"
+                    )
                 elif fault:
                     raise _Reject(fault.code)
                 else:
@@ -321,7 +340,9 @@ class FakeWeCom:
                 )
             else:
                 response = result
-            self._calls.append(Call(self._next_seq(), api, request.method, response.status, errcode, time.time()))
+            self._calls.append(
+                Call(self._next_seq(), api, request.method, response.status, errcode, time.time())
+            )
             await self._notify()
             return response
 
@@ -407,9 +428,12 @@ class FakeWeCom:
             raise _Reject(40058, "button or template_card required")
         self._open_codes.discard(code)
         update = CardUpdate(
-            self._next_seq(), list(body.get("userids") or []), code,
+            self._next_seq(),
+            list(body.get("userids") or []),
+            code,
             button.get("replace_name") if isinstance(button, dict) else None,
-            card if isinstance(card, dict) else None, time.time(),
+            card if isinstance(card, dict) else None,
+            time.time(),
         )
         self._card_updates.append(update)
         await self._publish("card_update", update)
@@ -441,7 +465,9 @@ class FakeWeCom:
             raise _Reject(40004)
         part = (await request.post()).get("media")
         # Real WeCom does not read RFC 2231 `filename*` and answers 44001 (sbzhu/weworkapi_python#1).
-        if not isinstance(part, web.FileField) or "filename*" in part.headers.get(hdrs.CONTENT_DISPOSITION, ""):
+        if not isinstance(part, web.FileField) or "filename*" in part.headers.get(
+            hdrs.CONTENT_DISPOSITION, ""
+        ):
             raise _Reject(44001)
         data = part.file.read()
         if not data:
@@ -456,7 +482,10 @@ class FakeWeCom:
             raise _Reject(40007)
         # Raw UTF-8 in a quoted string: the form WeCom accepts on upload, and what browsers send.
         name = media.filename.replace("\\", "\\\\").replace('"', '\\"')
-        headers = {hdrs.CONTENT_TYPE: media.content_type, hdrs.CONTENT_DISPOSITION: f'attachment; filename="{name}"'}
+        headers = {
+            hdrs.CONTENT_TYPE: media.content_type,
+            hdrs.CONTENT_DISPOSITION: f'attachment; filename="{name}"',
+        }
         return web.Response(body=media.data, headers=headers)
 
     async def _user_get(self, request: web.Request) -> dict[str, Any]:
@@ -477,7 +506,9 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _typed_body(body: dict[str, Any], msgtypes: frozenset[str], limits: dict[str, int]) -> tuple[str, dict[str, Any]]:
+def _typed_body(
+    body: dict[str, Any], msgtypes: frozenset[str], limits: dict[str, int]
+) -> tuple[str, dict[str, Any]]:
     """(msgtype, its object) after checking the type is known and text fits WeCom's byte limits."""
     msgtype = body.get("msgtype")
     if msgtype not in msgtypes:

@@ -41,16 +41,20 @@ def local_config(config: Config) -> Config:
     loopback = "127.0.0.1" if host in ("", "0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)
     api_base = f"http://{loopback}:{port}/sim"
     alphabet = string.ascii_letters + string.digits
-    wecom = config.wecom.model_copy(update={
-        "corp_id": LOCAL_CORP_ID,
-        "secret": secrets.token_urlsafe(24),
-        "agent_id": LOCAL_AGENT_ID,
-        "token": secrets.token_urlsafe(12),
-        "encoding_aes_key": "".join(secrets.choice(alphabet) for _ in range(43)),
-        "api_base": api_base,
-    })
-    groups = {name: g.model_copy(update={"webhook": f"{api_base}/cgi-bin/webhook/send?key={quote(name)}"})
-              for name, g in config.groups.items()}
+    wecom = config.wecom.model_copy(
+        update={
+            "corp_id": LOCAL_CORP_ID,
+            "secret": secrets.token_urlsafe(24),
+            "agent_id": LOCAL_AGENT_ID,
+            "token": secrets.token_urlsafe(12),
+            "encoding_aes_key": "".join(secrets.choice(alphabet) for _ in range(43)),
+            "api_base": api_base,
+        }
+    )
+    groups = {
+        name: g.model_copy(update={"webhook": f"{api_base}/cgi-bin/webhook/send?key={quote(name)}"})
+        for name, g in config.groups.items()
+    }
     update = {"wecom": wecom, "server": config.server.model_copy(update={"port": port}), "groups": groups}
     return local_database(config).model_copy(update=update)
 
@@ -59,7 +63,9 @@ def local_database(config: Config) -> Config:
     """In local mode, the default database is `data/local.db`: for `serve` and every other command."""
     if config.wecom.configured or config.database.url != DatabaseConfig().url:
         return config
-    return config.model_copy(update={"database": config.database.model_copy(update={"url": LOCAL_DATABASE_URL})})
+    return config.model_copy(
+        update={"database": config.database.model_copy(update={"url": LOCAL_DATABASE_URL})}
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -76,7 +82,10 @@ async def load_demo(app: Application) -> None:
     skills = SKILLS.read_text(encoding="utf-8")
     reports: list[tuple[str, ImportReport]] = [
         ("cast.csv", await app.db.run(lambda s: import_members(s, cast, actor="local-mode"))),
-        ("skills.csv", await app.db.run(lambda s: import_skills(s, skills, app.config.skills.skill, actor="local-mode"))),
+        (
+            "skills.csv",
+            await app.db.run(lambda s: import_skills(s, skills, app.config.skills.skill, actor="local-mode")),
+        ),
     ]
     for name, report in reports:
         if report.problems:  # e.g. a config.yaml whose skills no longer match the demo file

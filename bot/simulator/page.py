@@ -97,10 +97,13 @@ class Simulator:
         w = app.config.wecom
         self.app = app
         self.fake = FakeWeCom(corp_id=w.corp_id, secret=w.secret, agent_id=w.agent_id or 0)
-        self.side = WeComSide(token=w.token, encoding_aes_key=w.encoding_aes_key, corp_id=w.corp_id,
-                              agent_id=w.agent_id or 0)
+        self.side = WeComSide(
+            token=w.token, encoding_aes_key=w.encoding_aes_key, corp_id=w.corp_id, agent_id=w.agent_id or 0
+        )
         self.log = EventLog()
-        self.groups = {_webhook_key(g.webhook) or name: (name, g.description) for name, g in app.config.groups.items()}
+        self.groups = {
+            _webhook_key(g.webhook) or name: (name, g.description) for name, g in app.config.groups.items()
+        }
         self._http: aiohttp.ClientSession | None = None
         self.fake.subscribe(self._on_api)
 
@@ -122,16 +125,18 @@ class Simulator:
         """The fake API's routes and the page's, in one sub-application (sub-apps cannot share a prefix)."""
         sub = self.fake.app()
         sub.middlewares.append(_larger_bodies)
-        sub.add_routes([
-            web.get("/", self._index),
-            web.get("/api/cast", self._cast),
-            web.post("/api/say", self._say),
-            web.post("/api/image", self._image),
-            web.post("/api/click", self._click),
-            web.post("/api/jobs/{name}", self._run_job),
-            web.get("/api/events", self._events),
-            web.get("/api/media/{media_id}", self._media),
-        ])
+        sub.add_routes(
+            [
+                web.get("/", self._index),
+                web.get("/api/cast", self._cast),
+                web.post("/api/say", self._say),
+                web.post("/api/image", self._image),
+                web.post("/api/click", self._click),
+                web.post("/api/jobs/{name}", self._run_job),
+                web.get("/api/events", self._events),
+                web.get("/api/media/{media_id}", self._media),
+            ]
+        )
         sub.router.add_static("/static/", STATIC)
         sub.on_shutdown.append(self._on_shutdown)
         return sub
@@ -140,14 +145,23 @@ class Simulator:
 
     def _on_api(self, kind: str, item: Any) -> None:
         if kind == "app" and isinstance(item, SentMessage):
-            fields: dict[str, Any] = {"users": item.touser.split("|"), "msgtype": item.msgtype, "body": item.body,
-                                      "response_code": item.response_code}
+            fields: dict[str, Any] = {
+                "users": item.touser.split("|"),
+                "msgtype": item.msgtype,
+                "body": item.body,
+                "response_code": item.response_code,
+            }
             if item.msgtype in ("file", "image", "voice", "video"):
                 fields["file"] = self._file(str(item.body.get("media_id", "")))
             self.log.add("app", **fields)
         elif kind == "card_update" and isinstance(item, CardUpdate):
-            self.log.add("card_update", users=item.userids, response_code=item.response_code,
-                         label=item.button_replace_name, card=item.template_card)
+            self.log.add(
+                "card_update",
+                users=item.userids,
+                response_code=item.response_code,
+                label=item.button_replace_name,
+                card=item.template_card,
+            )
         elif kind == "webhook" and isinstance(item, WebhookMessage):
             name, description = self.groups.get(item.key, (item.key, ""))
             body = item.body
@@ -176,14 +190,27 @@ class Simulator:
 
     async def _cast(self, request: web.Request) -> web.Response:
         people = await self.app.db.run(members.list_members)
-        cast = [{
-            "userid": p.userid, "name": p.name, "branch": p.branch, "team": p.team, "party_group": p.party_group,
-            "module": p.module, "political_status": p.political_status,
-            "roles": [{"code": r, "name": ROLE_NAMES[r]} for r in ROLE_NAMES if r in p.roles and r != "member"],
-        } for p in people]
+        cast = [
+            {
+                "userid": p.userid,
+                "name": p.name,
+                "branch": p.branch,
+                "team": p.team,
+                "party_group": p.party_group,
+                "module": p.module,
+                "political_status": p.political_status,
+                "roles": [
+                    {"code": r, "name": ROLE_NAMES[r]} for r in ROLE_NAMES if r in p.roles and r != "member"
+                ],
+            }
+            for p in people
+        ]
         groups = [{"name": name, "description": description} for name, description in self.groups.values()]
-        jobs = [{"name": s.name, "description": s.description} for s in self.app.config.schedules
-                if s.job in self.app.scheduler.jobs]
+        jobs = [
+            {"name": s.name, "description": s.description}
+            for s in self.app.config.schedules
+            if s.job in self.app.scheduler.jobs
+        ]
         return _json({"members": cast, "groups": groups, "jobs": jobs, "instance": self.log.instance})
 
     async def _say(self, request: web.Request) -> web.Response:
@@ -214,10 +241,16 @@ class Simulator:
         body = await _body(request)
         userid, event_key = _field(body, "userid"), _field(body, "event_key")
         response_code = str(body.get("response_code") or "")
-        self.log.add("click", userid=userid, label=str(body.get("label") or event_key), response_code=response_code)
-        plaintext = self.side.card_click(userid, event_key, task_id=str(body.get("task_id") or ""),
-                                         card_type=str(body.get("card_type") or "button_interaction"),
-                                         response_code=response_code)
+        self.log.add(
+            "click", userid=userid, label=str(body.get("label") or event_key), response_code=response_code
+        )
+        plaintext = self.side.card_click(
+            userid,
+            event_key,
+            task_id=str(body.get("task_id") or ""),
+            card_type=str(body.get("card_type") or "button_interaction"),
+            response_code=response_code,
+        )
         return await self._deliver(userid, plaintext, response_code=response_code)
 
     async def _deliver(self, userid: str, plaintext: str, *, response_code: str = "") -> web.Response:
@@ -230,8 +263,13 @@ class Simulator:
         if d.status != 200:
             self.log.add("note", userid=userid, text=f"回调被拒绝：HTTP {d.status} {d.body[:200]}")
         elif d.reply is not None:
-            self.log.add("reply", userid=userid, text=d.reply.text, replace_button=d.reply.replace_button,
-                         response_code=response_code)
+            self.log.add(
+                "reply",
+                userid=userid,
+                text=d.reply.text,
+                replace_button=d.reply.replace_button,
+                response_code=response_code,
+            )
         return _json(_delivery(d))
 
     async def _run_job(self, request: web.Request) -> web.Response:
@@ -250,15 +288,23 @@ class Simulator:
         name = filename or "file"
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         disposition = "inline" if content_type.startswith("image/") else "attachment"
-        return web.Response(body=data, headers={
-            "Content-Type": content_type,
-            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
-        })
+        return web.Response(
+            body=data,
+            headers={
+                "Content-Type": content_type,
+                "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
+            },
+        )
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         """Server-Sent Events: the history after `Last-Event-ID` (all of it on a fresh page), then live."""
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})
+        resp = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
         await resp.prepare(request)
         queue = self.log.subscribe()  # before taking the history: nothing falls between the two
         try:

@@ -81,7 +81,9 @@ class WeComCallback:
 
     async def verify_url(self, request: web.Request) -> web.Response:
         q = request.query
-        signature, timestamp, nonce, echostr = (q.get(k, "") for k in ("msg_signature", "timestamp", "nonce", "echostr"))
+        signature, timestamp, nonce, echostr = (
+            q.get(k, "") for k in ("msg_signature", "timestamp", "nonce", "echostr")
+        )
         if not (signature and timestamp and nonce and echostr):
             return self._refuse(400, "missing query parameters", request)
         if problem := self._check_time(timestamp):

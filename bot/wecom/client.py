@@ -63,9 +63,17 @@ class WeComClient:
 
     # -- app messages -------------------------------------------------------------------------
 
-    async def send_message(self, touser: str, msgtype: str, body: dict[str, Any], *, safe: int = 0) -> dict[str, Any]:
+    async def send_message(
+        self, touser: str, msgtype: str, body: dict[str, Any], *, safe: int = 0
+    ) -> dict[str, Any]:
         """POST message/send; `touser` is "id1|id2" or "@all". The answer may list `invaliduser`."""
-        payload = {"touser": touser, "msgtype": msgtype, "agentid": self._agent(), msgtype: body, "safe": safe}
+        payload = {
+            "touser": touser,
+            "msgtype": msgtype,
+            "agentid": self._agent(),
+            msgtype: body,
+            "safe": safe,
+        }
         return await self._api("message/send", "POST", payload=payload)
 
     async def send_text(self, touser: str, content: str) -> dict[str, Any]:
@@ -101,7 +109,11 @@ class WeComClient:
         response_code works once (ResponseCodeInvalid after that)."""
         if (button_replace_name is None) == (template_card is None):
             raise ValueError("give exactly one of button_replace_name and template_card")
-        payload: dict[str, Any] = {"userids": userids, "agentid": self._agent(), "response_code": response_code}
+        payload: dict[str, Any] = {
+            "userids": userids,
+            "agentid": self._agent(),
+            "response_code": response_code,
+        }
         if template_card is None:
             payload["button"] = {"replace_name": button_replace_name}
         else:
@@ -129,7 +141,9 @@ class WeComClient:
     # -- group robot webhook (the key in the URL is the credential; no access token) ---------
 
     async def webhook_send(self, webhook_url: str, msgtype: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._request("webhook/send", "POST", URL(webhook_url), payload={"msgtype": msgtype, msgtype: body})
+        return await self._request(
+            "webhook/send", "POST", URL(webhook_url), payload={"msgtype": msgtype, msgtype: body}
+        )
 
     async def webhook_markdown(self, webhook_url: str, content: str) -> dict[str, Any]:
         return await self.webhook_send(webhook_url, "markdown", {"content": content})
@@ -164,11 +178,15 @@ class WeComClient:
         url = URL(f"{self._base}/cgi-bin/{api}")
         token = await self._access_token()
         try:
-            return await self._request(api, method, url.with_query({**(params or {}), "access_token": token}), **kw)
+            return await self._request(
+                api, method, url.with_query({**(params or {}), "access_token": token}), **kw
+            )
         except (TokenExpired, InvalidCredentials) as e:
             log.info("WeCom %s answered errcode %s; refreshing the access token once", api, e.errcode)
             token = await self._access_token(stale=token)
-        return await self._request(api, method, url.with_query({**(params or {}), "access_token": token}), **kw)
+        return await self._request(
+            api, method, url.with_query({**(params or {}), "access_token": token}), **kw
+        )
 
     async def _access_token(self, stale: str | None = None) -> str:
         """The cached token unless it is near expiry or equals `stale`. Under the lock, so that
@@ -178,12 +196,16 @@ class WeComClient:
         async with self._token_lock:
             if self._token and self._token != stale and time.monotonic() < self._token_deadline:
                 return self._token
-            url = URL(f"{self._base}/cgi-bin/gettoken").with_query(corpid=self._corp_id, corpsecret=self._secret)
+            url = URL(f"{self._base}/cgi-bin/gettoken").with_query(
+                corpid=self._corp_id, corpsecret=self._secret
+            )
             answer = await self._request("gettoken", "GET", url)
             expires_in = float(answer.get("expires_in", 7200))
             self._token = str(answer["access_token"])
             self._token_deadline = time.monotonic() + expires_in - min(_TOKEN_MARGIN, expires_in / 2)
-            log.info("WeCom access token refreshed for corp %s (expires in %.0f s)", self._corp_id, expires_in)
+            log.info(
+                "WeCom access token refreshed for corp %s (expires in %.0f s)", self._corp_id, expires_in
+            )
             if self._observer:
                 self._observer.token_refreshed()
             return self._token
@@ -209,9 +231,13 @@ class WeComClient:
             data.add_field("media", content, filename=filename, content_type=content_type)
         errcode: int | None = None
         try:
-            async with self._http.request(method, url, json=payload, data=data, timeout=self._timeout) as resp:
+            async with self._http.request(
+                method, url, json=payload, data=data, timeout=self._timeout
+            ) as resp:
                 if resp.status != 200:
-                    raise WeComHTTPError(resp.status, f"{api}: HTTP {resp.status} {resp.reason or ''}".strip())
+                    raise WeComHTTPError(
+                        resp.status, f"{api}: HTTP {resp.status} {resp.reason or ''}".strip()
+                    )
                 body = await resp.read()
                 disposition = resp.content_disposition
                 if download and disposition and disposition.filename is not None:

@@ -55,7 +55,8 @@ class SystemBusy(WeComError):
 
 
 class InvalidReceiver(WeComError):
-    """Every receiver invalid or out of the app's visible range (81013), bad (40003) or unknown (60111) UserID."""
+    """Every receiver invalid or out of the app's visible range (81013), bad (40003) or unknown
+    (60111) UserID."""
 
     codes = (81013, 40003, 60111)
 
@@ -95,8 +96,15 @@ class WeComTimeout(WeComError):
 
 _BY_CODE: dict[int, type[WeComError]] = {
     code: cls
-    for cls in (InvalidCredentials, TokenExpired, RateLimited, SystemBusy, InvalidReceiver,
-                ResponseCodeInvalid, WebhookInvalid)
+    for cls in (
+        InvalidCredentials,
+        TokenExpired,
+        RateLimited,
+        SystemBusy,
+        InvalidReceiver,
+        ResponseCodeInvalid,
+        WebhookInvalid,
+    )
     for code in cls.codes
 }
 

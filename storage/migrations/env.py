@@ -29,8 +29,11 @@ def _run(connection: Connection) -> None:
 
 
 def run_offline() -> None:
-    context.configure(url=str(normalise_url(config.get_main_option("sqlalchemy.url") or "")),
-                      target_metadata=target_metadata, literal_binds=True)
+    context.configure(
+        url=str(normalise_url(config.get_main_option("sqlalchemy.url") or "")),
+        target_metadata=target_metadata,
+        literal_binds=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
