@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from bot import outbox
-from bot.replies import Card, File, Markdown, Reply, Text
+from bot.replies import Button, Card, File, Image, Markdown, Reply, Text, tone
+from bot.wecom.messages import CLICK_EVENTS
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -64,13 +65,18 @@ class Context:
     def userid(self) -> str:
         return self.message.sender
 
+    @property
+    def by_click(self) -> bool:
+        """True when this command came from a button on a card rather than typed text."""
+        return self.message.kind == "event" and self.message.event in CLICK_EVENTS
+
     def send(self, userid: str, reply: Reply | str, *, ref: str = "") -> None:
         """Push a message to a member through the outbox (delivered after this transaction commits)."""
         self.out.send(userid, reply, ref=ref)
 
-    def broadcast(self, group: str, markdown: str) -> None:
-        """Post markdown to a configured group robot."""
-        self.out.broadcast(group, markdown)
+    def broadcast(self, group: str, content: Markdown | Image | str) -> None:
+        """Post markdown (`tone` spans allowed) or an image to a configured group robot."""
+        self.out.broadcast(group, content)
 
     def fetch_media(self, media_id: str, *, ref: str) -> int:
         """Keep a file the sender sent (e.g. a photo as evidence for `ref`); returns the MediaFile id."""
@@ -81,4 +87,4 @@ class Context:
         self.out.update_cards(ref, label)
 
 
-__all__ = ["Card", "Context", "File", "Markdown", "Sender", "Text"]
+__all__ = ["Button", "Card", "Context", "File", "Image", "Markdown", "Sender", "Text", "tone"]

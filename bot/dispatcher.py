@@ -275,7 +275,7 @@ class Dispatcher:
             return self.router.handle_text(ctx)
         if m.kind == "image":
             return self.router.handle_image(ctx)
-        if m.kind == "event" and m.event in ("template_card_event", "click"):
+        if ctx.by_click:
             return self.router.handle_card(ctx)
         if m.kind in UNSUPPORTED_TYPES:
             return [Text(UNSUPPORTED)]

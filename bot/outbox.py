@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.replies import Card, File, Markdown, ReplaceButton, Reply, Text
+from bot.replies import Card, File, Image, Markdown, ReplaceButton, Reply, Text
+from bot.wecom import render
 from storage.models import MediaFile, OutboxMessage
 
 if TYPE_CHECKING:
@@ -93,14 +94,25 @@ def enqueue(session: Session, rows: Iterable[Row]) -> int:
 def reply_rows(userid: str, reply: Reply, *, ref: str = "") -> list[Row]:
     """Outbox rows for a reply to a member as app messages; long text becomes several, in order."""
     if isinstance(reply, Text):
-        return [_row("app", userid, "text", {"content": p}, ref) for p in split_text(reply.content)]
+        text = render.plain(reply.content)
+        return [_row("app", userid, "text", {"content": p}, ref) for p in split_text(text)]
     if isinstance(reply, Markdown):
-        return [_row("app", userid, "markdown", {"content": p}, ref) for p in split_text(reply.content)]
+        text = render.markdown(reply.content)
+        return [_row("app", userid, "markdown", {"content": p}, ref) for p in split_text(text)]
     if isinstance(reply, Card):
-        return [_row("app", userid, "template_card", reply.card, ref or reply.ref)]
-    if isinstance(reply, File):
+        return [
+            _row(
+                "app",
+                userid,
+                "template_card",
+                render.template_card(reply, userid, utcnow()),
+                ref or reply.ref,
+            )
+        ]
+    if isinstance(reply, File | Image):
         data = base64.b64encode(reply.data).decode()
-        return [_row("app", userid, "file", {"filename": reply.filename, "data": data}, ref)]
+        kind = "image" if isinstance(reply, Image) else "file"
+        return [_row("app", userid, kind, {"filename": reply.filename, "data": data}, ref)]
     if isinstance(reply, ReplaceButton):
         return []  # only meaningful as a passive reply to the click itself
     raise TypeError(f"cannot send {reply!r}")  # pragma: no cover - the Reply union is closed
@@ -109,6 +121,7 @@ def reply_rows(userid: str, reply: Reply, *, ref: str = "") -> list[Row]:
 def webhook_rows(group: str, msgtype: str, body: dict[str, Any]) -> list[Row]:
     """Outbox rows for a configured group robot (markdown is split at 4096 bytes)."""
     if msgtype == "markdown":
+        body = {"content": render.markdown(body["content"])}
         return [
             _row("webhook", group, "markdown", {"content": p})
             for p in split_text(body["content"], WEBHOOK_MARKDOWN_LIMIT)
@@ -128,8 +141,14 @@ class Outgoing:
     def send(self, userid: str, reply: Reply | str, *, ref: str = "") -> None:
         self.pending += reply_rows(userid, Text(reply) if isinstance(reply, str) else reply, ref=ref)
 
-    def broadcast(self, group: str, markdown: str) -> None:
-        self.pending += webhook_rows(group, "markdown", {"content": markdown})
+    def broadcast(self, group: str, content: Markdown | Image | str) -> None:
+        """Post markdown (with `tone` spans) or an image to a configured group robot."""
+        if isinstance(content, Image):
+            data = base64.b64encode(content.data).decode()
+            self.pending += webhook_rows(group, "image", {"filename": content.filename, "data": data})
+        else:
+            text = content.content if isinstance(content, Markdown) else content
+            self.pending += webhook_rows(group, "markdown", {"content": text})
 
     def fetch_media(self, media_id: str, *, ref: str, userid: str) -> int:
         """Keep a file a member sent; returns the MediaFile id (written now: the caller needs the id)."""
@@ -504,11 +523,11 @@ class OutboxWorker:
 
     async def _send(self, c: Claimed) -> dict[str, Any] | None:
         if c.channel == "app":
-            if c.msgtype == "file":
+            if c.msgtype in ("file", "image"):
                 media_id = await self.client.upload_media(
-                    "file", c.payload["filename"], base64.b64decode(c.payload["data"])
+                    c.msgtype, c.payload["filename"], base64.b64decode(c.payload["data"])
                 )
-                await self.client.send_message(c.target, "file", {"media_id": media_id})
+                await self.client.send_message(c.target, c.msgtype, {"media_id": media_id})
                 return None
             answer = await self.client.send_message(c.target, c.msgtype, c.payload)
             code = answer.get("response_code")
@@ -517,7 +536,10 @@ class OutboxWorker:
             group = self.config.groups.get(c.target)
             if group is None:
                 raise LookupError(f"group {c.target!r} is not configured")
-            await self.client.webhook_send(group.webhook, c.msgtype, c.payload)
+            if c.msgtype == "image":  # group robots take the picture itself, base64 with its md5
+                await self.client.webhook_image(group.webhook, base64.b64decode(c.payload["data"]))
+            else:
+                await self.client.webhook_send(group.webhook, c.msgtype, c.payload)
             return None
         if c.channel == "card_update":
             await self.client.update_template_card(

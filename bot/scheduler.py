@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot import outbox
 from bot.cron import crontab_trigger
-from bot.replies import Reply
+from bot.replies import Image, Markdown, Reply
 from storage.models import JobRun
 
 if TYPE_CHECKING:
@@ -49,8 +49,9 @@ class JobContext:
     def send(self, userid: str, reply: Reply | str, *, ref: str = "") -> None:
         self.out.send(userid, reply, ref=ref)
 
-    def broadcast(self, group: str, markdown: str) -> None:
-        self.out.broadcast(group, markdown)
+    def broadcast(self, group: str, content: Markdown | Image | str) -> None:
+        """Post markdown (`tone` spans allowed) or an image to a configured group robot."""
+        self.out.broadcast(group, content)
 
 
 JobFunc = Callable[[JobContext], str | None]

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from bot.config import Config, Indicator, InnovationType, NamedEntry, normalize
 from bot.context import Context, Sender
 from bot.forms import Field, FieldError, Form, as_number, normalise, parse_date
-from bot.replies import Card
+from bot.replies import Button, Card
 from bot.router import Router
 from handlers.periods import KIND_NAMES, period_keys, period_of
 from storage import points as ledger
@@ -233,32 +233,24 @@ def evidence_count(session: Session, item_id: int) -> int:
     return int(session.execute(select(func.count()).where(MediaFile.ref == f"item:{item_id}")).scalar_one())
 
 
-def task_id(item_id: int, userid: str, now: datetime) -> str:
-    """A card's task_id: unique per card; WeCom allows letters, digits and _-@ up to 128 bytes."""
-    safe = re.sub(r"[^A-Za-z0-9_@-]", "-", userid)
-    return f"item{item_id}_{safe}_{int(now.timestamp() * 1000)}"[:128]
-
-
-def approval_card(sub: Submission, owner: Person, approver: Person, evidence: int, now: datetime) -> Card:
-    card: dict[str, Any] = {
-        "card_type": "button_interaction",
-        "source": {"desc": "先锋 · 积分审核"},
-        "main_title": {"title": short(f"{sub.kind}申报 #{sub.id}", 26), "desc": short(sub.title, 30)},
-        "horizontal_content_list": [
-            {"keyname": "提交人", "value": short(f"{owner.name}（{owner.branch or '未登记支部'}）", 26)},
-            {"keyname": "类型" if sub.kind == "创新" else "指标", "value": short(sub.title, 26)},
-            {"keyname": "分值", "value": f"{fmt(sub.points_x100)} 分"},
-            {"keyname": "证明材料", "value": f"{evidence} 张"},
-        ],
-        "button_list": [
-            {"text": "通过", "style": 1, "key": f"approve:{sub.id}"},
-            {"text": "驳回", "style": 2, "key": f"reject:{sub.id}"},
-        ],
-        "task_id": task_id(sub.id, approver.userid, now),
-    }
-    if sub.description:
-        card["sub_title_text"] = short(sub.description, 100)
-    return Card(card=card, ref=f"item:{sub.id}")
+def approval_card(sub: Submission, owner: Person, evidence: int) -> Card:
+    return Card(
+        title=f"{sub.kind}申报 #{sub.id}",
+        subtitle=sub.title,
+        source="先锋 · 积分审核",
+        facts=(
+            ("提交人", f"{owner.name}（{owner.branch or '未登记支部'}）"),
+            ("类型" if sub.kind == "创新" else "指标", sub.title),
+            ("分值", f"{fmt(sub.points_x100)} 分"),
+            ("证明材料", f"{evidence} 张"),
+        ),
+        description=sub.description,
+        buttons=(
+            Button("通过", "approve", str(sub.id)),
+            Button("驳回", "reject", str(sub.id), primary=False),
+        ),
+        ref=f"item:{sub.id}",
+    )
 
 
 def send_for_approval(
@@ -270,7 +262,7 @@ def send_for_approval(
         ctx.session, ledger.ApprovalRequest, [{"item_id": sub.id, "approver_id": a.id} for a in approvers]
     )
     for a in approvers:
-        ctx.send(a.userid, approval_card(sub, owner, a, 0, ctx.now))  # photos can only follow the claim
+        ctx.send(a.userid, approval_card(sub, owner, 0))  # photos can only follow the claim
     return approvers
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from bot.config import Config
-from bot.context import Context, Sender
+from bot.context import Context, Sender, tone
 from bot.router import Router
 from bot.scheduler import JobContext, job
 from handlers.periods import Period, looks_like_period, parse_period, period_of, previous, relative
@@ -456,11 +456,9 @@ def _markdown(config: Config, r: Ranking, top: int) -> str:
         f"> {r.period.span}" + (f" · {category_name(config, r.category)}" if r.category != TOTAL else ""),
     ]
     for s in r.rows[:top]:
-        detail = f' <font color="comment">{short(s.detail, 20)}</font>' if s.detail else ""
+        detail = " " + tone(short(s.detail, 20), "comment") if s.detail else ""
         change = f" {s.change}" if s.change else ""
-        lines.append(
-            f'**{s.rank}.** {s.name}{detail} <font color="info">{fmt(s.points_x100)} 分</font>{change}'
-        )
+        lines.append(f"**{s.rank}.** {s.name}{detail} {tone(f'{fmt(s.points_x100)} 分', 'info')}{change}")
     return "\n".join(lines)
 
 
@@ -492,7 +490,7 @@ def ranking_broadcast(ctx: JobContext) -> str:
             parts.append(_markdown(ctx.config, r, top))
     if not parts:
         return f"{period.key}: nothing to post"
-    text = "\n\n".join(parts) + '\n\n<font color="comment">发送「排行」给先锋查看自己的名次</font>'
+    text = "\n\n".join(parts) + "\n\n" + tone("发送「排行」给先锋查看自己的名次", "comment")
     for group in groups:
         ctx.broadcast(group, text)
     return f"{period.key} {'/'.join(scopes)} to {len(groups)} groups"

@@ -23,7 +23,7 @@ from bot.app import Application
 from bot.config import Config, parse_config
 from bot.context import Context, Sender
 from bot.forms import Field, Form
-from bot.replies import Card, File, HandlerResult, ReplaceButton, Text
+from bot.replies import Button, Card, File, HandlerResult, Markdown, ReplaceButton, Text, tone
 from bot.router import Router
 from bot.scheduler import JobFunc
 from bot.simulator.local import Simulator, local_config, open_simulator
@@ -142,25 +142,15 @@ def demo_router() -> Router:
         """申报一项尽责指标，支部书记审核后计分。"""
         n = next(numbers)
         items[n] = (member.userid, str(form.indicator))
-        card = {
-            "card_type": "button_interaction",
-            "source": {"desc": "先锋 · 我的岗位我尽责"},
-            "main_title": {
-                "title": f"尽责申报 #{n}",
-                "desc": f"{member.name} · {member.branch} {member.team}",
-            },
-            "horizontal_content_list": [
-                {"keyname": "指标", "value": form.indicator},
-                {"keyname": "说明", "value": form.note},
-                {"keyname": "日期", "value": f"{ctx.now:%Y-%m-%d}"},
-            ],
-            "task_id": f"claim-{n}-{time.time_ns()}",
-            "button_list": [
-                {"text": "驳回", "style": 2, "key": f"reject:{n}"},
-                {"text": "通过", "style": 1, "key": f"approve:{n}"},
-            ],
-        }
-        ctx.send(APPROVER, Card(card, ref=f"claim:{n}"))
+        card = Card(
+            title=f"尽责申报 #{n}",
+            subtitle=f"{member.name} · {member.branch} {member.team}",
+            source="先锋 · 我的岗位我尽责",
+            facts=(("指标", str(form.indicator)), ("说明", form.note), ("日期", f"{ctx.now:%Y-%m-%d}")),
+            buttons=(Button("驳回", "reject", str(n), primary=False), Button("通过", "approve", str(n))),
+            ref=f"claim:{n}",
+        )
+        ctx.send(APPROVER, card)
         return f"已提交 #{n}：{form.indicator}\n等待支部书记审核，审核结果会通知你。"
 
     def number(args: str) -> int | None:
@@ -178,23 +168,11 @@ def demo_router() -> Router:
         ctx.update_cards(f"claim:{n}", label)
         ctx.send(
             submitter,
-            Card(
-                {
-                    "card_type": "text_notice",
-                    "source": {"desc": "先锋 · 我的岗位我尽责"},
-                    "main_title": {"title": f"你的申报 #{n} 已通过", "desc": f"{ctx.now:%m月%d日 %H:%M}"},
-                    "horizontal_content_list": [
-                        {"keyname": "指标", "value": indicator},
-                        {"keyname": "审核人", "value": f"{member.name}（支部书记）"},
-                    ],
-                    "card_action": {"type": 1, "url": "https://work.weixin.qq.com/"},
-                },
-                ref=f"claim:{n}:notice",
-            ),
+            Markdown(f"**你的申报 #{n} 已通过**\n指标：{indicator}\n审核人：{member.name}（支部书记）"),
         )
         ctx.broadcast(
             "第一支部群",
-            f'### 尽责公示\n**#{n}** {indicator}\n<font color="info">已通过</font> · 审核：{member.name}',
+            f"### 尽责公示\n**#{n}** {indicator}\n{tone('已通过', 'info')} · 审核：{member.name}",
         )
         return [ReplaceButton(label), Text(f"#{n} 已通过，已通知申报人。")]
 

@@ -12,7 +12,7 @@ from sqlalchemy import insert, text
 
 from bot.context import Context, Sender
 from bot.forms import Field, FieldError, Form, parse_date
-from bot.replies import Card, Markdown, ReplaceButton, Text
+from bot.replies import Button, Card, Markdown, ReplaceButton, Text
 from bot.router import Router
 from handlers.basics import router as basics
 from storage.models import AuditLog
@@ -58,15 +58,7 @@ def repair(ctx: Context, member: Sender, form: RepairForm) -> list[Text | Card]:
             at=ctx.now, actor=member.userid, action="repair", subject=form.item, detail=str(form.count)
         )
     )
-    card = Card(
-        card={
-            "card_type": "button_interaction",
-            "main_title": {"title": f"报修：{form.item}"},
-            "task_id": f"repair_{member.userid}_{int(time.time() * 1000)}",
-            "button_list": [{"text": "确认", "style": 1, "key": "decide:1 好的"}],
-        },
-        ref="repair:1",
-    )
+    card = Card(title=f"报修：{form.item}", buttons=(Button("确认", "decide", "1 好的"),), ref="repair:1")
     ctx.send("zhangwei", card)
     when = f"，日期 {form.day}" if form.day else ""
     return [Text(f"已登记：{form.item} × {form.count}{when}")]

@@ -178,18 +178,13 @@ async def test_media_that_cannot_be_fetched_is_marked_failed(bot: BotKit):
 
 
 async def test_deciding_updates_sent_cards_and_cancels_unsent_ones(bot: BotKit):
-    from bot.replies import Card
+    from bot.replies import Button, Card
 
-    card = {
-        "card_type": "button_interaction",
-        "main_title": {"title": "待审 #9"},
-        "task_id": "item9_a",
-        "button_list": [{"text": "通过", "style": 1, "key": "approve:9"}],
-    }
-    await bot.query(lambda s: send(s, "zhangwei", Card(card, ref="item:9")))
+    card = Card(title="待审 #9", buttons=(Button("通过", "approve", "9"),), ref="item:9")
+    await bot.query(lambda s: send(s, "zhangwei", card))
     await bot.drain()
     bot.fake.fail_always(-1, api="message/send")
-    await bot.query(lambda s: send(s, "liqiang", Card({**card, "task_id": "item9_b"}, ref="item:9")))
+    await bot.query(lambda s: send(s, "liqiang", card))
     await bot.query(lambda s: outbox.enqueue_card_updates(s, "item:9", "已通过 · 吴昊"))
     await bot.drain()
     assert [(u.userids, u.button_replace_name) for u in bot.fake.card_updates()] == [

@@ -143,7 +143,7 @@ async def test_task_ids_are_unique_per_card(bot: BotKit):
     n = await claim(bot, "wangfang")
     await bot.drain()
     ids = {c["task_id"] for u in ("zhangwei", "zhaoyun") for c in cards(bot, u)}
-    assert len(ids) == 2 and all(f"item{n}_" in i for i in ids)
+    assert len(ids) == 2 and all(i.startswith(f"item-{n}_") for i in ids)
 
 
 async def test_claim_by_a_close_name(bot: BotKit):

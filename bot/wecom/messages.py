@@ -18,6 +18,8 @@ from wechatpy.messages import UnknownMessage
 HANDLED_TYPES = frozenset({"text", "image", "event"})
 UNSUPPORTED_TYPES = frozenset({"voice", "video", "location", "link", "file"})
 HANDLED_EVENTS = frozenset({"template_card_event", "enter_agent", "subscribe", "unsubscribe", "click"})
+# Events that are a person pressing a button (a template card's, or a menu item's): routed as commands.
+CLICK_EVENTS = frozenset({"template_card_event", "click"})
 
 
 class MalformedMessage(ValueError):
