@@ -1,4 +1,5 @@
-"""`python -m bot …`: serve, check, db upgrade, members, skills, jobs (SPEC §5)."""
+"""`python -m bot …`: serve, check, db upgrade, members, jobs, and the commands practices add
+(`skills import`, `export`) with `@practice_command`."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.config import Config, ConfigError, config_path, load_config
+from bot.config import Config, ConfigError, config_path, load_config, load_practices
 
 T = TypeVar("T")
 
@@ -25,6 +27,41 @@ def _load(args: argparse.Namespace) -> Config:
         for p in exc.problems:
             print(f"  {p}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+CommandFunc = Callable[[argparse.Namespace, Config], int]
+
+
+@dataclass(frozen=True)
+class PracticeCommand:
+    """A command a practice adds to `python -m bot`, e.g. ("skills", "import") or ("export",)."""
+
+    words: tuple[str, ...]
+    func: CommandFunc
+    help: str
+    arguments: tuple[tuple[tuple[str, ...], dict[str, Any]], ...]
+
+
+PRACTICE_COMMANDS: list[PracticeCommand] = []
+
+
+def practice_command(
+    *words: str, help: str, arguments: Sequence[tuple[tuple[str, ...], dict[str, Any]]] = ()
+) -> Callable[[CommandFunc], CommandFunc]:
+    """Register `python -m bot WORDS…`; the function gets the parsed arguments and the loaded config."""
+
+    def register(
+        func: Callable[[argparse.Namespace, Config], int],
+    ) -> Callable[[argparse.Namespace, Config], int]:
+        PRACTICE_COMMANDS.append(PracticeCommand(tuple(words), func, help, tuple(arguments)))
+        return func
+
+    return register
+
+
+def with_database(config: Config, work: Callable[[Any], T]) -> T:
+    """Migrate, run `work` in one transaction, close: for commands that touch the database."""
+    return _with_db(config, work)
 
 
 def _with_db(config: Config, work: Callable[[Any], T]) -> T:
@@ -46,7 +83,7 @@ def _with_db(config: Config, work: Callable[[Any], T]) -> T:
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args)
-    import handlers  # noqa: F401 - registers the domain jobs
+    load_practices()  # registers their jobs
     from bot.scheduler import JOBS
 
     problems = [
@@ -94,19 +131,22 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import(args: argparse.Namespace, kind: str) -> int:
-    config = _load(args)
-    from bot import members
+def import_csv(args: argparse.Namespace, config: Config, importer: Callable[[Any, str], Any]) -> int:
+    """Read `args.file`, run `importer(session, text)` in one transaction and print its report; a
+    report with problems imports nothing (all rows or none)."""
+    try:
+        return _import(args, config, importer)
+    except _Rejected as r:
+        return _print_rejected(args, r)
 
+
+def _import(args: argparse.Namespace, config: Config, importer: Callable[[Any, str], Any]) -> int:
     try:
         text = Path(args.file).read_text(encoding="utf-8-sig")
     except OSError as exc:
         print(f"{args.file}: cannot read ({exc.strerror})", file=sys.stderr)
         return 1
-    if kind == "members":
-        report = _with_db(config, lambda s: _checked(members.import_members(s, text)))
-    else:
-        report = _with_db(config, lambda s: _checked(members.import_skills(s, text, config.skills.skill)))
+    report = _with_db(config, lambda s: _checked(importer(s, text)))
     if report.problems:
         print(f"{args.file}: nothing imported:", file=sys.stderr)
         for p in report.problems:
@@ -129,17 +169,9 @@ class _Rejected(Exception):
 
 
 def cmd_members_import(args: argparse.Namespace) -> int:
-    try:
-        return _import(args, "members")
-    except _Rejected as r:
-        return _print_rejected(args, r)
+    from bot import members
 
-
-def cmd_skills_import(args: argparse.Namespace) -> int:
-    try:
-        return _import(args, "skills")
-    except _Rejected as r:
-        return _print_rejected(args, r)
+    return import_csv(args, _load(args), members.import_members)
 
 
 def _print_rejected(args: argparse.Namespace, rejected: _Rejected) -> int:
@@ -169,7 +201,7 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
     config = _load(args)
     from datetime import datetime
 
-    import handlers  # noqa: F401 - registers the domain jobs
+    load_practices()  # registers their jobs
     from bot.scheduler import JOBS, trigger_for
 
     now = datetime.now(config.tz)
@@ -193,40 +225,6 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
     return 0 if result.status == "done" else 1
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    config = _load(args)
-    from datetime import datetime
-
-    from handlers.export import build_workbook
-    from handlers.periods import parse_period
-    from storage.models import Branch
-
-    period = parse_period(args.period, datetime.now(config.tz).date())
-    if period is None:
-        print(f"--period {args.period!r}: not a period (e.g. 2026Q4, 2026-11, 2026, 本季度)", file=sys.stderr)
-        return 1
-
-    def work(session: Any) -> bytes | None:
-        from sqlalchemy import select
-
-        branch_id = None
-        if args.branch:
-            branch_id = session.execute(
-                select(Branch.id).where(Branch.name == args.branch)
-            ).scalar_one_or_none()
-            if branch_id is None:
-                return None
-        return build_workbook(session, config, period, branch_id)
-
-    data = _with_db(config, work)
-    if data is None:
-        print(f"--branch {args.branch!r}: no such branch", file=sys.stderr)
-        return 1
-    Path(args.out).write_bytes(data)
-    print(f"{args.out}: {period.label} ({args.branch or 'all branches'}), {len(data)} bytes")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bot", description="先锋 Pioneer, a WeCom bot")
     p.add_argument("--config", help="config file (default: $BOT_CONFIG or config.yaml)")
@@ -247,16 +245,27 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("members", help="members").add_subparsers(dest="members_command", required=True)
     add("import", cmd_members_import, parent=m, help="import members from CSV").add_argument("file")
     add("list", cmd_members_list, parent=m, help="list members")
-    sk = sub.add_parser("skills", help="skill levels").add_subparsers(dest="skills_command", required=True)
-    add("import", cmd_skills_import, parent=sk, help="import skill levels from CSV").add_argument("file")
     j = sub.add_parser("jobs", help="scheduled jobs").add_subparsers(dest="jobs_command", required=True)
     add("list", cmd_jobs_list, parent=j, help="list scheduled jobs")
     add("run", cmd_jobs_run, parent=j, help="run one job now").add_argument("name")
-    ex = add("export", cmd_export, help="write the points workbook (.xlsx) of a period")
-    ex.add_argument("--period", default="本季度", help="2026Q4, 2026-11, 2026 or 本季度 (default)")
-    ex.add_argument("--out", required=True, help="the .xlsx file to write")
-    ex.add_argument("--branch", default="", help="one branch by name (default: all)")
+    load_practices()
+    groups: dict[str, Any] = {}
+    for c in PRACTICE_COMMANDS:
+        parent = sub
+        for word in c.words[:-1]:
+            if word not in groups:
+                groups[word] = sub.add_parser(word, help=word).add_subparsers(
+                    dest=f"{word}_command", required=True
+                )
+            parent = groups[word]
+        sp = add(c.words[-1], _practice(c), parent=parent, help=c.help)
+        for flags, options in c.arguments:
+            sp.add_argument(*flags, **options)
     return p
+
+
+def _practice(c: PracticeCommand) -> Callable[[argparse.Namespace], int]:
+    return lambda args: c.func(args, _load(args))
 
 
 def main(argv: list[str] | None = None) -> int:

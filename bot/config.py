@@ -4,20 +4,22 @@ Any value may be written `${ENV_VAR}` (or `${ENV_VAR:-default}`); substitution h
 validation so typed fields see the real value. `python -m bot check` prints every problem with its
 key path and exits 1.
 
-Besides the spine (WeCom, server, database, jobs) the file holds the workshop's domain rules as data —
-indicators, innovation points, publicity channels, skills, activities — so code never hard-codes them.
-Lookups by what people type (code, name or alias; full-width or half-width) live on the section models.
+This module holds the runtime's own settings (WeCom, server, database, outbox, groups, schedules,
+admins) and the kit the practices build their sections with (`PracticeSection`, `NamedEntry`,
+`Problems`). Each practice declares its section (points, skills, publicity …) next to its handlers
+and registers it with `@config_section`; `parse_config` validates the spine and every section at once.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -27,6 +29,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -34,6 +37,7 @@ from pydantic_core import PydanticCustomError
 
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 DEFAULT_CONFIG_PATH = "config.yaml"
+PRACTICES_PACKAGE = "handlers"  # where the practices live; importing it registers their sections
 
 
 class Section(BaseModel):
@@ -49,7 +53,7 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
 
 
-class _Problems:
+class Problems:
     """Collects `(sub.path, message)` pairs inside a validator so one run reports all of them.
 
     Raised as one pydantic error of type `config_problems`; `format_validation_error` expands it
@@ -70,23 +74,23 @@ class _Problems:
             )
 
 
-def _sub(path: str, key: str | int) -> str:
+def sub_path(path: str, key: str | int) -> str:
     return f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else key)
 
 
 _CODE = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def _check_code(problems: _Problems, path: str, code: str) -> None:
+def check_code(problems: Problems, path: str, code: str) -> None:
     if not _CODE.fullmatch(code):
         problems.add(path, "must be letters, digits, '-' or '_' (e.g. A01)")
 
 
-def _names_of(entries: Sequence[NamedEntry]) -> str:
-    return ", ".join(e.name for e in entries)
+def names_of(entries: Sequence[NamedEntry], sep: str = ", ") -> str:
+    return sep.join(e.name for e in entries)
 
 
-def _check_unique_names(problems: _Problems, path: str, entries: Sequence[NamedEntry]) -> None:
+def check_unique_names(problems: Problems, path: str, entries: Sequence[NamedEntry]) -> None:
     """Names and aliases must identify one entry each, after normalisation."""
     seen: dict[str, int] = {}
     for i, entry in enumerate(entries):
@@ -119,7 +123,7 @@ class NamedEntry(Section):
 _Entry = TypeVar("_Entry", bound="NamedEntry")
 
 
-def _find(entries: Iterable[_Entry], text: str) -> _Entry | None:
+def find_named(entries: Iterable[_Entry], text: str) -> _Entry | None:
     return next((e for e in entries if e.matches(text)), None)
 
 
@@ -141,11 +145,11 @@ RoleCode = Literal[
 NonNegative = Annotated[float, Field(ge=0)]
 
 
-def _roles(*codes: RoleCode) -> list[RoleCode]:
+def roles(*codes: RoleCode) -> list[RoleCode]:
     return list(codes)
 
 
-def _certification_defaults() -> dict[Literal["0", "I", "L", "U", "O"], float]:
+def certification_defaults() -> dict[Literal["0", "I", "L", "U", "O"], float]:
     return {"U": 3.0, "O": 5.0}
 
 
@@ -256,565 +260,45 @@ class LoggingConfig(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-# --- points: 我的岗位我尽责 ------------------------------------------------------------------------
+# --- the whole file: the spine, and the sections the practices register --------------------------
 
+SectionT = TypeVar("SectionT", bound="PracticeSection")
+SECTIONS: dict[str, type[PracticeSection]] = {}
 
-class Cap(Section):
-    """At most `count` entries and/or `points` points per member per `period` (e.g. 年度封顶)."""
 
-    count: int | None = Field(default=None, ge=1)
-    points: float | None = Field(default=None, gt=0)
-    period: Period
+class PracticeSection(Section):
+    """A practice's own part of `config.yaml` (points, skills, publicity …), declared next to its
+    handlers and registered with `@config_section("key")`. Validated alone first; `references` then
+    checks what it names in other sections (e.g. an indicator code), with paths from the top."""
 
-    @model_validator(mode="after")
-    def _has_a_limit(self) -> Cap:
-        if self.count is None and self.points is None:
-            raise ValueError("needs count or points (or both)")
-        return self
+    key: ClassVar[str] = ""
 
+    def references(self, config: Config) -> list[tuple[str, str]]:
+        return []
 
-class Variant(NamedEntry):
-    """One of several point values of an indicator, e.g. 合理化建议: 提交 1 / 采纳 3 / 推广 5."""
-
-    points: float
-
-
-class Indicator(Section):
-    """One scored item (指标). `points` applies when no variant is chosen; negative means a deduction."""
-
-    code: str
-    name: str
-    aliases: list[str] = Field(default_factory=list)
-    points: float
-    unit: str = "次"
-    cap: Cap | None = None
-    variants: list[Variant] = Field(default_factory=list)
-    # False: booked by another flow (录用, 签到, 带教, 结题), never by a 尽责 claim.
-    claimable: bool = True
-    # 一票否决: an approved entry zeroes the member's total for the quarter; `points` is then ignored.
-    veto: bool = False
-    description: str = ""
-
-    def variant(self, text: str) -> Variant | None:
-        """The variant named (or aliased) `text`, if any."""
-        return _find(self.variants, text)
-
-    def points_for(self, variant: str | None = None) -> float | None:
-        """Points for one entry: the named variant's, or the base points; None for an unknown variant."""
-        if variant is None or not variant.strip():
-            return self.points
-        found = self.variant(variant)
-        return found.points if found else None
-
-
-class Category(Section):
-    """A 类别 of indicators, e.g. A 攻坚克难."""
-
-    code: str
-    name: str
-    description: str = ""
-    indicators: list[Indicator] = Field(default_factory=list)
-
-
-class BranchRanking(Section):
-    """How branches (支部) are ranked against each other from their members' points."""
-
-    rule: Literal["average_per_party_member", "total"] = "average_per_party_member"
-    # Points given to a branch as a whole (e.g. a 书记项目 accepted) count towards its score.
-    include_branch_items: bool = True
-    description: str = ""
-
-
-class Approval(Section):
-    """Who decides claims. Nobody ever approves their own item — that is a rule, not a setting."""
-
-    roles: list[RoleCode] = Field(default_factory=lambda: _roles("secretary"))
-
-
-class PointsConfig(Section):
-    categories: list[Category] = Field(default_factory=list)
-    deductions: Category | None = None
-    claim_backdate: bool = False
-    branch_ranking: BranchRanking = BranchRanking()
-    approval: Approval = Approval()
-
-    @model_validator(mode="after")
-    def _consistent(self) -> PointsConfig:
-        problems = _Problems()
-        groups: list[tuple[str, Category]] = [(f"categories[{i}]", c) for i, c in enumerate(self.categories)]
-        if self.deductions is not None:
-            groups.append(("deductions", self.deductions))
-        seen_categories: dict[str, str] = {}
-        seen_codes: dict[str, str] = {}
-        seen_names: dict[str, str] = {}
-        for path, category in groups:
-            _check_code(problems, f"{path}.code", category.code)
-            key = normalize(category.code)
-            if key in seen_categories:
-                problems.add(
-                    f"{path}.code", f"duplicate category code {category.code!r} (also {seen_categories[key]})"
-                )
-            seen_categories[key] = category.name
-            for j, ind in enumerate(category.indicators):
-                ipath = f"{path}.indicators[{j}]"
-                _check_code(problems, f"{ipath}.code", ind.code)
-                key = normalize(ind.code)
-                if key in seen_codes:
-                    problems.add(
-                        f"{ipath}.code",
-                        f"duplicate indicator code {ind.code!r} (also in category {seen_codes[key]})",
-                    )
-                seen_codes[key] = category.code
-                for word_path, word in [
-                    ("name", ind.name),
-                    *((f"aliases[{k}]", a) for k, a in enumerate(ind.aliases)),
-                ]:
-                    key = normalize(word)
-                    if key in seen_names and seen_names[key] != ind.code:
-                        problems.add(f"{ipath}.{word_path}", f"{word!r} is already used by {seen_names[key]}")
-                    seen_names[key] = ind.code
-                _check_unique_names(problems, f"{ipath}.variants", ind.variants)
-                if path == "deductions":
-                    if ind.points > 0:
-                        problems.add(f"{ipath}.points", "must be zero or negative (this is a deduction)")
-                    for k, v in enumerate(ind.variants):
-                        if v.points > 0:
-                            problems.add(
-                                f"{ipath}.variants[{k}].points",
-                                "must be zero or negative (this is a deduction)",
-                            )
-        problems.raise_if_any()
-        return self
-
-    @property
-    def indicators(self) -> list[Indicator]:
-        """Every indicator, categories first (in file order), then the deductions."""
-        groups = [*self.categories, *([self.deductions] if self.deductions else [])]
-        return [ind for c in groups for ind in c.indicators]
-
-    def indicator(self, code: str) -> Indicator | None:
-        """The indicator with this code (case-insensitive, full-width accepted)."""
-        key = normalize(code)
-        return next((i for i in self.indicators if normalize(i.code) == key), None)
-
-    def category_of(self, code: str) -> Category | None:
-        """The category (or the deductions) that holds indicator `code`."""
-        key = normalize(code)
-        groups = [*self.categories, *([self.deductions] if self.deductions else [])]
-        return next((c for c in groups if any(normalize(i.code) == key for i in c.indicators)), None)
-
-    def category(self, text: str) -> Category | None:
-        """A category by code or name, e.g. "A" or "攻坚克难" (for `排行 … [类别]`)."""
-        key = normalize(text)
-        groups = [*self.categories, *([self.deductions] if self.deductions else [])]
-        return next((c for c in groups if key in (normalize(c.code), normalize(c.name))), None)
-
-    def find_indicators(self, text: str, *, include_deductions: bool = True) -> list[Indicator]:
-        """Candidates for what someone typed in `指标：…`.
-
-        An exact code, name or alias gives exactly that indicator; otherwise every indicator whose
-        name or alias contains the text (or is contained in it) is returned, in file order, so the
-        caller can ask "did you mean …" when there are several and none.
-        """
-        key = normalize(text)
-        if not key:
-            return []
-        pool = self.indicators if include_deductions else [i for c in self.categories for i in c.indicators]
-        exact = [i for i in pool if key in {normalize(w) for w in (i.code, i.name, *i.aliases)}]
-        if exact:
-            return exact[:1]
-        return [
-            i
-            for i in pool
-            if any(key in normalize(w) or normalize(w) in key for w in (i.name, *i.aliases) if normalize(w))
-        ]
-
-
-# --- innovation: 创新积分制 ------------------------------------------------------------------------
-
-PointsTable = dict[str, dict[str, NonNegative]]
-
-
-class InnovationAward(NamedEntry):
-    """A level-independent award of one innovation type, e.g. 六西格玛 绿带结项 5, 专利 发明授权 8."""
-
-    points: NonNegative
-
-
-class InnovationType(NamedEntry):
-    """A kind of result (QC成果, 六西格玛 …) and where its points come from.
-
-    Lookup order: the type's own `awards` (matched by the grade typed), then — if `use_table` —
-    the type's `table` when given, otherwise the shared level × grade table.
-    """
-
-    awards: list[InnovationAward] = Field(default_factory=list)
-    use_table: bool = True
-    table: PointsTable | None = None
-    description: str = ""
-
-    def award(self, text: str) -> InnovationAward | None:
-        return _find(self.awards, text)
-
-
-class InnovationSplit(Section):
-    """How a result's points are shared among its team (课题组)."""
-
-    # leader_share: leader × leader_share, every other member × member_share.
-    # equal: the points divided equally among everyone named, leader included.
-    rule: Literal["leader_share", "equal"] = "leader_share"
-    leader_share: NonNegative = 1.0
-    member_share: NonNegative = 0.5
-    # The team's total for one result is at most this multiple of the result's points; above it every
-    # share is scaled down in proportion (a 10-person QC circle must not earn 6× a solo patent).
-    team_cap_factor: float | None = Field(default=None, gt=0)
-
-
-class InnovationConfig(Section):
-    # Indicator under which innovation points also count in the 尽责 totals; None keeps them as a
-    # ranking of their own (创新积分).
-    indicator: str | None = None
-    approval_roles: list[RoleCode] = Field(default_factory=lambda: _roles("secretary", "committee"))
-    types: list[InnovationType] = Field(default_factory=list)
-    levels: list[NamedEntry] = Field(default_factory=list)  # lowest first
-    grades: list[NamedEntry] = Field(default_factory=list)  # highest first
-    default_grade: str | None = None  # used when 等次 is left out
-    table: PointsTable = Field(default_factory=dict)
-    split: InnovationSplit = InnovationSplit()
-
-    @model_validator(mode="after")
-    def _consistent(self) -> InnovationConfig:
-        problems = _Problems()
-        _check_unique_names(problems, "types", self.types)
-        _check_unique_names(problems, "levels", self.levels)
-        _check_unique_names(problems, "grades", self.grades)
-        if self.default_grade is not None and self.grade(self.default_grade) is None:
-            problems.add("default_grade", f"unknown grade (grades are {_names_of(self.grades)})")
-        if self.table or any(t.use_table and t.table is None for t in self.types):
-            self._check_table(problems, "table", self.table)
-        for i, t in enumerate(self.types):
-            _check_unique_names(problems, f"types[{i}].awards", t.awards)
-            if t.table is not None:
-                self._check_table(problems, f"types[{i}].table", t.table)
-            if not t.use_table and not t.awards:
-                problems.add(
-                    f"types[{i}]", "has no awards and does not use the table, so it can never earn points"
-                )
-            if t.use_table:
-                # Awards are looked up before the table; an award named like a grade would hide that grade.
-                for j, a in enumerate(t.awards):
-                    for word in (a.name, *a.aliases):
-                        clash = self.grade(word)
-                        if clash is not None:
-                            problems.add(
-                                f"types[{i}].awards[{j}]", f"{word!r} clashes with grade {clash.name}"
-                            )
-        problems.raise_if_any()
-        return self
-
-    def _check_table(self, problems: _Problems, path: str, table: PointsTable) -> None:
-        levels = {e.name for e in self.levels}
-        grades = {e.name for e in self.grades}
-        for level, row in table.items():
-            if level not in levels:
-                problems.add(_sub(path, level), f"unknown level (levels are {_names_of(self.levels)})")
-                continue
-            for grade in row:
-                if grade not in grades:
-                    problems.add(
-                        _sub(_sub(path, level), grade), f"unknown grade (grades are {_names_of(self.grades)})"
-                    )
-            for missing in (g.name for g in self.grades if g.name not in row):
-                problems.add(_sub(path, level), f"missing grade {missing}")
-        for missing in (e.name for e in self.levels if e.name not in table):
-            problems.add(path, f"missing level {missing}")
-
-    def type(self, text: str) -> InnovationType | None:
-        """The innovation type named or aliased `text` (e.g. "QC" → QC成果)."""
-        return _find(self.types, text)
-
-    def level(self, text: str) -> NamedEntry | None:
-        """The level named or aliased `text` (e.g. "广西中烟" → 公司级)."""
-        return _find(self.levels, text)
-
-    def grade(self, text: str) -> NamedEntry | None:
-        """The grade named or aliased `text` (e.g. "示范级" → 一等)."""
-        return _find(self.grades, text)
-
-    def level_rank(self, text: str) -> int | None:
-        """0 for the lowest level upwards; to keep "one result, counted once at its highest level"."""
-        found = self.level(text)
-        return None if found is None else self.levels.index(found)
-
-    def points(self, type_: str, level: str | None, grade: str | None = None) -> float | None:
-        """Points for one result, from names or aliases; None when the combination earns nothing.
-
-        Resolve each field with `type`/`level`/`grade` first to tell people which one is wrong.
-        """
-        kind = self.type(type_)
-        if kind is None:
-            return None
-        if grade:
-            award = kind.award(grade)
-            if award is not None:
-                return award.points
-        if not kind.use_table or level is None:
-            return None
-        found_level = self.level(level)
-        found_grade = (
-            self.grade(grade) if grade else (self.grade(self.default_grade) if self.default_grade else None)
-        )
-        if found_level is None or found_grade is None:
-            return None
-        table = kind.table if kind.table is not None else self.table
-        return table.get(found_level.name, {}).get(found_grade.name)
-
-    def shares(self, points: float, members: int) -> tuple[float, float]:
-        """(leader's points, each other member's points) for a result with `members` people besides
-        the leader."""
-        if members < 0:
-            raise ValueError("members must be >= 0")
-        if self.split.rule == "equal":
-            leader = member = points / (members + 1)
-        else:
-            leader, member = points * self.split.leader_share, points * self.split.member_share
-        total = leader + member * members
-        factor = self.split.team_cap_factor
-        cap = None if factor is None else points * factor
-        if cap is not None and total > cap:
-            leader, member = leader * cap / total, member * cap / total
-        return round(leader, 2), round(member, 2)
-
-
-# --- publicity: "1+1+N" 通讯员 ----------------------------------------------------------------------
-
-
-class Channel(NamedEntry):
-    """Where an accepted article (录用) appeared; points per article, scored once at its highest channel."""
-
-    code: str
-    points: NonNegative
-
-
-class PublicityModule(NamedEntry):
-    """A business module (宣传模块) with its lead and correspondents; quota = articles per month."""
-
-    monthly_quota: int | None = Field(default=None, ge=0)
-    description: str = ""
-
-
-class PublicityConfig(Section):
-    indicator: str | None = None
-    submission_points: NonNegative = 0.5
-    default_monthly_quota: int = Field(default=2, ge=0)
-    default_channel: str | None = None  # used by `录用 #N` without a channel
-    channels: list[Channel] = Field(default_factory=list)  # lowest first
-    modules: list[PublicityModule] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> PublicityConfig:
-        problems = _Problems()
-        _check_unique_names(problems, "channels", self.channels)
-        _check_unique_names(problems, "modules", self.modules)
-        codes: set[str] = set()
-        for i, ch in enumerate(self.channels):
-            _check_code(problems, f"channels[{i}].code", ch.code)
-            if normalize(ch.code) in codes:
-                problems.add(f"channels[{i}].code", f"duplicate channel code {ch.code!r}")
-            codes.add(normalize(ch.code))
-            if i and ch.points < self.channels[i - 1].points:
-                problems.add(
-                    f"channels[{i}].points", "must not be below the previous channel's (list lowest first)"
-                )
-        if self.default_channel is not None and self.channel(self.default_channel) is None:
-            problems.add("default_channel", f"unknown channel (channels are {_names_of(self.channels)})")
-        problems.raise_if_any()
-        return self
-
-    def channel(self, text: str) -> Channel | None:
-        """A channel by code, name or alias (e.g. "东方烟草报" → 行业媒体)."""
-        key = normalize(text)
-        return next((c for c in self.channels if normalize(c.code) == key), None) or _find(
-            self.channels, text
-        )
-
-    def module(self, text: str) -> PublicityModule | None:
-        return _find(self.modules, text)
-
-    def module_quota(self, name: str) -> int:
-        """Articles a module owes per month: its own quota, else the default."""
-        found = self.module(name)
-        return (
-            found.monthly_quota if found and found.monthly_quota is not None else self.default_monthly_quota
-        )
-
-
-# --- skills: 以技带岗, 多能工训练表 ----------------------------------------------------------------
-
-
-class Skill(NamedEntry):
-    """A post (岗位) = one column of the multi-skill matrix."""
-
-    section: str  # 工段
-    complexity: int = Field(ge=1, le=5)
-    cycle_days: int | None = Field(default=None, ge=1)  # filled from complexity_cycle_days when left out
-    ideal_qualified: int = Field(default=3, ge=1)  # Toyota "ideal number" of people at U or O
-    description: str = ""
-
-
-class ILUOTargets(Section):
-    """Target level by relation to one's own post: 本岗位精通、相关岗位熟悉、一般岗位随缺随补."""
-
-    own: LevelCode = Field(default="U", alias="本岗位")
-    related: LevelCode = Field(default="L", alias="相关岗位")  # same 工段
-    general: LevelCode = Field(default="I", alias="一般岗位")  # other 工段, trained when a gap appears
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-_DEFAULT_LABELS = {
-    "0": "未培训",
-    "I": "培训中，不可独立上岗",
-    "L": "可在监护下操作",
-    "U": "可独立上岗",
-    "O": "可教他人（岗位教练）",
-}
-
-
-class ILUOConfig(Section):
-    labels: dict[str, str] = Field(default_factory=lambda: dict(_DEFAULT_LABELS))
-    targets: ILUOTargets = ILUOTargets()
-    coach_min_level: LevelCode = "U"  # a coach (带教师傅) must be at least this in the skill
-    coverage_min_level: LevelCode = "U"  # from this level a person counts towards a post's coverage
-
-    @field_validator("labels", mode="before")
     @classmethod
-    def _keys_as_text(cls, v: Any) -> Any:
-        return {str(k).upper(): val for k, val in v.items()} if isinstance(v, dict) else v
-
-    @field_validator("labels")
-    @classmethod
-    def _all_levels(cls, v: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(v) - set(ILUO_ORDER))
-        if unknown:
-            raise ValueError(f"unknown level {unknown[0]!r} (levels are 0, I, L, U, O)")
-        missing = [lvl for lvl in ILUO_ORDER if lvl not in v]
-        if missing:
-            raise ValueError(f"missing label for {', '.join(missing)}")
-        return v
+    def of(cls: type[SectionT], config: Config) -> SectionT:
+        """This section of a loaded configuration, typed: `PointsConfig.of(ctx.config)`."""
+        return config.section(cls)
 
 
-class TrainingConfig(Section):
-    """Points booked by the three-step training (带教) and by level certification."""
+def config_section(key: str) -> Callable[[type[SectionT]], type[SectionT]]:
+    """Register a practice's section under its top-level key in `config.yaml`."""
 
-    indicator: str | None = None  # the coach's, when step 3 is passed
-    points: NonNegative = 2.0
-    certification_indicator: str | None = None  # the trainee's, on reaching a level below
-    certification_points: dict[LevelCode, NonNegative] = Field(default_factory=_certification_defaults)
-    pass_score: float = Field(default=60.0, ge=0, le=100)  # step 3 成绩 (0–100) needed to pass
+    def register(model: type[SectionT]) -> type[SectionT]:
+        if SECTIONS.get(key, model) is not model:
+            raise ValueError(f"config section {key!r} registered twice")
+        model.key = key
+        SECTIONS[key] = model
+        return model
 
-
-class SkillsConfig(Section):
-    sections: list[str] = Field(default_factory=list)  # 工段, in process order
-    complexity_cycle_days: dict[int, int] = Field(
-        default_factory=lambda: {1: 15, 2: 30, 3: 60, 4: 90, 5: 180}
-    )
-    iluo: ILUOConfig = ILUOConfig()
-    training: TrainingConfig = TrainingConfig()
-    posts: list[Skill] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> SkillsConfig:
-        problems = _Problems()
-        _check_unique_names(problems, "posts", self.posts)
-        for c in range(1, 6):
-            if c not in self.complexity_cycle_days:
-                problems.add("complexity_cycle_days", f"missing complexity {c}")
-        for c, days in self.complexity_cycle_days.items():
-            if not 1 <= c <= 5:
-                problems.add(f"complexity_cycle_days.{c}", "complexity must be 1 to 5")
-            if days < 1:
-                problems.add(f"complexity_cycle_days.{c}", "must be at least 1")
-        for i, post in enumerate(self.posts):
-            if self.sections and post.section not in self.sections:
-                problems.add(
-                    f"posts[{i}].section", f"unknown section (sections are {', '.join(self.sections)})"
-                )
-            if post.cycle_days is None and post.complexity in self.complexity_cycle_days:
-                # Resolved once here so every reader sees the effective cycle; frozen models need this bypass.
-                object.__setattr__(post, "cycle_days", self.complexity_cycle_days[post.complexity])
-        problems.raise_if_any()
-        return self
-
-    def skill(self, text: str) -> Skill | None:
-        """A post by name or alias (e.g. "切丝" → 切叶丝岗)."""
-        return _find(self.posts, text)
-
-    def cycle_days(self, text: str) -> int | None:
-        """Default learning cycle (轮训周期) in days for a post."""
-        found = self.skill(text)
-        return found.cycle_days if found else None
-
-    def label(self, level: str) -> str:
-        """The Chinese label of an I-L-U-O level."""
-        return self.iluo.labels.get(str(level).upper(), str(level))
-
-    def target(self, own_post: str | None, post: str) -> str:
-        """The level a member should reach in `post` given their own post (本岗位/相关岗位/一般岗位)."""
-        mine, other = (self.skill(own_post) if own_post else None), self.skill(post)
-        if mine is not None and other is not None and mine.name == other.name:
-            return self.iluo.targets.own
-        if mine is not None and other is not None and mine.section == other.section:
-            return self.iluo.targets.related
-        return self.iluo.targets.general
-
-
-# --- activities and secretary projects ------------------------------------------------------------
-
-
-class ActivityType(NamedEntry):
-    points: NonNegative = 1.0  # per attendee who signs in
-    organiser_points: NonNegative = 0.0
-    indicator: str | None = None  # overrides activities.indicator (e.g. 三会一课 → 能力素质提升)
-    description: str = ""
-
-
-class ActivitiesConfig(Section):
-    indicator: str | None = None
-    # Sign-in opens this long before the start and closes this long after it.
-    signin_window_minutes: int = Field(default=20, ge=1)
-    default_duration_minutes: int = Field(default=90, ge=1)
-    types: list[ActivityType] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ActivitiesConfig:
-        problems = _Problems()
-        _check_unique_names(problems, "types", self.types)
-        problems.raise_if_any()
-        return self
-
-    def type(self, text: str) -> ActivityType | None:
-        """An activity type by name or alias (e.g. "读书会" → 我来阅读)."""
-        return _find(self.types, text)
-
-    def indicator_for(self, activity_type: ActivityType) -> str | None:
-        return activity_type.indicator or self.indicator
-
-
-class ProjectsConfig(Section):
-    """书记项目: points to project members when a milestone is reached and when the project is accepted."""
-
-    indicator: str | None = None
-    milestone_points: NonNegative = 2.0
-    completion_points: NonNegative = 5.0
-    # Part of a branch's score when branch_ranking.include_branch_items is on.
-    branch_completion_points: NonNegative = 0.0
-
-
-# --- the whole file -------------------------------------------------------------------------------
+    return register
 
 
 class Config(Section):
+    """The runtime's settings. The practices' sections are added as fields when the file is parsed
+    (see `parse_config`); read them with `Section.of(config)`."""
+
     wecom: WeComConfig = WeComConfig()
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -825,12 +309,6 @@ class Config(Section):
     admins: list[str] = Field(default_factory=list)
     groups: dict[str, GroupConfig] = Field(default_factory=dict)
     schedules: list[ScheduleConfig] = Field(default_factory=list)
-    points: PointsConfig = PointsConfig()
-    innovation: InnovationConfig = InnovationConfig()
-    publicity: PublicityConfig = PublicityConfig()
-    skills: SkillsConfig = SkillsConfig()
-    activities: ActivitiesConfig = ActivitiesConfig()
-    projects: ProjectsConfig = ProjectsConfig()
 
     @field_validator("timezone")
     @classmethod
@@ -843,20 +321,8 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _references(self) -> Config:
-        """Cross-section references: indicator codes named by flows, groups named by schedules."""
-        problems = _Problems()
-        refs: list[tuple[str, str | None]] = [
-            ("innovation.indicator", self.innovation.indicator),
-            ("publicity.indicator", self.publicity.indicator),
-            ("activities.indicator", self.activities.indicator),
-            ("projects.indicator", self.projects.indicator),
-            ("skills.training.indicator", self.skills.training.indicator),
-            ("skills.training.certification_indicator", self.skills.training.certification_indicator),
-            *((f"activities.types[{i}].indicator", t.indicator) for i, t in enumerate(self.activities.types)),
-        ]
-        for path, code in refs:
-            if code is not None and self.points.indicator(code) is None:
-                problems.add(path, f"unknown indicator {code!r}")
+        """Groups named by schedules, then what each practice's section names elsewhere."""
+        problems = Problems()
         names: set[str] = set()
         for i, s in enumerate(self.schedules):
             if s.name in names:
@@ -878,6 +344,11 @@ class Config(Section):
                     if not isinstance(group, str) or group not in self.groups:
                         known = ", ".join(self.groups) or "none"
                         problems.add(item_path, f"unknown group {group!r} (configured: {known})")
+        for key in SECTIONS:
+            section = getattr(self, key, None)
+            if isinstance(section, PracticeSection):
+                for path, message in section.references(self):
+                    problems.add(path, message)
         problems.raise_if_any()
         return self
 
@@ -885,21 +356,28 @@ class Config(Section):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def indicator(self, code: str) -> Indicator | None:
-        """The indicator with this code, deductions included (`A01`, `a01` and `Ａ01` all match)."""
-        return self.points.indicator(code)
-
-    def find_indicators(self, text: str, *, include_deductions: bool = True) -> list[Indicator]:
-        """Indicator candidates for a code or (part of) a name; see `PointsConfig.find_indicators`."""
-        return self.points.find_indicators(text, include_deductions=include_deductions)
-
-    def innovation_points(self, type_: str, level: str | None, grade: str | None = None) -> float | None:
-        """Points for an innovation result, e.g. ("QC成果", "厂级", "一等") → 8; None if it earns nothing."""
-        return self.innovation.points(type_, level, grade)
+    def section(self, model: type[SectionT]) -> SectionT:
+        """A practice's section; its defaults when the file leaves it out."""
+        found = getattr(self, model.key, None)
+        if not isinstance(found, model):
+            raise LookupError(f"config section {model.key!r} is not loaded; import its practice first")
+        return found
 
     def schedule(self, name: str) -> ScheduleConfig | None:
         """A declared schedule by name (for `jobs run NAME`)."""
         return next((s for s in self.schedules if s.name == name), None)
+
+
+@functools.lru_cache(maxsize=8)
+def _with_sections(keys: tuple[str, ...]) -> type[Config]:
+    """The model of the whole file: the spine plus every registered section, each with its defaults."""
+    fields: dict[str, Any] = {key: (SECTIONS[key], SECTIONS[key]()) for key in keys}
+    return create_model("PioneerConfig", __base__=Config, **fields)
+
+
+def load_practices() -> None:
+    """Import the practices so that their sections (and commands, jobs and kinds) are registered."""
+    importlib.import_module(PRACTICES_PACKAGE)
 
 
 class ConfigError(Exception):
@@ -999,7 +477,8 @@ def parse_config(raw: Any, env: dict[str, str] | None = None) -> Config:
         raise ConfigError(["(top level): must be a mapping of keys to values"])
     data = substitute_env(raw, "", problems, dict(os.environ) if env is None else env)
     try:
-        config = Config.model_validate(data)
+        load_practices()
+        config = _with_sections(tuple(SECTIONS)).model_validate(data)
     except ValidationError as exc:
         problems.extend(format_validation_error(exc))
         raise ConfigError(problems) from None

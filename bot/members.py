@@ -273,9 +273,9 @@ def _roles(text: str) -> list[str]:
 def import_skills(
     session: Session, text: str, find_skill: Callable[[str], Any], actor: str = "cli"
 ) -> ImportReport:
-    """Set the I-L-U-O levels people already hold (SPEC §5 `skills import`).
+    """Set the I-L-U-O levels people already hold (`python -m bot skills import`).
 
-    `find_skill` resolves a name or alias to a configured skill (`config.skills.skill`).
+    `find_skill` resolves a name or alias to a configured post (the skills practice passes its own).
     """
     report = ImportReport()
     rows, report.problems = read_csv(text, SKILL_HEADER)

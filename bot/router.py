@@ -23,18 +23,9 @@ from bot.context import Context, Sender
 from bot.forms import Form, ask, normalise, parse_form, split_fields, starts_with_label
 from bot.replies import HandlerResult, Reply, Text, as_replies
 from storage.models import Dialogue
+from storage.vocabulary import Role
 
-ROLE_NAMES = {
-    "member": "成员",
-    "correspondent": "通讯员",
-    "module_lead": "模块管理骨干",
-    "coach": "带教师傅",
-    "team_leader": "班组长",
-    "group_leader": "党小组长",
-    "secretary": "支部书记",
-    "committee": "党总支",
-    "admin": "管理员",
-}
+ROLE_NAMES = {role.value: role.label for role in Role}  # in the order of precedence shown in 帮助
 CANCEL_WORDS = frozenset({"取消", "算了", "退出", "不填了"})
 INJECTABLE = frozenset({"ctx", "member", "session", "form", "args", "config", "now"})
 _CODE = re.compile(r"[a-z][a-z0-9_]*")
@@ -46,7 +37,9 @@ class Command:
     func: Callable[..., HandlerResult]
     code: str
     aliases: tuple[str, ...] = ()
-    roles: frozenset[str] | None = None  # None: everyone who is a member
+    # None: everyone who is a member; a callable: roles known only once every practice is loaded
+    # (e.g. whoever may decide some registered kind of item).
+    roles: frozenset[str] | Callable[[], frozenset[str]] | None = None
     party_only: bool = False
     form: type[Form] | None = None
     inject: tuple[str, ...] = ()
@@ -61,8 +54,9 @@ class Command:
 
     def refusal(self, sender: Sender) -> str | None:
         """Why `sender` may not use this command, or None if they may."""
-        if self.roles is not None and not sender.roles & self.roles:
-            who = "、".join(ROLE_NAMES.get(r, r) for r in sorted(self.roles, key=list(ROLE_NAMES).index))
+        roles = self.roles() if callable(self.roles) else self.roles
+        if roles is not None and not sender.roles & roles:
+            who = "、".join(ROLE_NAMES.get(r, r) for r in sorted(roles, key=list(ROLE_NAMES).index))
             return f"「{self.name}」仅限{who}使用。发送「帮助」查看你可以用的命令。"
         if self.party_only and not sender.is_party_member:
             return f"「{self.name}」仅限党员（含预备党员）使用。"
@@ -100,7 +94,7 @@ class Router:
         *,
         code: str,
         aliases: tuple[str, ...] | list[str] = (),
-        roles: set[str] | frozenset[str] | None = None,
+        roles: set[str] | frozenset[str] | Callable[[], frozenset[str]] | None = None,
         party_only: bool = False,
         form: type[Form] | None = None,
     ) -> Callable[[Callable[..., HandlerResult]], Callable[..., HandlerResult]]:
@@ -121,7 +115,7 @@ class Router:
                     func,
                     code,
                     tuple(aliases),
-                    frozenset(roles) if roles else None,
+                    roles if callable(roles) else (frozenset(roles) if roles else None),
                     party_only,
                     form,
                     params,

@@ -1,11 +1,32 @@
-"""Handler modules, one per practice; importing the package registers their commands and jobs."""
+"""The practices. Importing this package registers everything they contribute: commands (their
+routers), jobs, item kinds, config sections, command-line commands and demo files.
+
+A practice whose commands are not built yet contributes only its config section, so that the shipped
+`config.yaml` is validated in full.
+"""
 
 from __future__ import annotations
 
 from bot.router import Router
-from handlers import approvals, basics, export, points, rankings
+from handlers import (  # noqa: F401 - imported for what they register
+    activities_config,
+    approvals,
+    basics,
+    export,
+    points,
+    projects_config,
+    publicity_config,
+    rankings,
+    skills,
+)
 
-MODULES = (basics, points, approvals, rankings, export)
+MODULES = (
+    basics,
+    points,
+    rankings,
+    approvals,
+    export,
+)  # with commands; 我的 shows their sections in this order
 
 
 def build_router() -> Router:

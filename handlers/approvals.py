@@ -1,9 +1,10 @@
-"""Deciding items: 待审, 通过, 驳回 (typed or by card button), 撤销 (withdraw or void), and the working-day
-digest of what waits for each approver.
+"""Deciding items of every kind: 待审, 通过, 驳回 (typed or by card button), 撤销 (withdraw or void),
+the photos that follow a submission, and the working-day digest of what waits for each approver.
 
-A decision is a conditional update (pending → approved/rejected), so two approvers clicking at once
-cannot both decide. It greys every approver's card, tells the people it concerns, and — when
-approved — writes the ledger lines in the same transaction.
+Nothing here knows a kind: each is registered in `handlers/items.py` by its practice, which says who
+decides it, how its card reads and what a decision books. A decision is a conditional update
+(pending → approved/rejected), so two approvers clicking at once cannot both decide; it greys every
+approver's card, tells the people it concerns, and books in the same transaction.
 """
 
 from __future__ import annotations
@@ -11,37 +12,21 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-
 from bot.context import Context, Sender
 from bot.forms import Field, FieldError, Form, normalise
 from bot.replies import ReplaceButton, Reply, Text
 from bot.router import Router
 from bot.scheduler import JobContext, job
-from handlers.points import (
-    Booked,
-    book,
-    cap_refusal,
-    decision_refusal,
-    fmt,
-    person,
-    reverse,
-    short,
-    signed,
-)
-from storage import points as ledger
-from storage.models import MediaFile, Member
-from storage.points import ApprovalRequest, Submission
+from handlers.items import KINDS, kind_of, ref
+from handlers.ledger import Booked, short, signed
+from storage import items as item_store
+from storage import people
+from storage.items import Item
+from storage.vocabulary import ItemState, Role
 
 router = Router("approvals")
-DECIDERS = {"secretary", "committee"}
-STATUS_NAMES = {
-    "pending": "待审",
-    "approved": "已通过",
-    "rejected": "已驳回",
-    "withdrawn": "已撤销",
-    "voided": "已作废",
-}
+DECIDERS = {Role.SECRETARY, Role.COMMITTEE}
+EVIDENCE_WINDOW = timedelta(minutes=10)
 _NUMBER = re.compile(r"#?\s*(\d+)")
 LIST_LIMIT = 20
 
@@ -60,59 +45,51 @@ def split_number(text: str) -> tuple[int | None, str]:
     return int(m.group(1)), stripped[m.end() :].strip()
 
 
-def from_click(ctx: Context) -> bool:
-    return ctx.message.kind == "event" and ctx.message.event == "template_card_event"
+def deciders() -> frozenset[str]:
+    """Everyone who may decide some registered kind (the secretaries, the committee, later module leads)."""
+    return frozenset(role for kind in KINDS.values() for role in kind.decider_roles)
 
 
 def stamp(who: str, at: datetime) -> str:
     return f"{who} {at:%m-%d %H:%M}"
 
 
-def _decided_text(ctx: Context, sub: Submission) -> str:
+def _decided_text(ctx: Context, item: Item) -> str:
     """#12 已通过（张伟 11-24 09:13），无需再处理。"""
-    by_id, at = (sub.voided_by, sub.voided_at) if sub.status == "voided" else (sub.decided_by, sub.decided_at)
-    by = ctx.session.get(Member, by_id) if by_id else None
-    who = stamp(by.name, at.astimezone(ctx.config.tz)) if by and at else ""
-    return f"#{sub.id} {STATUS_NAMES[sub.status]}" + (f"（{who}）" if who else "") + "，无需再处理。"
+    voided = item.status == ItemState.VOIDED
+    by_id, at = (item.voided_by, item.voided_at) if voided else (item.decided_by, item.decided_at)
+    name = item_store.member_name(ctx.session, by_id)
+    who = stamp(name, at.astimezone(ctx.config.tz)) if name and at else ""
+    return f"#{item.id} {ItemState(item.status).label}" + (f"（{who}）" if who else "") + "，无需再处理。"
 
 
 def _missing(number: int) -> str:
-    return f"没有编号为 #{number} 的申报。发送「待审」查看等你审核的事项。"
+    return f"没有编号为 #{number} 的事项。发送「待审」查看等你审核的事项。"
 
 
 # -- 待审 -------------------------------------------------------------------------------------------
 
 
-@router.command("待审", code="pending", aliases=("审核", "待办"), roles=DECIDERS)
+@router.command("待审", code="pending", aliases=("审核", "待办"), roles=deciders)
 def pending(ctx: Context, member: Sender) -> str:
-    """列出等你审核的申报，最早的在前。"""
-    s, a = Submission, ApprovalRequest
-    waiting = select(s).join(a, a.item_id == s.id).where(a.approver_id == member.id, s.status == "pending")
-    total = ctx.session.execute(select(func.count()).select_from(waiting.subquery())).scalar_one()
-    if not total:
-        return "没有等你审核的申报。"
-    subs = ctx.session.execute(waiting.order_by(s.created_at, s.id).limit(LIST_LIMIT)).scalars().all()
-    names = dict(
-        ctx.session.execute(
-            select(Member.id, Member.name).where(Member.id.in_({x.member_id for x in subs}))
-        ).all()
-    )
-    refs = [f"item:{x.id}" for x in subs]
-    photos = dict(
-        ctx.session.execute(
-            select(MediaFile.ref, func.count()).where(MediaFile.ref.in_(refs)).group_by(MediaFile.ref)
-        ).all()
-    )
-    lines = [f"等你审核的申报 {total} 项（最早的在前）："]
-    for x in subs:
+    """列出等你审核的事项，最早的在前。"""
+    waiting = item_store.waiting_for(ctx.session, member.id, LIST_LIMIT)
+    if not waiting.total:
+        return "没有等你审核的事项。"
+    photos = item_store.evidence_counts(ctx.session, [x.id for x in waiting.items if x.id is not None])
+    lines = [f"等你审核的事项 {waiting.total} 项（最早的在前）："]
+    for x in waiting.items:
         created = x.created_at.astimezone(ctx.config.tz)
-        evidence = photos.get(f"item:{x.id}", 0)
+        value = kind_of(x).value(ctx.session, x)
+        evidence = photos.get(x.id or 0, 0)
+        owner = waiting.owners.get(x.member_id or 0, "?")
         lines.append(
-            f"#{x.id} {created:%m-%d} {names.get(x.member_id, '?')} {x.kind} {short(x.title, 24)} "
-            f"{fmt(x.points_x100)} 分" + (f" · 图 {evidence}" if evidence else "")
+            f"#{x.id} {created:%m-%d} {owner} {x.kind} {short(x.title, 24)}"
+            + (f" {value}" if value else "")
+            + (f" · 图 {evidence}" if evidence else "")
         )
-    if total > LIST_LIMIT:
-        lines.append(f"……另有 {total - LIST_LIMIT} 项，处理完再发「待审」查看。")
+    if waiting.total > LIST_LIMIT:
+        lines.append(f"……另有 {waiting.total - LIST_LIMIT} 项，处理完再发「待审」查看。")
     lines.append("回复「通过 #编号」或「驳回 #编号 理由」，也可以直接点卡片上的按钮。")
     return "\n".join(lines)
 
@@ -120,58 +97,52 @@ def pending(ctx: Context, member: Sender) -> str:
 # -- 通过 / 驳回 -------------------------------------------------------------------------------------
 
 
-def _notify_approved(ctx: Context, sub: Submission, booked: list[Booked], member: Sender) -> None:
+def _notify_approved(ctx: Context, item: Item, booked: list[Booked], member: Sender) -> None:
+    noun = kind_of(item).noun
     for b in booked:
         if b.member.id == member.id:
             continue
-        own = "你的" if b.member.id == sub.member_id else "你参与的"
+        own = "你的" if b.member.id == item.member_id else "你参与的"
         ctx.send(
             b.member.userid,
-            f"{own}{sub.kind}申报 #{sub.id}（{sub.title}）已由 {member.name} 审核通过，"
+            f"{own}{item.kind}{noun} #{item.id}（{item.title}）已由 {member.name} 审核通过，"
             f"{signed(b.points_x100)} 分。",
         )
-    owner = person(ctx.session, sub.member_id)
+    owner = people.by_id(ctx.session, item.member_id) if item.member_id is not None else None
     if owner is not None and not any(b.member.id == owner.id for b in booked):
-        ctx.send(owner.userid, f"你的{sub.kind}申报 #{sub.id}（{sub.title}）已由 {member.name} 审核通过。")
+        ctx.send(
+            owner.userid, f"你的{item.kind}{noun} #{item.id}（{item.title}）已由 {member.name} 审核通过。"
+        )
 
 
 def approve_one(ctx: Context, member: Sender, number: int) -> tuple[str, str]:
     """Approve `#number`; returns (what to say, the button label when it is decided now or already)."""
-    sub = ctx.session.get(Submission, number)
-    if sub is None:
+    item = ctx.session.get(Item, number)
+    if item is None:
         return _missing(number), ""
-    refusal = decision_refusal(ctx.session, ctx.config, member, sub)
+    kind = kind_of(item)
+    refusal = kind.refusal(ctx.session, ctx.config, member, item)
     if refusal:
         return refusal, ""
-    if sub.status != "pending":
-        return _decided_text(ctx, sub), STATUS_NAMES[sub.status]
-    indicator = ctx.config.indicator(sub.indicator) if sub.indicator and sub.kind != "创新" else None
-    if indicator is not None:
-        over = cap_refusal(
-            ctx.session,
-            indicator,
-            sub.member_id,
-            sub.day,
-            sub.points_x100,
-            with_pending=False,
-            exclude_item=sub.id,
-        )
-        if over:
-            return f"#{sub.id} 不能通过：{over}请用「驳回 #{sub.id} 理由」退回。", ""
-    if not ledger.decide(ctx.session, sub.id, "approved", member.id, ctx.now):
-        ctx.session.refresh(sub)
-        return _decided_text(ctx, sub), STATUS_NAMES[sub.status]
-    ctx.session.refresh(sub)
-    booked = book(ctx.session, ctx.config, sub, member.id, ctx.now)
+    if item.status != ItemState.PENDING:
+        return _decided_text(ctx, item), ItemState(item.status).label
+    blocked = kind.blocker(ctx, item)
+    if blocked:
+        return f"#{item.id} 不能通过：{blocked}请用「驳回 #{item.id} 理由」退回。", ""
+    if not item_store.decide(ctx.session, number, ItemState.APPROVED, member.id, ctx.now):
+        ctx.session.refresh(item)
+        return _decided_text(ctx, item), ItemState(item.status).label
+    ctx.session.refresh(item)
+    booked = kind.approve(ctx, item, member)
     # The clicked card and every other approver's card show the same label, whichever comes last.
     label = f"已通过 · {stamp(member.name, ctx.now)}"
-    ctx.update_cards(f"item:{sub.id}", label)
-    _notify_approved(ctx, sub, booked, member)
+    ctx.update_cards(ref(item.id), label)
+    _notify_approved(ctx, item, booked, member)
     split = "、".join(f"{b.member.name} {signed(b.points_x100)} 分" for b in booked) or "无积分变动"
-    return f"已通过 #{sub.id}：{sub.title}，{split}。", label
+    return f"已通过 #{item.id}：{item.title}，{split}。", label
 
 
-@router.command("通过", code="approve", aliases=("同意", "批准"), roles=DECIDERS)
+@router.command("通过", code="approve", aliases=("同意", "批准"), roles=deciders)
 def approve(ctx: Context, member: Sender, args: str) -> list[Reply]:
     """审核通过一项或几项申报，例：通过 #12 或 通过 #12 #13。"""
     numbers = item_numbers(args)
@@ -180,7 +151,7 @@ def approve(ctx: Context, member: Sender, args: str) -> list[Reply]:
     answers = [approve_one(ctx, member, n) for n in dict.fromkeys(numbers)]
     text = Text("\n".join(a for a, _ in answers))
     label = answers[0][1]
-    if from_click(ctx) and label:
+    if ctx.by_click and label:
         return [ReplaceButton(label), text]
     return [text]
 
@@ -210,62 +181,64 @@ class RejectForm(Form):
     )
 
 
-@router.command("驳回", code="reject", aliases=("退回申报", "不通过"), roles=DECIDERS, form=RejectForm)
+@router.command("驳回", code="reject", aliases=("退回申报", "不通过"), roles=deciders, form=RejectForm)
 def reject(ctx: Context, member: Sender, form: RejectForm) -> list[Reply]:
     """驳回一项申报，必须写理由，例：驳回 #12 缺少现场照片。"""
     number, reason = form.number, form.reason
-    sub = ctx.session.get(Submission, number)
-    if sub is None:
+    item = ctx.session.get(Item, number)
+    if item is None:
         return [Text(_missing(number))]
-    refusal = decision_refusal(ctx.session, ctx.config, member, sub)
+    kind = kind_of(item)
+    refusal = kind.refusal(ctx.session, ctx.config, member, item)
     if refusal:
         return [Text(refusal)]
-    if sub.status != "pending" or not ledger.decide(
-        ctx.session, sub.id, "rejected", member.id, ctx.now, reason
-    ):
-        ctx.session.refresh(sub)
-        text = Text(_decided_text(ctx, sub))
-        return [ReplaceButton(STATUS_NAMES[sub.status]), text] if from_click(ctx) else [text]
+    decided = item.status == ItemState.PENDING and item_store.decide(
+        ctx.session, number, ItemState.REJECTED, member.id, ctx.now, reason
+    )
+    if not decided:
+        ctx.session.refresh(item)
+        text = Text(_decided_text(ctx, item))
+        return [ReplaceButton(ItemState(item.status).label), text] if ctx.by_click else [text]
     label = f"已驳回 · {stamp(member.name, ctx.now)}"
-    ctx.update_cards(f"item:{sub.id}", label)
-    owner = person(ctx.session, sub.member_id)
+    ctx.update_cards(ref(item.id), label)
+    owner = people.by_id(ctx.session, item.member_id) if item.member_id is not None else None
     if owner is not None:
         ctx.send(
             owner.userid,
-            f"你的{sub.kind}申报 #{sub.id}（{sub.title}）被 {member.name} 驳回。理由：{reason}\n"
+            f"你的{item.kind}{kind.noun} #{item.id}（{item.title}）被 {member.name} 驳回。理由：{reason}\n"
             "可以修改后重新申报。",
         )
-    text = Text(f"已驳回 #{sub.id}：{owner.name if owner else ''} {sub.title}。已把理由告诉本人。")
-    return [ReplaceButton(label), text] if from_click(ctx) else [text]
+    text = Text(f"已驳回 #{item.id}：{owner.name if owner else ''} {item.title}。已把理由告诉本人。")
+    return [ReplaceButton(label), text] if ctx.by_click else [text]
 
 
 # -- 撤销 -------------------------------------------------------------------------------------------
 
 
-def _withdraw(ctx: Context, sub: Submission, member: Sender) -> str:
-    if not ledger.decide(ctx.session, sub.id, "withdrawn", member.id, ctx.now):
-        ctx.session.refresh(sub)
-        return _decided_text(ctx, sub)
-    ctx.update_cards(f"item:{sub.id}", f"已撤销 · {stamp(member.name, ctx.now)}")
-    return f"已撤销 #{sub.id}（{sub.title}），审核人不会再处理它。"
+def _withdraw(ctx: Context, item: Item, member: Sender) -> str:
+    if not item_store.decide(ctx.session, item.id or 0, ItemState.WITHDRAWN, member.id, ctx.now):
+        ctx.session.refresh(item)
+        return _decided_text(ctx, item)
+    ctx.update_cards(ref(item.id), f"已撤销 · {stamp(member.name, ctx.now)}")
+    return f"已撤销 #{item.id}（{item.title}），审核人不会再处理它。"
 
 
-def _void(ctx: Context, sub: Submission, member: Sender, reason: str) -> str:
+def _void(ctx: Context, item: Item, member: Sender, reason: str) -> str:
     if not reason:
-        return f"作废已通过的 #{sub.id} 必须写理由，例：撤销 #{sub.id} 重复申报。"
-    if not ledger.void(ctx.session, sub.id, member.id, ctx.now, reason):
-        ctx.session.refresh(sub)
-        return f"#{sub.id} 现在是「{STATUS_NAMES[sub.status]}」，不能作废。"
-    reversed_ = reverse(ctx.session, sub, member.id, ctx.now, reason)
+        return f"作废已通过的 #{item.id} 必须写理由，例：撤销 #{item.id} 重复申报。"
+    if not item_store.void(ctx.session, item.id or 0, member.id, ctx.now, reason):
+        ctx.session.refresh(item)
+        return f"#{item.id} 现在是「{ItemState(item.status).label}」，不能作废。"
+    reversed_ = kind_of(item).void(ctx, item, member, reason)
     for r in reversed_:
         if r.member.id != member.id:
             ctx.send(
                 r.member.userid,
-                f"你的 #{sub.id}（{sub.title}）已被 {member.name} 作废，冲正 {signed(r.points_x100)} 分。"
+                f"你的 #{item.id}（{item.title}）已被 {member.name} 作废，冲正 {signed(r.points_x100)} 分。"
                 f"理由：{reason}",
             )
     split = "、".join(f"{r.member.name} {signed(r.points_x100)} 分" for r in reversed_) or "无积分变动"
-    return f"已作废 #{sub.id}（{sub.title}），冲正：{split}。原记录保留可查。"
+    return f"已作废 #{item.id}（{item.title}），冲正：{split}。原记录保留可查。"
 
 
 @router.command("撤销", code="withdraw", aliases=("撤回", "作废"))
@@ -274,27 +247,63 @@ def withdraw(ctx: Context, member: Sender, args: str) -> str:
     number, reason = split_number(args)
     if number is None:
         return "请写明编号，例：撤销 #12；作废已通过的事项还要写理由：撤销 #12 重复申报。"
-    sub = ctx.session.get(Submission, number)
-    if sub is None:
-        return f"没有编号为 #{number} 的申报。发送「我的」查看你的待审事项。"
-    own = member.id in (sub.member_id, sub.submitted_by)
-    if sub.status == "pending":
+    item = ctx.session.get(Item, number)
+    if item is None:
+        return f"没有编号为 #{number} 的事项。发送「我的」查看你的待审事项。"
+    kind = kind_of(item)
+    own = member.id in (item.member_id, item.submitted_by)
+    if item.status == ItemState.PENDING:
         if own:
-            return _withdraw(ctx, sub, member)
-        if decision_refusal(ctx.session, ctx.config, member, sub) is None:
-            return f"#{sub.id} 还在待审。不同意请用「驳回 #{sub.id} 理由」，申报人会收到理由。"
-        return f"#{sub.id} 不是你的申报，不能撤销。"
-    if sub.status == "approved":
-        refusal = decision_refusal(ctx.session, ctx.config, member, sub)
+            return _withdraw(ctx, item, member)
+        if kind.refusal(ctx.session, ctx.config, member, item) is None:
+            return f"#{item.id} 还在待审。不同意请用「驳回 #{item.id} 理由」，申报人会收到理由。"
+        return f"#{item.id} 不是你的{kind.noun}，不能撤销。"
+    if item.status == ItemState.APPROVED:
+        refusal = kind.refusal(ctx.session, ctx.config, member, item)
         if refusal is None:
-            return _void(ctx, sub, member, reason)
-        if sub.member_id == member.id:
+            return _void(ctx, item, member, reason)
+        if item.member_id == member.id:
             return (
-                f"#{sub.id} 已审核通过，不能自己撤销。"
-                f"如记分有误，请联系支部书记用「撤销 #{sub.id} 理由」作废。"
+                f"#{item.id} 已审核通过，不能自己撤销。"
+                f"如记分有误，请联系支部书记用「撤销 #{item.id} 理由」作废。"
             )
-        return f"#{sub.id} 不是你的申报，不能撤销。" if not member.has(*DECIDERS) else refusal
-    return f"#{sub.id} 现在是「{STATUS_NAMES[sub.status]}」，无需撤销。"
+        return f"#{item.id} 不是你的{kind.noun}，不能撤销。" if not member.has(*deciders()) else refusal
+    return f"#{item.id} 现在是「{ItemState(item.status).label}」，无需撤销。"
+
+
+# -- 我的 ------------------------------------------------------------------------------------------
+
+
+@router.profile_section
+def my_pending(ctx: Context) -> str:
+    """My items still waiting for a decision, of every kind."""
+    assert ctx.member is not None
+    waiting = item_store.pending_of(ctx.session, ctx.member.id)
+    if not waiting:
+        return ""
+    shown = "；".join(
+        f"#{x.id} {short(x.title, 16)}" + (f" {value}" if (value := kind_of(x).value(ctx.session, x)) else "")
+        for x in waiting[:5]
+    )
+    return f"待审：{shown}" + ("；……" if len(waiting) > 5 else "")
+
+
+# -- evidence ---------------------------------------------------------------------------------------
+
+
+@router.on_image
+def attach_evidence(ctx: Context) -> str | None:
+    """A photo sent within 10 minutes of a submission is kept as that item's evidence."""
+    assert ctx.member is not None
+    item_id = item_store.latest_pending_since(ctx.session, ctx.member.id, ctx.now - EVIDENCE_WINDOW)
+    if item_id is None:
+        return None
+    item = ctx.session.get(Item, item_id)
+    if item is None or not kind_of(item).takes_evidence:
+        return None
+    ctx.fetch_media(ctx.message.media_id, ref=ref(item_id))
+    count = item_store.evidence_counts(ctx.session, [item_id]).get(item_id, 0)
+    return f"已附到 #{item_id}（共 {count} 张）。"
 
 
 # -- the digest -------------------------------------------------------------------------------------
@@ -311,16 +320,7 @@ def age(delta: timedelta) -> str:
 @job("pending_digest")
 def pending_digest(ctx: JobContext) -> str:
     """Working days: tell each approver how many items wait for them and how old the oldest is."""
-    s, a = Submission, ApprovalRequest
-    rows = ctx.session.execute(
-        select(Member.userid, func.count(), func.min(s.created_at), func.min(s.id))
-        .select_from(a)
-        .join(s, s.id == a.item_id)
-        .join(Member, Member.id == a.approver_id)
-        .where(s.status == "pending", Member.active.is_(True))
-        .group_by(Member.userid)
-        .order_by(Member.userid)
-    ).all()
+    rows = item_store.digest(ctx.session)
     for userid, count, oldest, first in rows:
         waited = age(ctx.now - oldest)
         ctx.send(
@@ -328,4 +328,6 @@ def pending_digest(ctx: JobContext) -> str:
             f"待审提醒：有 {count} 项申报等你审核，最早的 #{first} 已等 {waited}。"
             "发送「待审」查看，或直接点卡片上的按钮处理。",
         )
-    return f"{len(rows)} approvers reminded"
+    if not rows:
+        return "没有等待审核的事项，没有发提醒。"
+    return f"已提醒 {len(rows)} 位审核人：共 {sum(r[1] for r in rows)} 项等待审核。"

@@ -6,27 +6,35 @@
 
 from __future__ import annotations
 
+import argparse
 import io
+import sys
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from bot.cli import practice_command, with_database
 from bot.config import Config
 from bot.context import Context, Sender
 from bot.replies import File, Reply, Text
 from bot.router import Router
-from handlers.approvals import STATUS_NAMES
+from handlers.items import kind_of
 from handlers.periods import Period, looks_like_period, parse_period, period_of
 from handlers.points import PARTY
+from handlers.points_config import PointsConfig
 from handlers.rankings import category_name, competition_ranks
+from storage import items as item_store
+from storage import people
+from storage.items import Item
 from storage.models import Branch, Member, Team
 from storage.points import (
     INNOVATION,
@@ -37,6 +45,7 @@ from storage.points import (
     PointEntry,
     Submission,
 )
+from storage.vocabulary import ItemState
 
 router = Router("export")
 
@@ -86,7 +95,10 @@ def _local(at: datetime | None, config: Config) -> str:
 
 def build_workbook(session: Session, config: Config, period: Period, branch_id: int | None = None) -> bytes:
     """The workbook for `period`, for one branch or (None) the whole 党总支."""
-    groups = [*config.points.categories, *([config.points.deductions] if config.points.deductions else [])]
+    groups = [
+        *PointsConfig.of(config).categories,
+        *([PointsConfig.of(config).deductions] if PointsConfig.of(config).deductions else []),
+    ]
     codes = [c.code for c in groups]
     wb = Workbook()
 
@@ -205,15 +217,16 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
     )
 
     # 创新成果: innovation claims made in the period, with each member's share.
-    s = Submission
+    s, i = Submission, Item
     lo, hi = period.bounds(config.tz)
-    scope = [s.branch_id == branch_id] if branch_id is not None else []
+    scope = [i.branch_id == branch_id] if branch_id is not None else []
     claims = session.execute(
-        select(Innovation, s, Member.name)
+        select(Innovation, s, i, Member.name)
         .join(s, s.id == Innovation.id)
+        .join(i, i.id == Innovation.id)
         .join(Member, Member.id == Innovation.leader_id)
-        .where(s.created_at >= lo, s.created_at < hi, *scope)
-        .order_by(s.id)
+        .where(i.created_at >= lo, i.created_at < hi, *scope)
+        .order_by(i.id)
     ).all()
     team = {}
     if claims:
@@ -254,27 +267,16 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
                 leader,
                 "、".join(team.get(inv.id, [])),
                 _points(sub.points_x100),
-                STATUS_NAMES.get(sub.status, sub.status),
-                _local(sub.created_at, config),
+                ItemState(item.status).label,
+                _local(item.created_at, config),
                 sub.description,
             ]
-            for inv, sub, leader in claims
+            for inv, sub, item, leader in claims
         ),
     )
 
     # 待审与驳回: what still waits, and what was rejected in the period.
-    owner, decider = aliased(Member), aliased(Member)
-    open_items = session.execute(
-        select(s, owner.name, Branch.name, decider.name)
-        .join(owner, owner.id == s.member_id)
-        .outerjoin(Branch, Branch.id == s.branch_id)
-        .outerjoin(decider, decider.id == s.decided_by)
-        .where(
-            or_(s.status == "pending", (s.status == "rejected") & (s.decided_at >= lo) & (s.decided_at < hi)),
-            *scope,
-        )
-        .order_by(s.status, s.id)
-    ).all()
+    open_items = item_store.open_and_rejected(session, lo, hi, branch_id)
     _sheet(
         wb,
         "待审与驳回",
@@ -286,7 +288,6 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
             "支部",
             "内容",
             "分值",
-            "日期",
             "提交时间",
             "审核人",
             "审核时间",
@@ -296,18 +297,17 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
         (
             [
                 f"#{x.id}",
-                STATUS_NAMES.get(x.status, x.status),
+                ItemState(x.status).label,
                 x.kind,
                 name,
-                branch or "",
+                branch,
                 x.title,
-                _points(x.points_x100),
-                x.day,
+                kind_of(x).value(session, x),
                 _local(x.created_at, config),
-                who or "",
+                who,
                 _local(x.decided_at, config),
                 x.reason,
-                x.description,
+                kind_of(x).description(session, x),
             ]
             for x, name, branch, who in open_items
         ),
@@ -346,3 +346,38 @@ def export(ctx: Context, member: Sender, args: str) -> list[Reply] | str:
         Text(f"正在发送 {name}（{period.label}，{scope}）：汇总、明细、创新成果、待审与驳回 四张表。"),
         File(name, data),
     ]
+
+
+# -- python -m bot export ----------------------------------------------------------------------------
+
+
+@practice_command(
+    "export",
+    help="write the points workbook (.xlsx) of a period",
+    arguments=(
+        (("--period",), {"default": "本季度", "help": "2026Q4, 2026-11, 2026 or 本季度 (default)"}),
+        (("--out",), {"required": True, "help": "the .xlsx file to write"}),
+        (("--branch",), {"default": "", "help": "one branch by name (default: all)"}),
+    ),
+)
+def export_command(args: argparse.Namespace, config: Config) -> int:
+    period = parse_period(args.period, datetime.now(config.tz).date())
+    if period is None:
+        print(f"--period {args.period!r}: not a period (e.g. 2026Q4, 2026-11, 2026, 本季度)", file=sys.stderr)
+        return 1
+
+    def work(session: Session) -> bytes | None:
+        branch_id = None
+        if args.branch:
+            branch_id = people.branch_id(session, args.branch)
+            if branch_id is None:
+                return None
+        return build_workbook(session, config, period, branch_id)
+
+    data = with_database(config, work)
+    if data is None:
+        print(f"--branch {args.branch!r}: no such branch", file=sys.stderr)
+        return 1
+    Path(args.out).write_bytes(data)
+    print(f"{args.out}: {period.label} ({args.branch or 'all branches'}), {len(data)} bytes")
+    return 0

@@ -1,130 +1,42 @@
-"""我的岗位我尽责 and 创新积分: claiming points (尽责, 创新), awarding them directly (加分), evidence
-photos, and how an approved item is booked into the append-only ledger.
+"""我的岗位我尽责 and 创新积分: claiming points (尽责, 创新), awarding them directly (加分), and the three
+item kinds that book them into the ledger when approved.
 
-A claim becomes a pending `Submission` numbered `#N` and reaches its approvers as a template card;
-deciding it is `handlers/approvals.py`. Points are whole hundredths in storage (`x100`).
+A claim becomes a pending item `#N` and reaches its approvers as a card; deciding it is generic
+(`handlers/approvals.py`) and comes back here through the kinds registered at the bottom of this
+module. Points are whole hundredths in storage (`x100`).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from bot.config import Config, Indicator, InnovationType, NamedEntry, normalize
+from bot.config import Config, NamedEntry, names_of, normalize
 from bot.context import Context, Sender
 from bot.forms import Field, FieldError, Form, as_number, normalise, parse_date
-from bot.replies import Button, Card
 from bot.router import Router
-from handlers.periods import KIND_NAMES, period_keys, period_of
+from handlers import items
+from handlers.items import ItemKind
+from handlers.ledger import Booked, book, fmt, short, signed, x100
+from handlers.people import Person, find_person, person, sender_person
+from handlers.periods import KIND_NAMES, period_of
+from handlers.points_config import Indicator, InnovationConfig, InnovationType, PointsConfig
+from storage import items as item_store
 from storage import points as ledger
-from storage.models import Branch, MediaFile, Member, MemberRole
+from storage.items import Item
 from storage.points import INNOVATION, Innovation, InnovationMember, Submission
 from storage.queries import insert_now, insert_rows
+from storage.vocabulary import PARTY_STATUSES, ItemState, Role
 
 router = Router("points")
 
-EVIDENCE_WINDOW = timedelta(minutes=10)
-PARTY = ("党员", "预备党员")
+PARTY = PARTY_STATUSES
 NEXT = {"week": "下周", "month": "下个月", "quarter": "下个季度", "year": "明年"}
-
-
-# -- points as people read them ---------------------------------------------------------------------
-
-
-def x100(points: float) -> int:
-    return round(points * 100)
-
-
-def fmt(points_x100: int) -> str:
-    """250 → "2.5", 300 → "3", -200 → "-2"."""
-    sign = "-" if points_x100 < 0 else ""
-    whole, frac = divmod(abs(points_x100), 100)
-    return f"{sign}{whole}" if not frac else f"{sign}{whole}.{frac:02d}".rstrip("0")
-
-
-def signed(points_x100: int) -> str:
-    return ("+" if points_x100 > 0 else "") + fmt(points_x100)
-
-
-def short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-# -- members named by people ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    """A member as the points rules need them."""
-
-    id: int
-    userid: str
-    name: str
-    branch_id: int | None
-    team_id: int | None
-    political_status: str
-    branch: str = ""
-
-
-_M, _R = Member.__table__.c, MemberRole.__table__.c
-_PEOPLE = (
-    select(_M.id, _M.userid, _M.name, _M.branch_id, _M.team_id, _M.political_status, Branch.__table__.c.name)
-    .select_from(Member.__table__)
-    .outerjoin(Branch.__table__, Branch.__table__.c.id == _M.branch_id)
-    .where(_M.active.is_(True))
-    .order_by(_M.id)
-)
-# Built once (claims run often, and building a statement costs more than running it): by id, by
-# userid, by name, and by role (in a branch, or anywhere).
-_BY_ID = _PEOPLE.where(_M.id == bindparam("value"))
-_BY_USERID = _PEOPLE.where(_M.userid == bindparam("value"))
-_BY_NAME = _PEOPLE.where(_M.name == bindparam("value"))
-_ROLE_HOLDERS = select(_R.member_id).where(_R.role == bindparam("role"))
-_WITH_ROLE = _PEOPLE.where(_M.id.in_(_ROLE_HOLDERS))
-_WITH_ROLE_IN_BRANCH = _WITH_ROLE.where(_M.branch_id == bindparam("branch"))
-
-
-def _people(session: Session, stmt: Select[Any], **params: Any) -> list[Person]:
-    rows = session.connection().execute(stmt, params).all()
-    return [Person(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or "") for r in rows]
-
-
-def person(session: Session, member_id: int) -> Person | None:
-    found = _people(session, _BY_ID, value=member_id)
-    return found[0] if found else None
-
-
-def find_person(session: Session, text: str) -> Person:
-    """The member someone means by a name or userid; FieldError when none or several match."""
-    word = normalise(text).strip().lstrip("@")
-    if not word:
-        raise FieldError("不能为空")
-    found = _people(session, _BY_USERID, value=word) or _people(session, _BY_NAME, value=word)
-    if not found:
-        raise FieldError(f"找不到成员「{word}」，请写姓名或企业微信账号")
-    if len(found) > 1:
-        who = "、".join(f"{p.userid}（{p.branch or '未登记支部'}）" for p in found)
-        raise FieldError(f"有 {len(found)} 位「{word}」：{who}，请改写账号")
-    return found[0]
-
-
-def sender_person(member: Sender) -> Person:
-    return Person(
-        member.id,
-        member.userid,
-        member.name,
-        member.branch_id,
-        member.team_id,
-        member.political_status,
-        member.branch,
-    )
+__all__ = ["PARTY", "fmt", "short", "signed", "x100"]  # still imported from here by rankings and export
 
 
 # -- caps -------------------------------------------------------------------------------------------
@@ -168,146 +80,103 @@ def cap_refusal(
     return None
 
 
-# -- who decides ------------------------------------------------------------------------------------
+# -- the kinds: how each is decided and booked ----------------------------------------------------
 
 
-def approval_roles(config: Config, kind: str) -> list[str]:
-    return list(config.innovation.approval_roles if kind == "创新" else config.points.approval.roles)
+class ClaimKind(ItemKind):
+    """尽责: one indicator claimed by a party member, decided by the branch secretary."""
 
+    name = "尽责"
 
-def _with_role(session: Session, role: str, branch_id: int | None = None) -> list[Person]:
-    if branch_id is None:
-        return _people(session, _WITH_ROLE, role=role)
-    return _people(session, _WITH_ROLE_IN_BRANCH, role=role, branch=branch_id)
+    def approver_roles(self, config: Config) -> list[str]:
+        return list(PointsConfig.of(config).approval.roles)
 
+    def value(self, session: Session, item: Item) -> str:
+        sub = session.get(Submission, item.id)
+        return f"{fmt(sub.points_x100)} 分" if sub is not None else ""
 
-def approvers_for(
-    session: Session, config: Config, kind: str, owner: Person, beneficiaries: Sequence[int] = ()
-) -> list[Person]:
-    """Who receives the card: the branch's approvers (secretaries), the committee where the config says
-    so; the committee when the branch has nobody else. Never someone the item pays."""
-    excluded = {owner.id, *beneficiaries}
-    roles = approval_roles(config, kind)
-    found: list[Person] = []
-    for role in roles:
-        if role == "committee":
-            found += _with_role(session, "committee")
-        elif owner.branch_id is not None:
-            found += _with_role(session, role, owner.branch_id)
-    found = [p for p in found if p.id not in excluded]
-    if not found:
-        found = [p for p in _with_role(session, "committee") if p.id not in excluded]
-    unique: dict[int, Person] = {}
-    for p in found:
-        unique.setdefault(p.id, p)
-    return list(unique.values())
+    def facts(self, session: Session, config: Config, item: Item) -> list[tuple[str, str]]:
+        sub = session.get(Submission, item.id)
+        if sub is None:
+            return []
+        return [("指标", item.title), ("日期", f"{sub.day:%m-%d}"), ("分值", f"{fmt(sub.points_x100)} 分")]
 
+    def description(self, session: Session, item: Item) -> str:
+        sub = session.get(Submission, item.id)
+        return sub.description if sub is not None else ""
 
-def beneficiaries(session: Session, sub: Submission) -> list[int]:
-    """Everyone an item pays: the member, and for an innovation every team member."""
-    if sub.kind != "创新":
-        return [sub.member_id]
-    team = session.execute(select(InnovationMember.member_id).where(InnovationMember.innovation_id == sub.id))
-    return [sub.member_id, *team.scalars()]
-
-
-def decision_refusal(session: Session, config: Config, member: Sender, sub: Submission) -> str | None:
-    """Why `member` may not decide (or void) `sub`, or None. Checked for typed commands and clicks alike."""
-    if member.id in beneficiaries(session, sub):
-        return f"#{sub.id} 是你自己的申报，不能由你审核，已交给其他审核人处理。"
-    if member.has("committee"):
-        return None  # 党总支: every branch
-    roles = [r for r in approval_roles(config, sub.kind) if r != "committee"]
-    if member.has(*roles):
-        if member.branch_id is not None and member.branch_id == sub.branch_id:
+    def blocker(self, ctx: Context, item: Item) -> str | None:
+        """A claim that fitted its cap when filed may not fit now (e.g. after a direct 加分)."""
+        sub = ctx.session.get(Submission, item.id)
+        indicator = (
+            PointsConfig.of(ctx.config).indicator(sub.indicator)
+            if sub is not None and sub.indicator
+            else None
+        )
+        if sub is None or indicator is None or item.member_id is None:
             return None
-        branch = session.get(Branch, sub.branch_id).name if sub.branch_id else "未登记支部"  # type: ignore[union-attr]
-        return f"#{sub.id} 是{branch}成员的事项，只能由该支部书记或党总支处理。"
-    return f"#{sub.id} 只能由支部书记或党总支处理。"
+        return cap_refusal(
+            ctx.session,
+            indicator,
+            item.member_id,
+            sub.day,
+            sub.points_x100,
+            with_pending=False,
+            exclude_item=sub.id,
+        )
+
+    def approve(self, ctx: Context, item: Item, approver: Sender) -> list[Booked]:
+        return book_submission(ctx.session, ctx.config, item, approver.id, ctx.now)
 
 
-# -- submitting: the item, its approvers, their cards ------------------------------------------------
+class AwardKind(ClaimKind):
+    """加分 / 扣分: booked by a secretary directly; never pending, but voidable like any approved item."""
+
+    name = "加分"
 
 
-def evidence_count(session: Session, item_id: int) -> int:
-    return int(session.execute(select(func.count()).where(MediaFile.ref == f"item:{item_id}")).scalar_one())
+class InnovationKind(ItemKind):
+    """创新: a result claimed by its team leader, paying every team member their share."""
+
+    name = "创新"
+
+    def approver_roles(self, config: Config) -> list[str]:
+        return list(InnovationConfig.of(config).approval_roles)
+
+    def beneficiaries(self, session: Session, item: Item) -> list[int]:
+        return [m for m, *_ in ledger.shares(session, item.id or 0)] or super().beneficiaries(session, item)
+
+    def value(self, session: Session, item: Item) -> str:
+        sub = session.get(Submission, item.id)
+        return f"{fmt(sub.points_x100)} 分" if sub is not None else ""
+
+    def facts(self, session: Session, config: Config, item: Item) -> list[tuple[str, str]]:
+        """The type and each member's share: the approver sees how the points are split."""
+        innovation = session.get(Innovation, item.id)
+        sub = session.get(Submission, item.id)
+        if innovation is None or sub is None:
+            return []
+        lines = [("类型", f"{innovation.type} · {innovation.level}{innovation.grade}")]
+        lines.append(("合计", f"{fmt(sub.points_x100)} 分"))
+        names = {
+            p.id: p.name for p in (person(session, m) for m, *_ in ledger.shares(session, item.id or 0)) if p
+        }
+        for member_id, _share, paid, role in ledger.shares(session, item.id or 0):
+            lines.append((names.get(member_id, "?"), f"{role} {fmt(paid)} 分"))
+        return lines
+
+    def description(self, session: Session, item: Item) -> str:
+        sub = session.get(Submission, item.id)
+        return sub.description if sub is not None else ""
+
+    def approve(self, ctx: Context, item: Item, approver: Sender) -> list[Booked]:
+        return book_submission(ctx.session, ctx.config, item, approver.id, ctx.now)
 
 
-def approval_card(sub: Submission, owner: Person, evidence: int) -> Card:
-    return Card(
-        title=f"{sub.kind}申报 #{sub.id}",
-        subtitle=sub.title,
-        source="先锋 · 积分审核",
-        facts=(
-            ("提交人", f"{owner.name}（{owner.branch or '未登记支部'}）"),
-            ("类型" if sub.kind == "创新" else "指标", sub.title),
-            ("分值", f"{fmt(sub.points_x100)} 分"),
-            ("证明材料", f"{evidence} 张"),
-        ),
-        description=sub.description,
-        buttons=(
-            Button("通过", "approve", str(sub.id)),
-            Button("驳回", "reject", str(sub.id), primary=False),
-        ),
-        ref=f"item:{sub.id}",
-    )
-
-
-def send_for_approval(
-    ctx: Context, sub: Submission, owner: Person, extra: Sequence[int] = ()
-) -> list[Person]:
-    """Record who decides `sub` and send each of them the card; returns them."""
-    approvers = approvers_for(ctx.session, ctx.config, sub.kind, owner, extra)
-    insert_rows(
-        ctx.session, ledger.ApprovalRequest, [{"item_id": sub.id, "approver_id": a.id} for a in approvers]
-    )
-    for a in approvers:
-        ctx.send(a.userid, approval_card(sub, owner, 0))  # photos can only follow the claim
-    return approvers
-
-
-def waiting_for(approvers: Sequence[Person]) -> str:
-    if not approvers:
-        return "暂时没有可以审核的人，请联系管理员。"
-    names = "、".join(a.name for a in approvers[:3]) + ("等" if len(approvers) > 3 else "")
-    return f"等待 {names} 审核。"
+CLAIM, AWARD, INNOVATION_KIND = ClaimKind().register(), AwardKind().register(), InnovationKind().register()
 
 
 # -- booking: approved items into the ledger --------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Booked:
-    member: Person
-    points_x100: int
-
-
-def _entry(
-    session: Session,
-    who: Person,
-    points_x100: int,
-    sub: Submission,
-    approver_id: int,
-    at: datetime,
-    note: str = "",
-) -> Booked:
-    ledger.add_entry(
-        session,
-        member_id=who.id,
-        branch_id=who.branch_id,
-        team_id=who.team_id,
-        points_x100=points_x100,
-        category=sub.category,
-        indicator=sub.indicator,
-        day=sub.day,
-        at=at,
-        periods=period_keys(sub.day),
-        item_id=sub.id,
-        approver_id=approver_id,
-        note=note,
-        in_total=sub.category != INNOVATION,
-    )
-    return Booked(who, points_x100)
 
 
 def veto_points(session: Session, member_id: int, day: date) -> int:
@@ -317,58 +186,42 @@ def veto_points(session: Session, member_id: int, day: date) -> int:
     return -max(0, total.points_x100) if total is not None else 0
 
 
-def book(session: Session, config: Config, sub: Submission, approver_id: int, at: datetime) -> list[Booked]:
-    """Write the ledger lines of an approved item (one per member it pays) and move the totals."""
-    if sub.kind == "创新":
-        innovation = session.get(Innovation, sub.id)
+def book_submission(
+    session: Session, config: Config, item: Item, approver_id: int, at: datetime
+) -> list[Booked]:
+    """Write the ledger lines of an approved 尽责, 创新 or 加分 (one per member it pays)."""
+    sub = session.get(Submission, item.id)
+    assert sub is not None and item.id is not None
+    line: dict[str, Any] = {
+        "category": sub.category,
+        "indicator": sub.indicator,
+        "day": sub.day,
+        "item_id": item.id,
+    }
+    if item.kind == INNOVATION_KIND.name:
+        innovation = session.get(Innovation, item.id)
         assert innovation is not None
-        pay = payouts(session, innovation.result_key, shares_of(session, sub.id), exclude=sub.id)
+        shares = {m: share for m, share, _paid, _role in ledger.shares(session, item.id)}
+        pay = top_up(shares, ledger.already_paid(session, innovation.result_key, exclude=item.id))
+        ledger.set_paid(session, item.id, pay)
         booked = []
         for member_id, amount in pay.items():
-            row = session.get(InnovationMember, (sub.id, member_id))
-            assert row is not None
-            row.paid_x100 = amount
             who = person(session, member_id)
             if amount and who is not None:
-                booked.append(_entry(session, who, amount, sub, approver_id, at, note=innovation.name))
+                booked.append(
+                    book(session, who, amount, at=at, approver_id=approver_id, note=innovation.name, **line)
+                )
         sub.points_x100 = sum(pay.values())
         return booked
-    who = person(session, sub.member_id)
+    who = person(session, item.member_id or 0)
     assert who is not None
-    indicator = config.indicator(sub.indicator)
+    indicator = PointsConfig.of(config).indicator(sub.indicator)
     amount = sub.points_x100
     if indicator is not None and indicator.veto:
         amount = sub.points_x100 = veto_points(session, who.id, sub.day)
-    return [_entry(session, who, amount, sub, approver_id, at, note=short(sub.description, 60))]
-
-
-def reverse(session: Session, sub: Submission, voider_id: int, at: datetime, reason: str) -> list[Booked]:
-    """Cancel an item's ledger lines with reversal lines (the originals stay as they were)."""
-    done = []
-    for e in ledger.unreversed(ledger.entries_of_item(session, sub.id)):
-        who = person(session, e.member_id) if e.member_id is not None else None
-        if who is None:
-            continue
-        ledger.add_entry(
-            session,
-            member_id=who.id,
-            branch_id=who.branch_id,
-            team_id=who.team_id,
-            points_x100=-e.points_x100,
-            category=e.category,
-            indicator=e.indicator,
-            day=e.day,
-            at=at,
-            periods=period_keys(e.day),
-            item_id=sub.id,
-            approver_id=voider_id,
-            note=reason,
-            kind="reversal",
-            reverses_entry_id=e.id,
-            in_total=e.category != INNOVATION,
-        )
-        done.append(Booked(who, -e.points_x100))
-    return done
+    return [
+        book(session, who, amount, at=at, approver_id=approver_id, note=short(sub.description, 60), **line)
+    ]
 
 
 # -- 尽责 -------------------------------------------------------------------------------------------
@@ -376,24 +229,26 @@ def reverse(session: Session, sub: Submission, voider_id: int, at: datetime, rea
 
 def claimable_list(config: Config) -> str:
     return "、".join(
-        f"{i.code} {i.name}" for c in config.points.categories for i in c.indicators if i.claimable
+        f"{i.code} {i.name}" for c in PointsConfig.of(config).categories for i in c.indicators if i.claimable
     )
 
 
 def parse_indicator(raw: str, ctx: Context) -> Indicator:
     """指标 by code, name or alias, or a part of a name when only one indicator fits."""
     text = raw.strip()
-    found = ctx.config.find_indicators(text, include_deductions=False)
+    found = PointsConfig.of(ctx.config).find_indicators(text, include_deductions=False)
     if len(found) > 1:
         listed = "、".join(f"{i.code} {i.name}" for i in found[:6])
         raise FieldError(f"「{text}」对应多个指标：{listed}。请写其中一个的代码")
     if not found:
-        deductions = ctx.config.find_indicators(text)
+        deductions = PointsConfig.of(ctx.config).find_indicators(text)
         if deductions:
             raise FieldError(
                 f"「{deductions[0].code} {deductions[0].name}」是扣分项，只能由支部书记用「加分」记录"
             )
-        names = {w: i for i in ctx.config.points.indicators if i.claimable for w in (i.name, *i.aliases)}
+        names = {
+            w: i for i in PointsConfig.of(ctx.config).indicators if i.claimable for w in (i.name, *i.aliases)
+        }
         near = [names[w] for w in difflib.get_close_matches(text, list(names), n=3, cutoff=0.3)]
         if near:
             hint = "、".join(dict.fromkeys(f"{i.code} {i.name}" for i in near))
@@ -413,7 +268,7 @@ def parse_claim_date(raw: str, ctx: Context) -> date:
     if day > ctx.now.date():
         raise FieldError("不能晚于今天")
     quarter = period_of("quarter", ctx.now.date())
-    if day < quarter.start and not ctx.config.points.claim_backdate:
+    if day < quarter.start and not PointsConfig.of(ctx.config).claim_backdate:
         raise FieldError(f"不能早于本季度（{quarter.start:%Y-%m-%d} 起）；之前的季度已结算，请联系支部书记")
     return day
 
@@ -477,51 +332,62 @@ def claim(ctx: Context, member: Sender, form: ClaimForm) -> str:
     refusal = cap_refusal(ctx.session, indicator, member.id, day, points_x100, with_pending=True)
     if refusal:
         return refusal
-    category = ctx.config.points.category_of(indicator.code)
-    item_id = ledger.new_item(ctx.session, "尽责", ctx.now)
+    category = PointsConfig.of(ctx.config).category_of(indicator.code)
     title = f"{indicator.code} {indicator.name}" + (f"（{variant.name}）" if variant else "")
+    item = new_item(ctx, CLAIM, member.id, member.id, member.branch_id, title)
     sub = Submission(
-        id=item_id,
-        kind="尽责",
-        member_id=member.id,
-        submitted_by=member.id,
-        branch_id=member.branch_id,
+        id=item.id,
         indicator=indicator.code,
         variant=variant.name if variant else "",
         category=category.code if category else "",
-        title=title,
         description=form.description,
         day=day,
         points_x100=points_x100,
-        created_at=ctx.now,
     )
     insert_now(ctx.session, sub)
-    approvers = send_for_approval(ctx, sub, sender_person(member))
+    approvers = items.submit(ctx, item, sender_person(member))
     return (
-        f"已提交尽责申报 #{item_id}：{title}，{fmt(points_x100)} 分，日期 {day:%m-%d}。"
-        f"{waiting_for(approvers)}\n"
-        f"10 分钟内发送图片，会作为证明材料附到 #{item_id}。"
+        f"已提交尽责申报 #{item.id}：{title}，{fmt(points_x100)} 分，日期 {day:%m-%d}。"
+        f"{items.waiting_for(approvers)}\n"
+        f"10 分钟内发送图片，会作为证明材料附到 #{item.id}。"
     )
 
 
-# -- evidence ---------------------------------------------------------------------------------------
-
-
-@router.on_image
-def attach_evidence(ctx: Context) -> str | None:
-    """A photo sent within 10 minutes of a claim is kept as that claim's evidence."""
-    assert ctx.member is not None
-    s = Submission
-    item_id = ctx.session.execute(
-        select(s.id)
-        .where(s.member_id == ctx.member.id, s.status == "pending", s.created_at >= ctx.now - EVIDENCE_WINDOW)
-        .order_by(s.created_at.desc(), s.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    if item_id is None:
-        return None
-    ctx.fetch_media(ctx.message.media_id, ref=f"item:{item_id}")
-    return f"已附到 #{item_id}（共 {evidence_count(ctx.session, item_id)} 张）。"
+def new_item(
+    ctx: Context,
+    kind: ItemKind,
+    owner: int,
+    by: int,
+    branch_id: int | None,
+    title: str,
+    *,
+    decided: bool = False,
+) -> Item:
+    """Take the next `#N` for a claim (pending) or a direct award (decided by `by` now)."""
+    status = ItemState.APPROVED if decided else ItemState.PENDING
+    item_id = item_store.new_item(
+        ctx.session,
+        kind.name,
+        ctx.now,
+        member_id=owner,
+        submitted_by=by,
+        branch_id=branch_id,
+        title=title,
+        status=status,
+        decided_by=by if decided else None,
+    )
+    return Item(
+        id=item_id,
+        kind=kind.name,
+        member_id=owner,
+        submitted_by=by,
+        branch_id=branch_id,
+        title=title,
+        status=status,
+        created_at=ctx.now,
+        decided_by=by if decided else None,
+        decided_at=ctx.now if decided else None,
+    )
 
 
 # -- 创新 -------------------------------------------------------------------------------------------
@@ -535,54 +401,22 @@ def result_key(type_name: str, name: str) -> str:
     return normalize(type_name) + "|" + _QUOTES.sub("", normalize(name))
 
 
-def shares_of(session: Session, innovation_id: int) -> dict[int, int]:
-    rows = session.execute(
-        select(InnovationMember.member_id, InnovationMember.share_x100).where(
-            InnovationMember.innovation_id == innovation_id
-        )
-    )
-    return {m: s for m, s in rows}
-
-
 def top_up(shares: dict[int, int], paid: dict[int, int]) -> dict[int, int]:
     """What a claim pays each member: their share less what earlier claims of the result paid them."""
     return {m: max(0, share - paid.get(m, 0)) for m, share in shares.items()}
 
 
 def payouts(session: Session, key: str, shares: dict[int, int], exclude: int | None = None) -> dict[int, int]:
-    return top_up(shares, already_paid(session, key, exclude))
-
-
-_IM, _INV, _SUB = InnovationMember.__table__.c, Innovation.__table__.c, Submission.__table__.c
-_PAID = (
-    select(_IM.member_id, func.sum(_IM.paid_x100))
-    .select_from(InnovationMember.__table__)
-    .join(Innovation.__table__, _INV.id == _IM.innovation_id)
-    .join(Submission.__table__, _SUB.id == _INV.id)
-    .where(_INV.result_key == bindparam("key"), _SUB.status == "approved", _INV.id != bindparam("exclude"))
-    .group_by(_IM.member_id)
-)
-_CLAIMED = select(_INV.id).where(_INV.result_key == bindparam("key")).limit(1)
-_EARLIER = (
-    select(_INV.id, _INV.level, _INV.grade, _INV.level_rank, _INV.points_x100, _SUB.status)
-    .select_from(Innovation.__table__)
-    .join(Submission.__table__, _SUB.id == _INV.id)
-    .where(_INV.result_key == bindparam("key"), _SUB.status.in_(("pending", "approved")))
-)
-
-
-def already_paid(session: Session, key: str, exclude: int | None = None) -> dict[int, int]:
-    rows = session.connection().execute(_PAID, {"key": key, "exclude": -1 if exclude is None else exclude})
-    return {m: int(p) for m, p in rows}
+    return top_up(shares, ledger.already_paid(session, key, exclude))
 
 
 def earlier_claim_refusal(
     session: Session, key: str, label: str, level_rank: int, points_x100: int
 ) -> str | None:
     """One result counts once, at its highest level: refuse a claim that is not higher than an earlier one."""
-    rows = session.connection().execute(_EARLIER, {"key": key}).all()
+    rows = ledger.earlier_claims(session, key)
     for r in rows:
-        if r.status == "pending":
+        if r.status == ItemState.PENDING:
             return f"{label}已有待审的申报 #{r.id}，请等它审核后再申报。"
     best = max(rows, key=lambda r: (r.points_x100, r.level_rank), default=None)
     if best is not None and (level_rank < best.level_rank or points_x100 <= best.points_x100):
@@ -594,19 +428,19 @@ def earlier_claim_refusal(
 
 
 def parse_type(raw: str, ctx: Context) -> InnovationType:
-    found = ctx.config.innovation.type(raw)
+    found = InnovationConfig.of(ctx.config).type(raw)
     if found is None:
         raise FieldError(
-            f"没有「{raw.strip()}」这个类型，可选：{'、'.join(t.name for t in ctx.config.innovation.types)}"
+            f"没有「{raw.strip()}」这个类型，可选：{names_of(InnovationConfig.of(ctx.config).types, '、')}"
         )
     return found
 
 
 def parse_level(raw: str, ctx: Context) -> NamedEntry:
-    found = ctx.config.innovation.level(raw)
+    found = InnovationConfig.of(ctx.config).level(raw)
     if found is None:
         raise FieldError(
-            f"没有「{raw.strip()}」这个级别，可选：{'、'.join(e.name for e in ctx.config.innovation.levels)}"
+            f"没有「{raw.strip()}」这个级别，可选：{names_of(InnovationConfig.of(ctx.config).levels, '、')}"
         )
     return found
 
@@ -631,7 +465,7 @@ def parse_members(raw: str, ctx: Context) -> list[Person]:
 
 def _grade_choices(config: Config, kind: InnovationType) -> str:
     words = [a.name for a in kind.awards] + (
-        [g.name for g in config.innovation.grades] if kind.use_table else []
+        [g.name for g in InnovationConfig.of(config).grades] if kind.use_table else []
     )
     return "、".join(words)
 
@@ -673,7 +507,7 @@ class InnovationForm(Form):
 
     def check(self, ctx: Any) -> dict[str, str]:
         kind, level, grade = self.type, self.level, self.grade
-        if ctx.config.innovation_points(kind.name, level.name, grade) is None:
+        if InnovationConfig.of(ctx.config).points(kind.name, level.name, grade) is None:
             choices = _grade_choices(ctx.config, kind)
             if not grade:
                 return {"grade": f"「{kind.name}」需要写等次，可选：{choices}"}
@@ -684,18 +518,18 @@ class InnovationForm(Form):
 @router.command("创新", code="innovate", aliases=("创新成果", "创新申报"), form=InnovationForm)
 def innovate(ctx: Context, member: Sender, form: InnovationForm) -> str:
     """申报一项创新成果（QC、六西格玛、小改小革、合理化建议、专利）；你是组长，积分按规则分给成员。"""
-    config = ctx.config.innovation
+    config = InnovationConfig.of(ctx.config)
     kind, level, grade_text = form.type, form.level, form.grade
     award = kind.award(grade_text) if grade_text else None
     found_grade = config.grade(grade_text or config.default_grade or "")
     grade = award.name if award else (found_grade.name if found_grade else "")
-    points_x100 = x100(ctx.config.innovation_points(kind.name, level.name, grade_text) or 0)
+    points_x100 = x100(InnovationConfig.of(ctx.config).points(kind.name, level.name, grade_text) or 0)
     name = form.name
     key = result_key(kind.name, name)
     label = f"{kind.name}《{name}》"
     level_rank = config.level_rank(level.name) or 0
     # Most results are claimed for the first time: one look decides whether earlier claims matter.
-    claimed_before = ctx.session.connection().execute(_CLAIMED, {"key": key}).first() is not None
+    claimed_before = ledger.result_claimed(ctx.session, key)
     refusal = (
         earlier_claim_refusal(ctx.session, key, label, level_rank, points_x100) if claimed_before else None
     )
@@ -707,23 +541,18 @@ def innovate(ctx: Context, member: Sender, form: InnovationForm) -> str:
     pay = payouts(ctx.session, key, shares) if claimed_before else dict(shares)
     if not any(pay.values()):
         return f"{label}的各成员已按这个分值得过分，这次没有差额可补。"
-    indicator = ctx.config.indicator(config.indicator) if config.indicator else None
-    category = ctx.config.points.category_of(indicator.code) if indicator else None
-    item_id = ledger.new_item(ctx.session, "创新", ctx.now)
+    indicator = PointsConfig.of(ctx.config).indicator(config.indicator) if config.indicator else None
+    category = PointsConfig.of(ctx.config).category_of(indicator.code) if indicator else None
     title = f"{label}{level.name}{grade}"
+    item = new_item(ctx, INNOVATION_KIND, member.id, member.id, member.branch_id, title)
+    item_id = item.id
     sub = Submission(
         id=item_id,
-        kind="创新",
-        member_id=member.id,
-        submitted_by=member.id,
-        branch_id=member.branch_id,
         indicator=indicator.code if indicator else "",
         category=category.code if category else INNOVATION,
-        title=title,
         description=form.description or "",
         day=ctx.now.date(),
         points_x100=sum(pay.values()),
-        created_at=ctx.now,
     )
     insert_now(ctx.session, sub)
     insert_rows(
@@ -757,14 +586,14 @@ def innovate(ctx: Context, member: Sender, form: InnovationForm) -> str:
             for p_id, share in shares.items()
         ],
     )
-    approvers = send_for_approval(ctx, sub, sender_person(member), [p.id for p in others])
+    approvers = items.submit(ctx, item, sender_person(member))
     split = "、".join(
         [f"{member.name} {fmt(pay[member.id])}", *(f"{p.name} {fmt(pay[p.id])}" for p in others)]
     )
     topped = "（已扣除此前级别已得的分）" if pay != shares else ""
     return (
         f"已提交创新申报 #{item_id}：{title}，{fmt(points_x100)} 分。分配：{split}{topped}。"
-        f"{waiting_for(approvers)}\n"
+        f"{items.waiting_for(approvers)}\n"
         f"10 分钟内发送图片，会作为证明材料附到 #{item_id}。"
     )
 
@@ -774,7 +603,7 @@ def innovate(ctx: Context, member: Sender, form: InnovationForm) -> str:
 
 def parse_any_indicator(raw: str, ctx: Context) -> Indicator:
     text = raw.strip()
-    found = ctx.config.find_indicators(text)
+    found = PointsConfig.of(ctx.config).find_indicators(text)
     if len(found) > 1:
         raise FieldError(
             f"「{text}」对应多个指标：{'、'.join(f'{i.code} {i.name}' for i in found[:6])}。请写代码"
@@ -830,48 +659,41 @@ class AwardForm(Form):
 
 
 @router.command(
-    "加分", code="award", aliases=("扣分", "记分"), roles={"secretary", "committee"}, form=AwardForm
+    "加分", code="award", aliases=("扣分", "记分"), roles={Role.SECRETARY, Role.COMMITTEE}, form=AwardForm
 )
 def award(ctx: Context, member: Sender, form: AwardForm) -> str:
     """直接给成员加分或扣分（留痕可查，可用「撤销 #N 理由」作废）。"""
     who, indicator, points_x100 = form.member, form.indicator, form.points
     day = form.day or ctx.now.date()
-    category = ctx.config.points.category_of(indicator.code)
-    deductions = ctx.config.points.deductions
+    category = PointsConfig.of(ctx.config).category_of(indicator.code)
+    deductions = PointsConfig.of(ctx.config).deductions
     if deductions is not None and category is not None and category.code == deductions.code:
         points_x100 = -abs(points_x100)  # 扣分项 always deduct: "K01 2" and "K01 -2" mean the same
     if who.id == member.id:
         return "不能给自己加分或扣分，请由支部其他书记或党总支记录。"
-    if not member.has("committee") and who.branch_id != member.branch_id:
+    if not member.has(Role.COMMITTEE) and who.branch_id != member.branch_id:
         return f"{who.name}是{who.branch or '其他支部'}的成员，只能由其所在支部书记或党总支记分。"
     if points_x100 > 0:
         refusal = cap_refusal(ctx.session, indicator, who.id, day, points_x100, with_pending=False)
         if refusal:
             return refusal
-    item_id = ledger.new_item(ctx.session, "加分", ctx.now)
+    title = f"{indicator.code} {indicator.name}"
+    item = new_item(ctx, AWARD, who.id, member.id, who.branch_id, title, decided=True)
+    item_id = item.id
     sub = Submission(
         id=item_id,
-        kind="加分",
-        member_id=who.id,
-        submitted_by=member.id,
-        branch_id=who.branch_id,
         indicator=indicator.code,
         category=category.code if category else "",
-        title=f"{indicator.code} {indicator.name}",
         description=form.description,
         day=day,
         points_x100=points_x100,
-        status="approved",
-        created_at=ctx.now,
-        decided_by=member.id,
-        decided_at=ctx.now,
     )
     insert_now(ctx.session, sub)
-    booked = book(ctx.session, ctx.config, sub, member.id, ctx.now)
+    booked = book_submission(ctx.session, ctx.config, item, member.id, ctx.now)
     amount = signed(booked[0].points_x100)
     veto = "（一票否决，当季积分清零）" if indicator.veto else ""
     ctx.send(
         who.userid,
-        f"{member.name}为你记分 #{item_id}：{sub.title} {amount} 分{veto}。说明：{sub.description}",
+        f"{member.name}为你记分 #{item_id}：{title} {amount} 分{veto}。说明：{sub.description}",
     )
-    return f"已记 #{item_id}：{who.name} {sub.title} {amount} 分{veto}，已通知本人。"
+    return f"已记 #{item_id}：{who.name} {title} {amount} 分{veto}，已通知本人。"

@@ -23,8 +23,9 @@ from bot.router import Router
 from bot.scheduler import JobContext, job
 from handlers.periods import Period, looks_like_period, parse_period, period_of, previous, relative
 from handlers.points import PARTY, fmt, short, signed
+from handlers.points_config import PointsConfig
 from storage.models import Branch, Member, Team
-from storage.points import INNOVATION, TOTAL, BranchTotal, MemberTotal, PointEntry, Submission
+from storage.points import INNOVATION, TOTAL, BranchTotal, MemberTotal, PointEntry
 
 router = Router("rankings")
 
@@ -119,13 +120,7 @@ _PLACES = select(
         0,
     ),
 ).where(_IN_PERIOD)
-_S, _E = Submission.__table__.c, PointEntry.__table__.c
-_MY_PENDING = (
-    select(_S.id, _S.title, _S.points_x100)
-    .where(_S.member_id == bindparam("member"), _S.status == "pending")
-    .order_by(_S.id)
-    .limit(6)
-)
+_E = PointEntry.__table__.c
 _MY_RECENT = (
     select(_E.day, _E.points_x100, _E.indicator, _E.category, _E.item_id, _E.kind)
     .where(_E.member_id == bindparam("member"))
@@ -240,7 +235,7 @@ def branch_scores(
     session: Session, config: Config, period: str, category: str
 ) -> list[tuple[int, str, int, str]]:
     """(branch id, name, score x100, how it was made) by `points.branch_ranking` (the 党建考评 rule)."""
-    rule = config.points.branch_ranking
+    rule = PointsConfig.of(config).branch_ranking
     t, m = MemberTotal, Member
     branches = session.execute(select(Branch.id, Branch.name).order_by(Branch.id)).all()
     party_only = rule.rule == "average_per_party_member"
@@ -299,7 +294,7 @@ def category_name(config: Config, code: str) -> str:
         return "总分"
     if code == INNOVATION:
         return "创新积分"
-    found = config.points.category(code)
+    found = PointsConfig.of(config).category(code)
     return found.name if found else code
 
 
@@ -308,7 +303,7 @@ def find_category(config: Config, word: str) -> str | None:
         return TOTAL
     if word in ("创新", "创新积分"):
         return INNOVATION
-    found = config.points.category(word)
+    found = PointsConfig.of(config).category(word)
     return found.code if found else None
 
 
@@ -407,11 +402,14 @@ def my_points(ctx: Context) -> str:
     conn = session.connection()
     totals = dict(conn.execute(_MY_TOTALS, {"member": me.id, "period": quarter.key}).all())
     lines = [f"—— 本季度积分（{quarter.label}）：{fmt(totals.get(TOTAL, 0))} 分"]
-    groups = [*config.points.categories, *([config.points.deductions] if config.points.deductions else [])]
+    groups = [
+        *PointsConfig.of(config).categories,
+        *([PointsConfig.of(config).deductions] if PointsConfig.of(config).deductions else []),
+    ]
     parts = [
         f"{c.name} {fmt(totals.get(c.code, 0))}"
         for c in groups
-        if c in config.points.categories or totals.get(c.code)
+        if c in PointsConfig.of(config).categories or totals.get(c.code)
     ]
     if parts:
         lines.append(" · ".join(parts))
@@ -429,15 +427,11 @@ def my_points(ctx: Context) -> str:
             else ""
         )
         lines.append(f"排名：{branch}全车间第 {above + 1} 名（共 {size} 人）")
-    waiting = conn.execute(_MY_PENDING, {"member": me.id}).all()
-    if waiting:
-        shown = "；".join(f"#{i} {short(title, 16)} {fmt(p)} 分" for i, title, p in waiting[:5])
-        lines.append(f"待审：{shown}" + ("；……" if len(waiting) > 5 else ""))
     recent = conn.execute(_MY_RECENT, {"member": me.id}).all()
     if recent:
         lines.append("最近记分：")
         for day, points, code, category, item, kind in recent:
-            indicator = config.indicator(code) if code else None
+            indicator = PointsConfig.of(config).indicator(code) if code else None
             what = f"{code} {short(indicator.name, 10)}" if indicator else category_name(config, category)
             lines.append(
                 f"{day:%m-%d} {signed(points)} {what}"

@@ -10,64 +10,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Column, Date, Index, Text, case, func, insert, select, update
+from sqlalchemy import Column, Date, Index, Text, bindparam, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
+from storage.items import Item
 from storage.models import ts, utcnow
+from storage.vocabulary import ItemState
 
 TOTAL = ""  # the category key of a member's overall total (every category except innovation's own)
 INNOVATION = "创新"  # the category of innovation points when they form a ranking of their own
 
 
-class Item(SQLModel, table=True):
-    """Anything shown to people as `#N`: one number space across kinds (尽责, 创新, 加分, later 投稿…)."""
-
-    __tablename__ = "items"
-    id: int | None = Field(default=None, primary_key=True)
-    kind: str
-    created_at: datetime = ts(nullable=False, default=utcnow)  # type: ignore[assignment]
-
-
 class Submission(SQLModel, table=True):
-    """申报: a claim for points, pending until an approver decides; also a secretary's direct 加分."""
+    """申报: the points side of an item (尽责, 创新, 加分): indicator, day and points.
+
+    Owner, title, state and decision are the item's (`storage/items.py`), shared by every kind.
+    """
 
     __tablename__ = "submissions"
-    __table_args__ = (
-        Index("ix_submissions_member_status", "member_id", "status", "created_at"),
-        Index("ix_submissions_status_created", "status", "created_at"),
-    )
+    __table_args__ = (Index("ix_submissions_indicator_day", "indicator", "day"),)
     id: int = Field(foreign_key="items.id", primary_key=True)
-    kind: str  # 尽责 | 创新 | 加分
-    member_id: int = Field(foreign_key="members.id")  # who it belongs to (the claimant, or who was awarded)
-    submitted_by: int = Field(foreign_key="members.id")
-    branch_id: int | None = Field(default=None, foreign_key="branches.id")  # the member's, at submission
     indicator: str = ""
     variant: str = ""
     category: str = ""
-    title: str = ""  # what it is, for lists and cards: "A01 参加党员突击队/攻坚任务", "QC成果《…》"
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     day: date = Field(sa_column=Column(Date, nullable=False))
     points_x100: int = 0
-    status: str = "pending"  # pending | approved | rejected | withdrawn | voided
-    created_at: datetime = ts(nullable=False, default=utcnow)  # type: ignore[assignment]
-    decided_by: int | None = Field(default=None, foreign_key="members.id")
-    decided_at: datetime | None = ts(nullable=True)  # type: ignore[assignment]
-    reason: str = ""  # why it was rejected
-    voided_by: int | None = Field(default=None, foreign_key="members.id")
-    voided_at: datetime | None = ts(nullable=True)  # type: ignore[assignment]
-    void_reason: str = ""
-
-
-class ApprovalRequest(SQLModel, table=True):
-    """Who was asked to decide a submission (and got its card): what `待审` and the digest read."""
-
-    __tablename__ = "approval_requests"
-    __table_args__ = (Index("ix_approval_requests_approver", "approver_id", "item_id"),)
-    item_id: int = Field(foreign_key="items.id", primary_key=True)
-    approver_id: int = Field(foreign_key="members.id", primary_key=True)
 
 
 class PointEntry(SQLModel, table=True):
@@ -155,14 +127,6 @@ class InnovationMember(SQLModel, table=True):
 
 
 # -- the ledger -------------------------------------------------------------------------------------
-
-
-_NEW_ITEM = insert(Item.__table__).returning(Item.__table__.c.id)
-
-
-def new_item(session: Session, kind: str, at: datetime) -> int:
-    """Take the next `#N`."""
-    return int(session.connection().execute(_NEW_ITEM, {"kind": kind, "created_at": at}).scalar_one())
 
 
 def _upsert(
@@ -288,12 +252,14 @@ def pending_usage(
     session: Session, member_id: int, indicator: str, start: date, end: date
 ) -> tuple[int, int]:
     """(claims, points_x100) still waiting for a decision under an indicator in [start, end)."""
-    s = Submission
+    s, i = Submission, Item
     count, points = session.execute(
-        select(func.count(), func.coalesce(func.sum(s.points_x100), 0)).where(
-            s.member_id == member_id,
+        select(func.count(), func.coalesce(func.sum(s.points_x100), 0))
+        .join(i, i.id == s.id)
+        .where(
+            i.member_id == member_id,
+            i.status == ItemState.PENDING,
             s.indicator == indicator,
-            s.status == "pending",
             s.day >= start,
             s.day < end,
         )
@@ -301,26 +267,57 @@ def pending_usage(
     return int(count), int(points)
 
 
-def decide(session: Session, item_id: int, status: str, by: int, at: datetime, reason: str = "") -> bool:
-    """Move a pending submission to `status`; False when someone else decided it first.
+# -- innovations: one result counts once, at its highest level -------------------------------------
 
-    The conditional update is the claim: of two approvers clicking at once, exactly one sees a row.
-    """
-    s = Submission
-    done = session.execute(
-        update(s)
-        .where(s.id == item_id, s.status == "pending")
-        .values(status=status, decided_by=by, decided_at=at, reason=reason)
-    ).rowcount
-    return bool(done)
+_IM, _INV = InnovationMember.__table__.c, Innovation.__table__.c  # type: ignore[attr-defined]
+_IT = Item.__table__.c  # type: ignore[attr-defined]
+_PAID = (
+    select(_IM.member_id, func.sum(_IM.paid_x100))
+    .select_from(InnovationMember.__table__)  # type: ignore[attr-defined]
+    .join(Innovation.__table__, _INV.id == _IM.innovation_id)  # type: ignore[attr-defined]
+    .join(Item.__table__, _IT.id == _INV.id)  # type: ignore[attr-defined]
+    .where(
+        _INV.result_key == bindparam("key"), _IT.status == ItemState.APPROVED, _INV.id != bindparam("exclude")
+    )
+    .group_by(_IM.member_id)
+)
+_CLAIMED = select(_INV.id).where(_INV.result_key == bindparam("key")).limit(1)
+_EARLIER = (
+    select(_INV.id, _INV.level, _INV.grade, _INV.level_rank, _INV.points_x100, _IT.status)
+    .select_from(Innovation.__table__)  # type: ignore[attr-defined]
+    .join(Item.__table__, _IT.id == _INV.id)  # type: ignore[attr-defined]
+    .where(_INV.result_key == bindparam("key"), _IT.status.in_((ItemState.PENDING, ItemState.APPROVED)))
+)
+_SHARES = select(_IM.member_id, _IM.share_x100, _IM.paid_x100, _IM.role).where(
+    _IM.innovation_id == bindparam("id")
+)
 
 
-def void(session: Session, item_id: int, by: int, at: datetime, reason: str) -> bool:
-    """Mark an approved submission voided (its reversal lines are written by the caller)."""
-    s = Submission
-    done = session.execute(
-        update(s)
-        .where(s.id == item_id, s.status == "approved")
-        .values(status="voided", voided_by=by, voided_at=at, void_reason=reason)
-    ).rowcount
-    return bool(done)
+def result_claimed(session: Session, key: str) -> bool:
+    """Has any claim of this result (same type and name) been made before?"""
+    return session.connection().execute(_CLAIMED, {"key": key}).first() is not None
+
+
+def already_paid(session: Session, key: str, exclude: int | None = None) -> dict[int, int]:
+    """What approved claims of a result paid each member so far (points_x100), `exclude` aside."""
+    rows = session.connection().execute(_PAID, {"key": key, "exclude": -1 if exclude is None else exclude})
+    return {m: int(p) for m, p in rows}
+
+
+def earlier_claims(session: Session, key: str) -> list[Any]:
+    """Pending and approved claims of a result: id, level, grade, level_rank, points_x100, status."""
+    return list(session.connection().execute(_EARLIER, {"key": key}).all())
+
+
+def shares(session: Session, innovation_id: int) -> list[tuple[int, int, int, str]]:
+    """(member id, full share, what this claim pays, 组长|成员) of one innovation claim, leader first."""
+    rows = session.connection().execute(_SHARES, {"id": innovation_id}).all()
+    return sorted(((int(m), int(s), int(p), r) for m, s, p, r in rows), key=lambda r: r[3] != "组长")
+
+
+def set_paid(session: Session, innovation_id: int, paid: dict[int, int]) -> None:
+    """Record what an approved claim paid each member (the top-up, decided at approval time)."""
+    for member_id, amount in paid.items():
+        row = session.get(InnovationMember, (innovation_id, member_id))
+        if row is not None:
+            row.paid_x100 = amount

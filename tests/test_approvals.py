@@ -141,12 +141,12 @@ async def test_pending_lists_what_waits_for_me_oldest_first(bot: BotKit):
     b = await claim(bot, "zhaolei", "A04", "节假日保产顶岗")
     c = await claim(bot, "xuming", "A04", "梗丝线保产")  # 第二党支部: not zhangwei's
     listing = await bot.say("zhangwei", "待审")
-    assert "等你审核的申报 2 项" in listing
+    assert "等你审核的事项 2 项" in listing
     assert listing.index(f"#{a}") < listing.index(f"#{b}") and f"#{c}" not in listing
     assert "王芳" in listing and "3 分" in listing
     assert f"#{c}" in await bot.say("wuhao", "待审")
     await approve(bot, "zhangwei", a)
-    assert "等你审核的申报 1 项" in await bot.say("zhangwei", "待审")
+    assert "等你审核的事项 1 项" in await bot.say("zhangwei", "待审")
     assert "仅限支部书记、党总支" in await bot.say("wangfang", "待审")
 
 
@@ -167,7 +167,7 @@ async def test_withdraw_my_pending_item(bot: BotKit):
     await bot.drain()
     assert [u.button_replace_name.split(" · ")[0] for u in bot.fake.card_updates()] == ["已撤销"]  # type: ignore[union-attr]
     assert "已撤销" in await bot.say("zhangwei", f"通过 #{n}")
-    assert "没有等你审核的申报" in await bot.say("zhangwei", "待审")
+    assert "没有等你审核的事项" in await bot.say("zhangwei", "待审")
 
 
 async def test_withdrawing_someone_elses_item_is_refused(bot: BotKit):

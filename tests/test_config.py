@@ -104,7 +104,7 @@ def test_shipped_schedules_parse_avoid_busy_minutes_and_name_known_groups(config
 def test_innovation_points_come_from_the_table_and_type_awards(
     config: Config, kind: str, level: str | None, grade: str | None, points: float | None
 ) -> None:
-    assert config.innovation_points(kind, level, grade) == points
+    assert config.innovation.points(kind, level, grade) == points
 
 
 def test_innovation_shares_follow_the_split_rule(config: Config) -> None:
@@ -140,12 +140,12 @@ def test_activity_and_publicity_lookups(config: Config) -> None:
 
 
 def test_find_indicators_by_code_name_and_part_of_a_name(config: Config) -> None:
-    assert [i.code for i in config.find_indicators("ａ０１")] == ["A01"]  # full-width code
-    assert [i.code for i in config.find_indicators("三会一课")] == ["B01"]  # alias, exact
-    assert [i.code for i in config.find_indicators("技能")] == ["B04", "B05"]  # part of names
-    assert [i.code for i in config.find_indicators("三违", include_deductions=False)] == []
-    assert config.find_indicators("") == []
-    suggestion = config.indicator("a06")
+    assert [i.code for i in config.points.find_indicators("ａ０１")] == ["A01"]  # full-width code
+    assert [i.code for i in config.points.find_indicators("三会一课")] == ["B01"]  # alias, exact
+    assert [i.code for i in config.points.find_indicators("技能")] == ["B04", "B05"]  # part of names
+    assert [i.code for i in config.points.find_indicators("三违", include_deductions=False)] == []
+    assert config.points.find_indicators("") == []
+    suggestion = config.points.indicator("a06")
     assert suggestion is not None
     assert (suggestion.points_for(None), suggestion.points_for("采纳"), suggestion.points_for("胡说")) == (
         1,
@@ -315,4 +315,4 @@ def test_an_empty_file_still_gives_the_spine_defaults() -> None:
     config = parse_config(None, env={})
     assert config.timezone == "Asia/Shanghai"
     assert config.points.indicators == []
-    assert config.innovation_points("QC成果", "厂级", "一等") is None
+    assert config.innovation.points("QC成果", "厂级", "一等") is None

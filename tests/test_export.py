@@ -85,7 +85,7 @@ async def test_a_secretary_exports_their_branch(bot: BotKit):
         (f"#{items['pending']}", "待审"),
         (f"#{items['rejected']}", "已驳回"),
     ]
-    assert open_items[2][11] == "缺少班组长确认"
+    assert open_items[0][10] == "驳回理由" and open_items[2][10] == "缺少班组长确认"
 
 
 async def test_the_committee_exports_every_branch(bot: BotKit):

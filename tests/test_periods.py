@@ -115,9 +115,9 @@ def test_points_are_exact_hundredths():
 
 def test_innovation_points_and_shares_from_the_shipped_table():
     config = parse_config(shipped_config(), env={})
-    assert config.innovation_points("QC", "厂级", "一等奖") == 8
-    assert config.innovation_points("专利", "厂级", "发明") == 8  # awards do not depend on the level
-    assert config.innovation_points("专利", "厂级", None) is None  # patents need an award
+    assert config.innovation.points("QC", "厂级", "一等奖") == 8
+    assert config.innovation.points("专利", "厂级", "发明") == 8  # awards do not depend on the level
+    assert config.innovation.points("专利", "厂级", None) is None  # patents need an award
     assert config.innovation.shares(8, 2) == (8.0, 4.0)
     # Six people at 0.5 would exceed the team cap of 2.5 × 8: every share is scaled down.
     leader, member = config.innovation.shares(8, 5)

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import func, select, update
 
 from bot.members import MEMBER_HEADER, import_members
 from handlers.periods import period_of
+from storage.items import ApprovalRequest, Item
 from storage.models import MediaFile, Member
 from storage.points import (
     INNOVATION,
     TOTAL,
-    ApprovalRequest,
     InnovationMember,
     MemberTotal,
     PointEntry,
@@ -78,8 +79,16 @@ async def total(bot: BotKit, userid: str, period: str | None = None, category: s
     return row.points_x100 if row is not None else 0
 
 
-async def submission(bot: BotKit, number: int) -> Submission:
-    return await bot.query(lambda s: s.get(Submission, number))
+async def submission(bot: BotKit, number: int) -> Any:
+    """An item and its points side as one record (kind, status, title … and indicator, day, points)."""
+
+    def read(s: Any) -> Any:
+        item, sub = s.get(Item, number), s.get(Submission, number)
+        return (
+            SimpleNamespace(**sub.model_dump(), **item.model_dump(exclude={"id"})) if item and sub else None
+        )
+
+    return await bot.query(read)
 
 
 async def entries(bot: BotKit, number: int) -> list[PointEntry]:
@@ -120,6 +129,7 @@ async def test_a_claim_is_pending_and_reaches_the_branch_secretary_as_a_card(bot
     assert fields == {
         "提交人": "王芳（第一党支部）",
         "指标": "A01 参加党员突击队/攻坚任务",
+        "日期": f"{today(bot):%m-%d}",
         "分值": "3 分",
         "证明材料": "0 张",
     }
@@ -263,9 +273,7 @@ async def test_a_photo_without_a_recent_claim_gets_the_default_answer(bot: BotKi
     assert "请先发送申报或投稿" in await bot.image("wangfang")
     n = await claim(bot, "wangfang")
     eleven = datetime.now(bot.app.config.tz) - timedelta(minutes=11)
-    await bot.query(
-        lambda s: s.execute(update(Submission).where(Submission.id == n).values(created_at=eleven))
-    )
+    await bot.query(lambda s: s.execute(update(Item).where(Item.id == n).values(created_at=eleven)))
     assert "请先发送申报或投稿" in await bot.image("wangfang")
     assert await bot.query(lambda s: s.execute(select(func.count()).select_from(MediaFile)).scalar_one()) == 0
 

@@ -139,8 +139,8 @@ async def test_my_profile_shows_points_ranks_pending_and_the_last_five_entries(b
     assert f"本季度积分（{period_of('quarter', today(bot)).label}）：13 分" in me
     assert "攻坚克难 5 · 能力素质提升 5 · 岗位教练指导 3 · 企业文化 2 · 扣分项 -2" in me
     assert "排名：第一党支部第 2 名（共 2 人）、全车间第 3 名（共 3 人）" in me
-    assert f"待审：#{pending} A02" in me and "5 分" in me
-    recent = me.split("最近记分：\n")[1].splitlines()
+    assert f"待审：#{pending} A02 牵头解决设备或工艺难题 5 分" in me
+    recent = me.split("最近记分：\n")[1].split("\n待审：")[0].splitlines()
     assert len(recent) == 5
     assert "+3 C04" in recent[0] and "-2 K01" in recent[2]
     assert all(f"#{first}" not in line for line in recent)  # the oldest entry is beyond the last five

@@ -17,7 +17,7 @@ from bot.config import DEFAULT_API_BASE, parse_config
 from bot.scheduler import JobContext
 from bot.serve import serve
 from bot.simulator.fake_api import FakeWeCom
-from bot.simulator.local import LOCAL_DATABASE_URL, SKILLS, load_demo, local_config
+from bot.simulator.local import HERE, LOCAL_DATABASE_URL, load_demo, local_config
 from storage.models import InboxEntry, Member, MemberRole, SkillLevel
 from tests import kit
 from tests.simkit import (
@@ -100,7 +100,7 @@ async def test_the_cast_and_their_skills_are_loaded_and_reloading_does_not_dupli
     assert [r["name"] for r in people["zhangwei"]["roles"]] == ["支部书记"]
     assert people["liuyang"]["political_status"] == "群众" and people["liuyang"]["roles"] == []
     assert {g["name"] for g in cast["groups"]} == {"党总支群", "制丝车间群", "第一支部群", "第二支部群"}
-    skills = len(SKILLS.read_text(encoding="utf-8").strip().splitlines()) - 1
+    skills = len((HERE / "skills.csv").read_text(encoding="utf-8").strip().splitlines()) - 1
     assert await local.app.db.run(count(SkillLevel)) == skills
 
     await load_demo(local.app)  # the next `make run` imports again

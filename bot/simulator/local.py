@@ -11,12 +11,15 @@ import logging
 import secrets
 import socket
 import string
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from sqlalchemy.orm import Session
+
 from bot.config import Config, DatabaseConfig
-from bot.members import ImportReport, import_members, import_skills
+from bot.members import ImportReport, import_members
 from bot.simulator.page import Simulator
 
 if TYPE_CHECKING:
@@ -26,7 +29,6 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 CAST = HERE / "cast.csv"
-SKILLS = HERE / "skills.csv"
 LOCAL_CORP_ID = "wwlocal"
 LOCAL_AGENT_ID = 1000002
 # Local mode keeps its own SQLite file unless a database was chosen explicitly, so the demo cast
@@ -76,17 +78,33 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+DemoImporter = Callable[[Session, Config, str], ImportReport]
+DEMO_FILES: dict[str, DemoImporter] = {}
+
+
+def demo_file(name: str) -> Callable[[DemoImporter], DemoImporter]:
+    """Register a practice's importer for one of the demo's CSV files beside `cast.csv`."""
+
+    def register(func: DemoImporter) -> DemoImporter:
+        DEMO_FILES[name] = func
+        return func
+
+    return register
+
+
+def _importing(importer: DemoImporter, config: Config, path: Path) -> Callable[[Session], ImportReport]:
+    text = path.read_text(encoding="utf-8")
+    return lambda session: importer(session, config, text)
+
+
 async def load_demo(app: Application) -> None:
-    """Import the demo cast and their skill levels; importing again updates, never duplicates."""
+    """Import the demo cast, then each practice's demo file; importing again updates, never duplicates."""
     cast = CAST.read_text(encoding="utf-8")
-    skills = SKILLS.read_text(encoding="utf-8")
     reports: list[tuple[str, ImportReport]] = [
-        ("cast.csv", await app.db.run(lambda s: import_members(s, cast, actor="local-mode"))),
-        (
-            "skills.csv",
-            await app.db.run(lambda s: import_skills(s, skills, app.config.skills.skill, actor="local-mode")),
-        ),
+        ("cast.csv", await app.db.run(lambda s: import_members(s, cast, actor="local-mode")))
     ]
+    for name, importer in DEMO_FILES.items():
+        reports.append((name, await app.db.run(_importing(importer, app.config, HERE / name))))
     for name, report in reports:
         if report.problems:  # e.g. a config.yaml whose skills no longer match the demo file
             log.warning("demo %s not imported: %s", name, "; ".join(report.problems))

@@ -54,8 +54,18 @@ def run_online() -> None:
     if url.get_backend_name() == "sqlite":
         engine = sqlite_engine(url, busy_timeout_ms=30000)
         with engine.connect() as conn:
+            # Batch migrations rebuild a table (copy, drop, rename); with foreign keys enforced, dropping
+            # a table that other rows reference fails. SQLite's own recipe: off during the change (the
+            # pragma only takes effect outside a transaction), check every reference after it, then on.
+            raw = conn.connection.driver_connection  # below SQLAlchemy's BEGIN IMMEDIATE
+            assert raw is not None
+            raw.execute("PRAGMA foreign_keys=OFF")
             _run(conn)
+            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"migration left rows pointing nowhere: {broken[:5]}")
             conn.commit()
+            raw.execute("PRAGMA foreign_keys=ON")
         engine.dispose()
     else:
         asyncio.run(_run_async(url))
