@@ -176,6 +176,17 @@ class WeComConfig(Section):
         # `${WECOM_AGENT_ID:-}` yields "" in local mode; that means "not configured", not a bad number.
         return None if isinstance(v, str) and not v.strip() else v
 
+    @field_validator("api_base")
+    @classmethod
+    def _api_root(cls, v: str) -> str:
+        # wechatpy and most WeCom documents write the base with /cgi-bin; the client adds it itself.
+        from bot.wecom.client import api_root
+
+        root = api_root(v)
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", root):
+            raise ValueError(f"must be an http(s) URL such as {DEFAULT_API_BASE}, got {v!r}")
+        return root
+
     @field_validator("encoding_aes_key")
     @classmethod
     def _aes_key_shape(cls, v: str) -> str:
