@@ -224,6 +224,8 @@ class OutboxConfig(Section):
     poll_seconds: float = Field(default=1.0, gt=0)
     concurrency: int = Field(default=8, ge=1)
     per_member_per_minute: int = Field(default=30, ge=1)
+    # WeCom drops, without an error, app messages past 1,000 an hour to one member.
+    per_member_per_hour: int = Field(default=1000, ge=1)
     per_webhook_per_minute: int = Field(default=20, ge=1)
     request_timeout_seconds: float = Field(default=10.0, gt=0)
 

@@ -4,7 +4,8 @@
 row with a lease, sends it, and records the result. Failures that may pass (-1, 45009, 45033, HTTP 5xx,
 timeouts) are retried with exponential backoff and jitter; a message that keeps failing, or fails for
 a reason that will not pass, ends `dead`. One target's messages leave in order, and rate limits per
-member (app messages) and per group robot are counted from the table, so they hold across processes.
+member (app messages, per minute and per hour) and per group robot are counted from the table, so
+they hold across processes.
 """
 
 from __future__ import annotations
@@ -386,23 +387,40 @@ class OutboxWorker:
     def _rate_limited(
         self, session: Session, rows: list[Any], now: datetime
     ) -> dict[tuple[str, str], datetime]:
-        """Targets at their per-minute limit, with the time a slot frees up."""
-        window = now - timedelta(minutes=1)
+        """Targets at one of their limits, with the time a slot frees up. WeCom silently drops app
+        messages past 30 a minute or 1,000 an hour to one member, and a group robot's past 20 a
+        minute, so the worker holds them back rather than lose them."""
+        s = self.settings
+        limits = (
+            ("app", s.per_member_per_minute, timedelta(minutes=1)),
+            ("app", s.per_member_per_hour, timedelta(hours=1)),
+            ("webhook", s.per_webhook_per_minute, timedelta(minutes=1)),
+        )
         o = OutboxMessage
-        limits = {"app": self.settings.per_member_per_minute, "webhook": self.settings.per_webhook_per_minute}
         held: dict[tuple[str, str], datetime] = {}
-        for channel, limit in limits.items():
+        for channel, limit, window in limits:
             targets = {r.target for r in rows if r.channel == channel}
             if not targets:
                 continue
             counts = session.execute(
                 select(o.target, func.count(), func.min(o.sent_at))
-                .where(o.channel == channel, o.target.in_(targets), o.sent_at > window)
+                .where(o.channel == channel, o.target.in_(targets), o.sent_at > now - window)
                 .group_by(o.target)
             ).all()
             for target, count, oldest in counts:
-                if count >= limit:
-                    held[(channel, target)] = oldest + timedelta(minutes=1, seconds=1)
+                if count < limit:
+                    continue
+                until = oldest + window + timedelta(seconds=1)
+                held[(channel, target)] = max(until, held.get((channel, target), until))
+                if window > timedelta(minutes=1):  # rare enough to say: a member waits up to an hour
+                    log.warning(
+                        "outbox: %s reached %d %s messages in an hour; the rest wait until %s",
+                        target,
+                        count,
+                        channel,
+                        until.isoformat(timespec="seconds"),
+                        extra={"userid": target},
+                    )
         return held
 
     def _record(self, session: Session, outcomes: list[Outcome]) -> None:
