@@ -228,6 +228,8 @@ class OutboxConfig(Section):
     per_member_per_hour: int = Field(default=1000, ge=1)
     per_webhook_per_minute: int = Field(default=20, ge=1)
     request_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The group robot told when app messages cannot be sent at all (robots need no access token).
+    alert_group: str = ""
 
 
 class GroupConfig(Section):
@@ -892,6 +894,16 @@ class Config(Section):
                         known = ", ".join(self.groups) or "none"
                         problems.add(item_path, f"unknown group {group!r} (configured: {known})")
         problems.raise_if_any()
+        return self
+
+    @model_validator(mode="after")
+    def _alert_group_exists(self) -> Config:
+        group = self.outbox.alert_group
+        if group and group not in self.groups:
+            problems = _Problems()
+            known = ", ".join(self.groups) or "none"
+            problems.add("outbox.alert_group", f"unknown group {group!r} (configured: {known})")
+            problems.raise_if_any()
         return self
 
     @property
