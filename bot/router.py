@@ -21,7 +21,9 @@ from sqlalchemy import delete
 
 from bot.context import Context, Sender
 from bot.forms import (
+    FieldError,
     Form,
+    Parser,
     ask,
     given_positionals,
     normalise,
@@ -59,6 +61,7 @@ class Command:
     party_only: bool = False
     form: type[Form] | None = None
     inject: tuple[str, ...] = ()
+    args: Parser | None = None  # recognises the input of a command without a form (see `command`)
 
     @functools.cached_property
     def doc(self) -> str:
@@ -112,8 +115,13 @@ class Router:
         roles: set[str] | frozenset[str] | None = None,
         party_only: bool = False,
         form: type[Form] | None = None,
+        args: Parser | None = None,
     ) -> Callable[[Callable[..., HandlerResult]], Callable[..., HandlerResult]]:
-        """Register a command. `code` is its ASCII id, used in card button keys (`code:argument`)."""
+        """Register a command. `code` is its ASCII id, used in card button keys (`code:argument`).
+
+        `args`, for a command without a form, parses what may follow its word (raising `FieldError`
+        when that is not its input): then, typed during another command's dialogue with such input
+        (「通过 #5」), it interrupts the dialogue instead of being taken as the value asked for."""
         if not _CODE.fullmatch(code):
             raise ValueError(f"command code {code!r} must be lower-case ASCII")
 
@@ -134,6 +142,7 @@ class Router:
                     party_only,
                     form,
                     params,
+                    args,
                 )
             )
             return func
@@ -243,11 +252,19 @@ class Router:
         than the value asked for: a command word alone is (the one in progress starts over), and so
         is a command with what reads as its input (「驳回 #4 缺少照片」 typed again in full after
         「驳回 #4」 asked for the reason). A value that merely begins with a command word (「排行第一
-        的班组…」) stays a value. Commands without a form declare no input to recognise, so only
-        their bare word interrupts."""
+        的班组…」) stays a value. A command without a form has input only if it declares `args`;
+        otherwise only its bare word interrupts."""
         if not rest and not lines:
             return True
-        return cmd.form is not None and reads_as_input(cmd.form, rest, lines, ctx)
+        if cmd.form is not None:
+            return reads_as_input(cmd.form, rest, lines, ctx)
+        if cmd.args is None:
+            return False
+        try:
+            cmd.args("\n".join([rest, *lines]).strip(), ctx)
+        except FieldError:
+            return False
+        return True
 
     def handle_card(self, ctx: Context) -> list[Reply]:
         """A template card click: its EventKey `code:argument` runs that command like typed text."""
