@@ -147,6 +147,12 @@ class Application:
         }
         if db_ok:
             status["outbox"] = await self._outbox_gauges()
+        # Pushes die on these until someone changes a setting; the instance itself is healthy, so
+        # the answer stays 200 and only the status word and the list say so.
+        problems = [p.as_json() for p in self.outbox.problems.active]
+        status["config_problems"] = problems
+        if problems and db_ok:
+            status["status"] = "misconfigured"
         return status
 
     async def _outbox_gauges(self) -> dict[str, Any]:

@@ -101,6 +101,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{config_path(args.config)}: OK ({mode}; database {config.database.url.split('://')[0]}; "
         f"{len(config.schedules)} schedules, {len(config.groups)} groups)"
     )
+    if config.wecom.configured:
+        from bot.wecom.client import token_url
+
+        # The URL itself, so that a base the client would misread shows before the first push fails.
+        print(f"access token from: GET {token_url(config.wecom.api_base, config.wecom.corp_id)}")
+        agent = config.wecom.agent_id
+        print(
+            f"app messages to: POST {config.wecom.api_base}/cgi-bin/message/send "
+            + (f"(agentid {agent})" if agent is not None else "(wecom.agent_id is not set: none can be sent)")
+        )
     return 0
 
 

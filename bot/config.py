@@ -180,6 +180,17 @@ class WeComConfig(Section):
         # `${WECOM_AGENT_ID:-}` yields "" in local mode; that means "not configured", not a bad number.
         return None if isinstance(v, str) and not v.strip() else v
 
+    @field_validator("api_base")
+    @classmethod
+    def _api_root(cls, v: str) -> str:
+        # wechatpy and most WeCom documents write the base with /cgi-bin; the client adds it itself.
+        from bot.wecom.client import api_root
+
+        root = api_root(v)
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", root):
+            raise ValueError(f"must be an http(s) URL such as {DEFAULT_API_BASE}, got {v!r}")
+        return root
+
     @field_validator("encoding_aes_key")
     @classmethod
     def _aes_key_shape(cls, v: str) -> str:
@@ -217,8 +228,12 @@ class OutboxConfig(Section):
     poll_seconds: float = Field(default=1.0, gt=0)
     concurrency: int = Field(default=8, ge=1)
     per_member_per_minute: int = Field(default=30, ge=1)
+    # WeCom drops, without an error, app messages past 1,000 an hour to one member.
+    per_member_per_hour: int = Field(default=1000, ge=1)
     per_webhook_per_minute: int = Field(default=20, ge=1)
     request_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The group robot told when app messages cannot be sent at all (robots need no access token).
+    alert_group: str = ""
 
 
 class GroupConfig(Section):
@@ -350,6 +365,16 @@ class Config(Section):
                 for path, message in section.references(self):
                     problems.add(path, message)
         problems.raise_if_any()
+        return self
+
+    @model_validator(mode="after")
+    def _alert_group_exists(self) -> Config:
+        group = self.outbox.alert_group
+        if group and group not in self.groups:
+            problems = Problems()
+            known = ", ".join(self.groups) or "none"
+            problems.add("outbox.alert_group", f"unknown group {group!r} (configured: {known})")
+            problems.raise_if_any()
         return self
 
     @property

@@ -187,6 +187,34 @@ def starts_with_label(form: type[Form], text: str) -> bool:
     return any(re.match(re.escape(normalise(lbl)) + r"\s*:", folded) for f in form.fields for lbl in f.labels)
 
 
+def lead_field(form: type[Form]) -> Field | None:
+    """The field a command's first word after its name fills: the first positional one, else the
+    first required one (as `split_fields` reads a bare first line)."""
+    return next((f for f in form.fields if f.positional), None) or next(
+        (f for f in form.fields if f.required), None
+    )
+
+
+def reads_as_input(form: type[Form], first_line_rest: str, lines: list[str], ctx: Any) -> bool:
+    """Whether the text after a command word is that command's input, not a value that merely begins
+    with the command's word: it uses the form's labels (`说明：…`), or its first word(s) fill the
+    lead field with something that field accepts. 「驳回 #4 缺少照片」 is input to 驳回 (`#4` is an item
+    number); 「排行第一的班组…」 or 「申报材料不全」 are not input to 排行 or 申报."""
+    if any(starts_with_label(form, line) for line in (first_line_rest, *lines) if line.strip()):
+        return True
+    lead = lead_field(form)
+    if lead is None:
+        return False
+    text = split_fields(form, first_line_rest, lines).get(lead.name, "")
+    if not text.strip():
+        return False
+    try:
+        lead.parse(text, ctx)
+    except FieldError:
+        return False
+    return True
+
+
 def parse_form(form: type[Form], raw: dict[str, str], ctx: Any) -> Parsed:
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
@@ -210,6 +238,23 @@ def parse_form(form: type[Form], raw: dict[str, str], ctx: Any) -> Parsed:
     return Parsed(instance, {}, [])
 
 
-def ask(field: Field) -> str:
+def ask(field: Field, about: str = "") -> str:
+    """The question for one field. `about` names what the answer is for (e.g. 「驳回 #4」), so that a
+    person who left and came back, or who has several items open, knows which one is meant."""
     hint = f"，{field.help}" if field.help else ""
-    return f"请输入「{field.label}」{hint}（例：{field.example}）。发送「取消」可放弃。"
+    prefix = f"{about}：" if about else ""
+    return f"{prefix}请输入「{field.label}」{hint}（例：{field.example}）。发送「取消」可放弃。"
+
+
+def given_positionals(form: type[Form], raw: dict[str, str], command: str, asking: str) -> str:
+    """「驳回 #4」: the command and the positional values already given (not the one being asked),
+    written the way the field's example writes them (`4` from a card button and `＃4` read `#4`)."""
+    shown = []
+    for f in form.fields:
+        value = normalise(raw.get(f.name, "")).strip()
+        if not f.positional or f.name == asking or not value:
+            continue
+        if f.example.startswith("#") and value.isdigit():
+            value = "#" + value
+        shown.append(value)
+    return f"{command} {' '.join(shown)}" if shown else ""

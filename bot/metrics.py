@@ -39,6 +39,11 @@ class Metrics:
             "pioneer_send_retries_total", "Sends scheduled for another attempt", registry=r
         )
         self.deaths = Counter("pioneer_send_dead_total", "Sends that ended dead", registry=r)
+        self.config_problem_count = Gauge(
+            "pioneer_config_problems",
+            "Distinct configuration errors (errcode per app or group robot) met and not yet cleared",
+            registry=r,
+        )
         self.api_requests = Counter(
             "pioneer_api_requests_total",
             "WeCom API requests by api and result",
@@ -72,6 +77,9 @@ class Metrics:
 
     def died(self) -> None:
         self.deaths.inc()
+
+    def config_problems(self, count: int) -> None:
+        self.config_problem_count.set(count)
 
     # client observer
     def token_refreshed(self) -> None:

@@ -3,8 +3,11 @@
 `enqueue_*` functions run inside a handler's transaction. `OutboxWorker` drains due rows: it claims a
 row with a lease, sends it, and records the result. Failures that may pass (-1, 45009, 45033, HTTP 5xx,
 timeouts) are retried with exponential backoff and jitter; a message that keeps failing, or fails for
-a reason that will not pass, ends `dead`. One target's messages leave in order, and rate limits per
-member (app messages) and per group robot are counted from the table, so they hold across processes.
+a reason that will not pass, ends `dead`; when that reason is the deployment's configuration (a wrong
+secret, agent id, API base or untrusted IP, a removed group robot), the problem is reported once to
+the admins and shown in /healthz until a send succeeds again. One target's messages leave in order,
+and rate limits per member (app messages, per minute and per hour) and per group robot are counted
+from the table, so they hold across processes.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import base64
 import json
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -24,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from bot.replies import Card, File, Image, Markdown, ReplaceButton, Reply, Text
 from bot.wecom import render
+from bot.wecom.errors import Misconfiguration, misconfiguration
 from storage.models import MediaFile, OutboxMessage
 
 if TYPE_CHECKING:
@@ -263,6 +267,7 @@ class OutboxObserver(Protocol):
     def sent(self, channel: str, errcode: int | None, ok: bool) -> None: ...
     def retried(self) -> None: ...
     def died(self) -> None: ...
+    def config_problems(self, count: int) -> None: ...
 
 
 class _NullObserver:
@@ -274,6 +279,88 @@ class _NullObserver:
 
     def died(self) -> None:
         pass
+
+    def config_problems(self, count: int) -> None:
+        pass
+
+
+def scope_of(channel: str, target: str) -> str:
+    """What a configuration problem blocks: every call with the app's access token ("app": messages,
+    card updates, media), or one group robot ("webhook:<group>"), whose key is its own credential."""
+    return f"webhook:{target}" if channel == "webhook" else "app"
+
+
+@dataclass
+class ConfigProblem:
+    """A configuration error met by the outbox, and how many messages it has killed since."""
+
+    scope: str
+    cause: Misconfiguration
+    since: datetime
+    killed: int = 1
+
+    def as_json(self) -> dict[str, Any]:
+        c = self.cause
+        return {
+            "scope": self.scope,
+            "errcode": c.errcode,
+            "errmsg": c.errmsg,
+            "setting": c.setting,
+            "hint": c.hint_zh,
+            "hint_en": c.hint_en,
+            "since": self.since.isoformat(timespec="seconds"),
+            "killed": self.killed,
+        }
+
+
+class ConfigProblems:
+    """The distinct configuration problems (scope, errcode) met since they last cleared.
+
+    Kept per process: a problem is reported once per instance, and a restart reports a problem that
+    persists once more, which is what someone who restarted after a fix wants to know.
+    """
+
+    def __init__(self) -> None:
+        self._active: dict[tuple[str, int], ConfigProblem] = {}
+
+    @property
+    def active(self) -> list[ConfigProblem]:
+        return sorted(self._active.values(), key=lambda p: p.since)
+
+    def died(self, scope: str, cause: Misconfiguration, now: datetime) -> ConfigProblem | None:
+        """Count a message it killed; returns the problem when it is new, i.e. not yet reported."""
+        known = self._active.get((scope, cause.errcode))
+        if known is not None:
+            known.killed += 1
+            return None
+        problem = self._active[(scope, cause.errcode)] = ConfigProblem(scope, cause, now)
+        return problem
+
+    def succeeded(self, scope: str) -> list[ConfigProblem]:
+        """A send in `scope` went through: whatever blocked it is fixed. Returns what cleared."""
+        cleared = [p for (s, _), p in self._active.items() if s == scope]
+        for p in cleared:
+            del self._active[(p.scope, p.cause.errcode)]
+        return cleared
+
+    def forget(self, problem: ConfigProblem) -> None:
+        """Un-report a problem whose notice was not written, so that the next death reports it."""
+        self._active.pop((problem.scope, problem.cause.errcode), None)
+
+
+def problem_notice(problem: ConfigProblem) -> str:
+    """What the admins read: what fails, what WeCom said, what to change."""
+    c = problem.cause
+    what = (
+        "先锋发不出应用消息（回复、审批卡片、通知都受影响）"
+        if problem.scope == "app"
+        else f"先锋发不出群机器人「{problem.scope.removeprefix('webhook:')}」的消息"
+    )
+    return (
+        f"【先锋配置问题】{what}：企业微信返回 {c.errcode}（{c.errmsg or '无说明'}）。\n"
+        f"{c.hint_zh}\n"
+        f"需修改：{c.setting}。修好后第一条发送成功即恢复；期间放弃的消息数见 /healthz 的 config_problems。"
+    )
 
 
 @dataclass(frozen=True)
@@ -295,6 +382,8 @@ class Outcome:
     delay: float = 0.0
     media_file: int | None = None  # the MediaFile a media_fetch row fills
     media: tuple[bytes, str, str] | None = None  # what was fetched: bytes, filename, content type
+    scope: str = "app"  # see scope_of
+    misconfigured: Misconfiguration | None = None  # dead because of the deployment, not the message
 
 
 class OutboxWorker:
@@ -308,6 +397,7 @@ class OutboxWorker:
         self.config = config
         self.settings = config.outbox
         self.observer = observer or _NullObserver()
+        self.problems = ConfigProblems()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -353,8 +443,48 @@ class OutboxWorker:
                 return await self._deliver(c)
 
         outcomes = await asyncio.gather(*(one(c) for c in claimed))
-        await self.db.run(lambda s: self._record(s, outcomes))
+        # Accounted before the write and with no await in between, so that of two rounds running at
+        # once (the background loop and a drain) only one finds a problem new and reports it.
+        new = self._account(outcomes)
+        try:
+            await self.db.run(lambda s: self._record(s, outcomes, new))
+        except BaseException:
+            for problem in new:
+                self.problems.forget(problem)
+            raise
         return len(claimed)
+
+    def _account(self, outcomes: list[Outcome]) -> list[ConfigProblem]:
+        """Count the messages configuration problems killed, clear those a success disproves, and
+        return the problems met for the first time."""
+        now = utcnow()
+        new: list[ConfigProblem] = []
+        for out in outcomes:
+            if out.status == "sent":
+                for cleared in self.problems.succeeded(out.scope):
+                    log.warning(
+                        "configuration problem cleared: %s errcode %s (%s) after %d dead messages",
+                        cleared.scope,
+                        cleared.cause.errcode,
+                        cleared.cause.setting,
+                        cleared.killed,
+                    )
+            elif out.misconfigured is not None:
+                problem = self.problems.died(out.scope, out.misconfigured, now)
+                if problem is not None:
+                    new.append(problem)
+                    c = problem.cause
+                    log.error(
+                        "configuration problem: %s calls fail with errcode %s (%s); fix %s: %s",
+                        problem.scope,
+                        c.errcode,
+                        c.errmsg,
+                        c.setting,
+                        c.hint_en,
+                        extra={"errcode": c.errcode, "setting": c.setting},
+                    )
+        self.observer.config_problems(len(self.problems.active))
+        return new
 
     # -- inside transactions ----------------------------------------------------------------------
 
@@ -405,28 +535,47 @@ class OutboxWorker:
     def _rate_limited(
         self, session: Session, rows: list[Any], now: datetime
     ) -> dict[tuple[str, str], datetime]:
-        """Targets at their per-minute limit, with the time a slot frees up."""
-        window = now - timedelta(minutes=1)
+        """Targets at one of their limits, with the time a slot frees up. WeCom silently drops app
+        messages past 30 a minute or 1,000 an hour to one member, and a group robot's past 20 a
+        minute, so the worker holds them back rather than lose them."""
+        s = self.settings
+        limits = (
+            ("app", s.per_member_per_minute, timedelta(minutes=1)),
+            ("app", s.per_member_per_hour, timedelta(hours=1)),
+            ("webhook", s.per_webhook_per_minute, timedelta(minutes=1)),
+        )
         o = OutboxMessage
-        limits = {"app": self.settings.per_member_per_minute, "webhook": self.settings.per_webhook_per_minute}
         held: dict[tuple[str, str], datetime] = {}
-        for channel, limit in limits.items():
+        for channel, limit, window in limits:
             targets = {r.target for r in rows if r.channel == channel}
             if not targets:
                 continue
             counts = session.execute(
                 select(o.target, func.count(), func.min(o.sent_at))
-                .where(o.channel == channel, o.target.in_(targets), o.sent_at > window)
+                .where(o.channel == channel, o.target.in_(targets), o.sent_at > now - window)
                 .group_by(o.target)
             ).all()
             for target, count, oldest in counts:
-                if count >= limit:
-                    held[(channel, target)] = oldest + timedelta(minutes=1, seconds=1)
+                if count < limit:
+                    continue
+                until = oldest + window + timedelta(seconds=1)
+                held[(channel, target)] = max(until, held.get((channel, target), until))
+                if window > timedelta(minutes=1):  # rare enough to say: a member waits up to an hour
+                    log.warning(
+                        "outbox: %s reached %d %s messages in an hour; the rest wait until %s",
+                        target,
+                        count,
+                        channel,
+                        until.isoformat(timespec="seconds"),
+                        extra={"userid": target},
+                    )
         return held
 
-    def _record(self, session: Session, outcomes: list[Outcome]) -> None:
+    def _record(self, session: Session, outcomes: list[Outcome], new: Sequence[ConfigProblem] = ()) -> None:
         now = utcnow()
         o = OutboxMessage
+        for problem in new:
+            self._report(session, problem)
         for out in outcomes:
             if out.media_file is not None and out.media is not None:
                 data, filename, content_type = out.media
@@ -464,10 +613,27 @@ class OutboxWorker:
                 values = {"status": "dead", "lease_until": None, "last_error": out.error}
             session.execute(update(o).where(o.id == out.id).values(**values))
 
+    def _report(self, session: Session, problem: ConfigProblem) -> None:
+        """Tell the admins, by a way the problem does not block: when the app's own API fails, its
+        messages cannot carry the news, but a group robot can (its key is its credential, no access
+        token); when a group robot fails, the app can. The log line is written in any case."""
+        from bot.members import admin_userids
+
+        text = problem_notice(problem)
+        if problem.scope == "app":
+            if self.settings.alert_group:
+                enqueue(session, webhook_rows(self.settings.alert_group, "text", {"content": text}))
+            return
+        rows = [
+            _row("app", userid, "text", {"content": text}, ref=f"config:{problem.scope}")
+            for userid in admin_userids(session, self.config.admins)
+        ]
+        enqueue(session, rows)
+
     # -- on the wire --------------------------------------------------------------------------------
 
     async def _deliver(self, c: Claimed) -> Outcome:
-        outcome = await self._attempt(c)
+        outcome = replace(await self._attempt(c), scope=scope_of(c.channel, c.target))
         if c.channel == "media_fetch":  # _record marks the member's file fetched or failed
             outcome = replace(outcome, media_file=c.payload["media_file"])
         return outcome
@@ -489,6 +655,17 @@ class OutboxWorker:
             errcode = getattr(exc, "errcode", None)
             self.observer.sent(c.channel, errcode, False)
             error = f"{type(exc).__name__}: {exc}"
+            cause = misconfiguration(exc, group=c.target if c.channel == "webhook" else None)
+            if cause is not None:  # no retry can help; _account reports it once
+                self.observer.died()
+                log.warning(
+                    "outbox #%d to %s is dead: configuration problem (%s)",
+                    c.id,
+                    c.target,
+                    error,
+                    extra={"outbox_id": c.id, "errcode": errcode},
+                )
+                return Outcome(c.id, "dead", error, misconfigured=cause)
             if exc.retryable and c.attempts < self.settings.max_attempts:
                 self.observer.retried()
                 delay = min(

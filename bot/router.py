@@ -20,7 +20,18 @@ from datetime import timedelta
 from sqlalchemy import delete
 
 from bot.context import Context, Sender
-from bot.forms import Form, ask, normalise, parse_form, split_fields, starts_with_label
+from bot.forms import (
+    FieldError,
+    Form,
+    Parser,
+    ask,
+    given_positionals,
+    normalise,
+    parse_form,
+    reads_as_input,
+    split_fields,
+    starts_with_label,
+)
 from bot.replies import HandlerResult, Reply, Text, as_replies
 from storage.models import Dialogue
 from storage.vocabulary import Role
@@ -43,6 +54,7 @@ class Command:
     party_only: bool = False
     form: type[Form] | None = None
     inject: tuple[str, ...] = ()
+    args: Parser | None = None  # recognises the input of a command without a form (see `command`)
 
     @functools.cached_property
     def doc(self) -> str:
@@ -97,8 +109,13 @@ class Router:
         roles: set[str] | frozenset[str] | Callable[[], frozenset[str]] | None = None,
         party_only: bool = False,
         form: type[Form] | None = None,
+        args: Parser | None = None,
     ) -> Callable[[Callable[..., HandlerResult]], Callable[..., HandlerResult]]:
-        """Register a command. `code` is its ASCII id, used in card button keys (`code:argument`)."""
+        """Register a command. `code` is its ASCII id, used in card button keys (`code:argument`).
+
+        `args`, for a command without a form, parses what may follow its word (raising `FieldError`
+        when that is not its input): then, typed during another command's dialogue with such input
+        (「通过 #5」), it interrupts the dialogue instead of being taken as the value asked for."""
         if not _CODE.fullmatch(code):
             raise ValueError(f"command code {code!r} must be lower-case ASCII")
 
@@ -119,6 +136,7 @@ class Router:
                     party_only,
                     form,
                     params,
+                    args,
                 )
             )
             return func
@@ -215,13 +233,32 @@ class Router:
         cmd, word, rest = self.split_command(first)
         dialogue = _active_dialogue(ctx)
         if dialogue is not None:
-            bare_command = cmd is not None and not rest and not lines and cmd.name != dialogue.command
-            if not bare_command:
+            if cmd is None or not self._takes_over(ctx, cmd, rest, lines):
                 return self._continue(ctx, dialogue, text)
             ctx.session.delete(dialogue)
+            ctx.session.flush()  # so that a dialogue the command opens anew is a fresh row
         if cmd is None:
             return [Text(self._unknown(word, ctx.member))]
         return self.run(ctx, cmd, rest, lines)
+
+    def _takes_over(self, ctx: Context, cmd: Command, rest: str, lines: list[str]) -> bool:
+        """During a dialogue, whether text that begins with a command word is that command rather
+        than the value asked for: a command word alone is (the one in progress starts over), and so
+        is a command with what reads as its input (「驳回 #4 缺少照片」 typed again in full after
+        「驳回 #4」 asked for the reason). A value that merely begins with a command word (「排行第一
+        的班组…」) stays a value. A command without a form has input only if it declares `args`;
+        otherwise only its bare word interrupts."""
+        if not rest and not lines:
+            return True
+        if cmd.form is not None:
+            return reads_as_input(cmd.form, rest, lines, ctx)
+        if cmd.args is None:
+            return False
+        try:
+            cmd.args("\n".join([rest, *lines]).strip(), ctx)
+        except FieldError:
+            return False
+        return True
 
     def handle_card(self, ctx: Context) -> list[Reply]:
         """A template card click: its EventKey `code:argument` runs that command like typed text."""
@@ -265,7 +302,7 @@ class Router:
         parts = list(parsed.errors.values())
         if not parts and not raw and intro_errors:
             parts.append(f"开始填写「{cmd.name}」。")
-        parts.append(ask(field))
+        parts.append(ask(field, given_positionals(cmd.form, raw, cmd.name, field.name)))
         return [Text("\n".join(parts))]
 
     def _continue(self, ctx: Context, dialogue: Dialogue, text: str) -> list[Reply]:

@@ -142,7 +142,21 @@ def approve_one(ctx: Context, member: Sender, number: int) -> tuple[str, str]:
     return f"已通过 #{item.id}：{item.title}，{split}。", label
 
 
-@router.command("通过", code="approve", aliases=("同意", "批准"), roles=deciders)
+def parse_numbers(raw: str, _ctx: object) -> list[int]:
+    numbers = item_numbers(raw)
+    if not numbers:
+        raise FieldError("应写编号，如 #12")
+    return numbers
+
+
+def parse_withdrawal(raw: str, _ctx: object) -> tuple[int, str]:
+    number, reason = split_number(raw)
+    if number is None:
+        raise FieldError("应写编号，如 #12")
+    return number, reason
+
+
+@router.command("通过", code="approve", aliases=("同意", "批准"), roles=deciders, args=parse_numbers)
 def approve(ctx: Context, member: Sender, args: str) -> list[Reply]:
     """审核通过一项或几项申报，例：通过 #12 或 通过 #12 #13。"""
     numbers = item_numbers(args)
@@ -241,7 +255,7 @@ def _void(ctx: Context, item: Item, member: Sender, reason: str) -> str:
     return f"已作废 #{item.id}（{item.title}），冲正：{split}。原记录保留可查。"
 
 
-@router.command("撤销", code="withdraw", aliases=("撤回", "作废"))
+@router.command("撤销", code="withdraw", aliases=("撤回", "作废"), args=parse_withdrawal)
 def withdraw(ctx: Context, member: Sender, args: str) -> str:
     """撤回我待审的申报；审核人可作废已通过的事项（须写理由，记冲正流水），例：撤销 #12 重复申报。"""
     number, reason = split_number(args)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.context import Context, Sender, tone
+from bot.forms import FieldError
 from bot.router import Router
 from bot.scheduler import JobContext, job
 from handlers.periods import Period, looks_like_period, parse_period, period_of, previous, relative
@@ -371,7 +372,15 @@ def render(config: Config, r: Ranking) -> str:
     return "\n".join(lines)
 
 
-@router.command("排行", code="ranking", aliases=("排名", "榜单", "积分排行"))
+def parse_ranking_words(raw: str, ctx: Context) -> Request:
+    """`排行` words as input (本季度, 支部, 2026Q3 …); FieldError for anything else."""
+    request = parse_request(ctx.config, raw, ctx.now.date())
+    if isinstance(request, str):
+        raise FieldError(request)
+    return request
+
+
+@router.command("排行", code="ranking", aliases=("排名", "榜单", "积分排行"), args=parse_ranking_words)
 def ranking(ctx: Context, member: Sender, args: str) -> str:
     """积分排行：排行 [个人|班组|支部] [本周|本月|本季度|本年|2026Q3|2026-11]
     [类别]，默认个人、本季度、总分。"""

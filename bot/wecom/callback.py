@@ -2,22 +2,26 @@
 
 Every protocol fault is a 4xx, never a 5xx: a bad signature, a corp id mismatch or a stale
 timestamp is 403; broken XML or any DOCTYPE/entity is 400; a body over the limit is 413. An unknown
-message or event type is acknowledged with an empty 200 and logged.
+message or event type is acknowledged with an empty 200 and logged. The signature is checked here,
+in constant time, before wechatpy decrypts (its own check compares with `!=`).
 """
 
 from __future__ import annotations
 
 import binascii
+import hashlib
+import hmac
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+import xmltodict
 from aiohttp import web
 from wechatpy.enterprise import WeChatCrypto
+from wechatpy.enterprise.crypto import PrpCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
-from wechatpy.exceptions import InvalidSignatureException
 
 from bot.wecom.messages import Incoming, MalformedMessage, PassiveReply, parse_incoming
 
@@ -42,6 +46,19 @@ class _NullObserver:
 _CRYPTO_FAULTS = (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, IndexError)
 
 
+def signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
+    """WeCom's msg_signature: SHA-1 of the four strings sorted and joined, in lower-case hex."""
+    return hashlib.sha1("".join(sorted((token, timestamp, nonce, encrypted))).encode()).hexdigest()
+
+
+def signature_matches(token: str, given: str, timestamp: str, nonce: str, encrypted: str) -> bool:
+    """Compare in constant time, so that the answer's timing tells a forger nothing about how many
+    leading characters of a guessed signature were right. Bytes, because compare_digest refuses
+    non-ASCII str and the query string is the sender's to choose."""
+    expected = signature(token, timestamp, nonce, encrypted)
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape"))
+
+
 class WeComCallback:
     """aiohttp handlers for `GET` (URL verification) and `POST` (messages) at the callback path."""
 
@@ -57,6 +74,7 @@ class WeComCallback:
         observer: CallbackObserver | None = None,
     ):
         self.crypto = WeChatCrypto(token, encoding_aes_key, corp_id)
+        self.token = token
         self.corp_id = corp_id
         self.dispatch = dispatch
         self.max_clock_skew = max_clock_skew
@@ -79,6 +97,11 @@ class WeComCallback:
             return "stale timestamp"
         return None
 
+    def _decrypt(self, encrypted: str) -> str:
+        """The plaintext of a verified `Encrypt` or echostr; InvalidCorpIdException when it was
+        encrypted for another corp."""
+        return str(PrpCrypto(self.crypto.key).decrypt(encrypted, self.corp_id))
+
     async def verify_url(self, request: web.Request) -> web.Response:
         q = request.query
         signature, timestamp, nonce, echostr = (
@@ -88,9 +111,11 @@ class WeComCallback:
             return self._refuse(400, "missing query parameters", request)
         if problem := self._check_time(timestamp):
             return self._refuse(403, problem, request)
+        if not signature_matches(self.token, signature, timestamp, nonce, echostr):
+            return self._refuse(403, "bad signature", request)
         try:
-            echo = self.crypto.check_signature(signature, timestamp, nonce, echostr)
-        except (InvalidSignatureException, InvalidCorpIdException):
+            echo = self._decrypt(echostr)
+        except InvalidCorpIdException:
             return self._refuse(403, "bad signature", request)
         except _CRYPTO_FAULTS:
             return self._refuse(400, "undecryptable echostr", request)
@@ -113,10 +138,16 @@ class WeComCallback:
         if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
             return self._refuse(400, "doctype or entity in body", request)
         try:
-            plaintext = self.crypto.decrypt_message(body, signature, timestamp, nonce)
-        except (InvalidSignatureException, InvalidCorpIdException):
+            encrypted = _envelope(body)
+        except Exception:  # noqa: BLE001 - expat and shape errors all mean a malformed body
+            return self._refuse(400, "malformed body", request)
+        if not signature_matches(self.token, signature, timestamp, nonce, encrypted):
             return self._refuse(403, "bad signature", request)
-        except Exception:  # noqa: BLE001 - expat, base64 and padding errors all mean a malformed body
+        try:
+            plaintext = self._decrypt(encrypted)
+        except InvalidCorpIdException:
+            return self._refuse(403, "bad signature", request)
+        except Exception:  # noqa: BLE001 - base64, padding and length errors all mean a malformed body
             return self._refuse(400, "malformed body", request)
         try:
             incoming = parse_incoming(plaintext)
@@ -135,3 +166,11 @@ class WeComCallback:
         reply_nonce = nonce or secrets.token_hex(8)
         encrypted = self.crypto.encrypt_message(xml, reply_nonce, str(int(time.time())))
         return web.Response(text=encrypted, content_type="application/xml")
+
+
+def _envelope(body: bytes) -> str:
+    """The `Encrypt` text of a POST body (wechatpy reads the envelope the same way)."""
+    encrypted = xmltodict.parse(body.decode())["xml"]["Encrypt"]
+    if not isinstance(encrypted, str):
+        raise ValueError("Encrypt is not text")
+    return encrypted

@@ -30,6 +30,22 @@ log = logging.getLogger(__name__)
 _TOKEN_MARGIN = 300.0
 
 
+def api_root(api_base: str) -> str:
+    """The API base without `/cgi-bin` and trailing slashes: `https://qyapi.weixin.qq.com/cgi-bin/`
+    (as wechatpy and most WeCom documents write it) and `https://qyapi.weixin.qq.com` both give
+    the latter. Every API path is then `/cgi-bin/<api>` under it, so the base written either way
+    never yields `/cgi-bin/cgi-bin/gettoken` (which WeCom answers with 41001)."""
+    root = api_base.strip().rstrip("/")
+    while root.endswith("/cgi-bin"):
+        root = root.removesuffix("/cgi-bin").rstrip("/")
+    return root
+
+
+def token_url(api_base: str, corp_id: str) -> str:
+    """The gettoken URL the client calls, with the secret left out: for `check` and for logs."""
+    return f"{api_root(api_base)}/cgi-bin/gettoken?corpid={corp_id}&corpsecret=…"
+
+
 class Observer(Protocol):
     """Metrics hook; both methods are called synchronously and must not raise."""
 
@@ -54,7 +70,7 @@ class WeComClient:
         self._corp_id = corp_id
         self._secret = secret
         self.agent_id = agent_id
-        self._base = api_base.rstrip("/")
+        self._base = api_root(api_base)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._observer = observer
         self._token: str | None = None
