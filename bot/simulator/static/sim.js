@@ -484,9 +484,13 @@ function renderWebhooks() {
 function renderRobot(w) {
   const card = el("article", `robot${w.kind === "job" ? " job" : ""}`);
   if (w.kind === "job") {
-    card.append(el("div", "robot-head", `<span class="group">定时任务 ${esc(w.name)}</span><time>${clock(w.time)}</time>`));
-    const status = { done: "已完成", failed: "失败", skipped: "已跳过" }[w.status] || w.status;
-    card.append(el("div", "robot-body", esc(`${status}${w.detail ? "：" + w.detail : ""}`)));
+    // Said by what the job does; its name and the scheduler's own note are for developers, so second.
+    const job = state.jobs.find((j) => j.name === w.name);
+    card.append(el("div", "robot-head", `<span class="group">定时任务</span><span class="job-name">${esc(w.name)}</span><time>${clock(w.time)}</time>`));
+    const status = { done: "已运行", failed: "运行失败", skipped: "已跳过" }[w.status] || w.status;
+    card.append(el("div", "robot-body",
+      `<div>${esc(status)}：${esc(job && job.description ? job.description : w.name)}</div>` +
+      (w.detail ? `<div class="job-detail">${esc(w.detail)}</div>` : "")));
     return card;
   }
   card.append(el("div", "robot-head", `<span class="group">${esc(w.group)}</span><span>群机器人</span><time>${clock(w.time)}</time>`));
