@@ -18,6 +18,7 @@ them in their conversations.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import importlib
 import json
@@ -32,7 +33,7 @@ from datetime import time as clock_time
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.dispatcher import Dispatcher
@@ -149,14 +150,16 @@ async def seed(app: Application, steps: Iterable[Step], *, now: datetime | None 
     dispatcher = Dispatcher(app.db, app.config, app.router, clock=lambda: moment[0])
     report = SeedReport()
     agent = str(app.config.wecom.agent_id or "")
+    windows: list[tuple[datetime, datetime]] = []  # real time each step began, and the step's time
     with _quiet("bot.dispatcher", "bot.router", "handlers"):
         for n, (at, step) in enumerate(timeline(steps, now)):
             moment[0] = at
             incoming = await _incoming(app, step, at, n, agent, report)
             if incoming is None:
                 continue
+            wall = datetime.now(UTC)
             reply = await dispatcher(incoming)
-            await app.db.run(functools.partial(_settle, at=at))
+            windows.append((wall, at))
             report.steps += 1
             text = reply.text if reply is not None else ""
             did = incoming.content or f"[{step.click} #{report.items.get(step.item)}]"
@@ -167,6 +170,7 @@ async def seed(app: Application, steps: Iterable[Step], *, now: datetime | None 
                     report.items[step.label] = int(found.group(1))
                 else:
                     report.problems.append(f"{step.who} {step.say.splitlines()[0]!r}: no #N in {text!r}")
+    await app.db.run(functools.partial(_settle, windows=windows))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -219,20 +223,32 @@ def _card(session: Session, userid: str, number: int, button: str) -> tuple[str,
     return None
 
 
-def _settle(session: Session, at: datetime) -> None:
-    """Mark what a step queued as sent at the step's time, except cards that wait for a click.
+def _settle(session: Session, windows: list[tuple[datetime, datetime]]) -> None:
+    """Mark what the replay queued as sent, each at its step's time, except cards that wait for a click.
 
     Seeding runs on a fresh database before the outbox worker starts, so everything queued is the
-    replay's. A decision greys out the cards about its item, and drops those not yet sent, so the
-    interactive cards still queued at the end are exactly those about undecided items.
+    replay's; a row belongs to the last step that began (in real time) before it was written. A
+    decision greys out the cards about its item and drops those not yet sent, so the interactive
+    cards still queued now are exactly those about undecided items.
     """
     box = _OUTBOX.c
     waiting = (box.msgtype == "template_card") & box.payload.like('%"button_interaction"%')
-    session.execute(
-        update(_OUTBOX)
-        .where(box.status == "queued", ~waiting)
-        .values(status="sent", sent_at=at.astimezone(UTC), result='{"demo": true}')
-    )
+    rows = session.execute(select(box.id, box.created_at).where(box.status == "queued", ~waiting)).all()
+    began = [wall for wall, _ in windows]
+    sent = [
+        {
+            "row": row.id,
+            "at": windows[max(bisect.bisect_right(began, row.created_at) - 1, 0)][1].astimezone(UTC),
+        }
+        for row in rows
+    ]
+    if sent:
+        session.execute(
+            update(_OUTBOX)
+            .where(box.id == bindparam("row"))
+            .values(status="sent", sent_at=bindparam("at"), result='{"demo": true}'),
+            sent,
+        )
 
 
 @contextmanager
