@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -134,6 +134,7 @@ class Dispatcher:
         router: Router,
         outbox: OutboxWorker | None = None,
         observer: DispatchObserver | None = None,
+        clock: Callable[[], datetime] | None = None,
     ):
         self.db = db
         self.config = config
@@ -142,6 +143,8 @@ class Dispatcher:
         self.observer = observer or _NullObserver()
         self.locks = UserLocks()
         self.tz = config.tz
+        # What handlers see as `ctx.now`; local mode's demo history replays past days through it.
+        self.clock = clock or (lambda: datetime.now(self.tz))
         self._in_flight: set[asyncio.Task[Outcome]] = set()
 
     async def drain(self, timeout: float = 30.0) -> None:
@@ -232,7 +235,7 @@ class Dispatcher:
         known = members.arrival(session, incoming.key, incoming.sender)
         if known.seen and (stored := self._stored(session, incoming.key)) is not None:
             return stored
-        now = datetime.now(self.tz)
+        now = self.clock()
         ctx = Context(
             session=session,
             config=self.config,

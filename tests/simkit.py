@@ -93,11 +93,13 @@ async def start_local(
     *,
     router: Router | None = None,
     jobs: dict[str, JobFunc] | None = None,
+    history: bool = False,
     **overrides: Any,
 ) -> LocalKit:
+    """Local mode as `serve` starts it; without the demo history unless `history` (tests count items)."""
     app = Application(local_test_config(database_url, **overrides), router=router, jobs=jobs)
     await app.initialize()
-    sim = await open_simulator(app)
+    sim = await open_simulator(app, history=history)
     await app.start()
     return LocalKit(app, sim, http)
 

@@ -300,6 +300,7 @@ async def test_serve_with_credentials_runs_nothing_of_local_mode(
                 assert resp.status == 404, path
         assert app.config.wecom.api_base == fake.base_url != DEFAULT_API_BASE
         assert await app.db.run(count(Member)) == 0  # no demo cast
+        assert await app.db.run(count(InboxEntry)) == 0  # and no demo history
         # The API client talks to the configured API: a stranger's message is reported to the admin there.
         bot = kit.BotKit(app, fake, http)
         await bot.say("stranger", "你好")

@@ -2,7 +2,8 @@
 
 When no WeCom credentials are configured, `serve` runs the bot against the built-in simulator: a
 token and EncodingAESKey made up for the session, the API client pointed at the fake WeCom API under
-`/sim/`, the demo cast and their skill levels imported, and a chat page to play the members.
+`/sim/`, the demo cast and their skill levels imported, a few weeks of their history replayed into a
+fresh database (`bot/simulator/demo.py`), and a chat page to play the members.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from bot.config import Config, DatabaseConfig
 from bot.members import ImportReport, import_members
+from bot.simulator import demo
+from bot.simulator.demo import SeedReport
 from bot.simulator.page import Simulator
 
 if TYPE_CHECKING:
@@ -112,12 +115,43 @@ async def load_demo(app: Application) -> None:
             log.info("demo %s: %s", name, report.summary())
 
 
-async def open_simulator(app: Application) -> Simulator:
-    """After `app.initialize()`, before `app.start()`: the demo data and the simulator, mounted."""
+async def seed_history(app: Application) -> SeedReport | None:
+    """Replay every practice's demo history, once: only into a database nobody has written to yet.
+
+    Returns None when the database was not fresh (a restart of `make run`, or a chosen database in use).
+    """
+    import handlers
+
+    if not await demo.is_fresh(app):
+        return None
+    try:
+        report = await demo.seed(app, demo.histories(handlers.MODULES))
+    except Exception:  # noqa: BLE001 - the demo must still open, if with less to show
+        log.exception("demo history not (fully) replayed")
+        return None
+    for problem in report.problems:  # a handler changed under the script: the rest still plays
+        log.warning("demo history: %s", problem)
+    log.info("demo history: %s", report.summary())
+    return report
+
+
+async def open_simulator(app: Application, *, history: bool = True) -> Simulator:
+    """After `app.initialize()`, before `app.start()`: the demo cast, its history (into a fresh
+    database, unless `history` is off), and the simulator, mounted."""
     await load_demo(app)
+    if history:
+        await seed_history(app)
     simulator = Simulator(app)
     simulator.mount()
     return simulator
 
 
-__all__ = ["Simulator", "free_port", "load_demo", "local_config", "local_database", "open_simulator"]
+__all__ = [
+    "Simulator",
+    "free_port",
+    "load_demo",
+    "local_config",
+    "local_database",
+    "open_simulator",
+    "seed_history",
+]

@@ -64,6 +64,10 @@ class EventLog:
             queue.put_nowait(event)
         return event
 
+    @property
+    def last_id(self) -> int:
+        return self._seq
+
     def since(self, last_event_id: str) -> list[dict[str, Any]]:
         """Events after an SSE `Last-Event-ID` of this log (`instance:seq`); all of them otherwise."""
         instance, _, seq = last_event_id.partition(":")
@@ -211,7 +215,17 @@ class Simulator:
             for s in self.app.config.schedules
             if s.job in self.app.scheduler.jobs
         ]
-        return _json({"members": cast, "groups": groups, "jobs": jobs, "instance": self.log.instance})
+        return _json(
+            {
+                "members": cast,
+                "groups": groups,
+                "jobs": jobs,
+                "instance": self.log.instance,
+                # The page shows every time in the bot's zone, as the cards and replies do, whatever
+                # zone the browser is in.
+                "timezone": self.app.config.timezone,
+            }
+        )
 
     async def _say(self, request: web.Request) -> web.Response:
         body = await _body(request)
@@ -308,7 +322,9 @@ class Simulator:
         await resp.prepare(request)
         queue = self.log.subscribe()  # before taking the history: nothing falls between the two
         try:
-            hello = {"id": 0, "kind": "hello", "instance": self.log.instance}
+            # `replayed`: the events up to this one are history, not news (the page counts no unread
+            # for them); the stream is subscribed already, so nothing newer can be missed.
+            hello = {"id": 0, "kind": "hello", "instance": self.log.instance, "replayed": self.log.last_id}
             await resp.write(f"event: hello\ndata: {_dumps(hello)}\n\n".encode())
             for past in self.log.since(request.headers.get("Last-Event-ID", "")):
                 await resp.write(self.log.sse(past))

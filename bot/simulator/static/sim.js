@@ -17,6 +17,8 @@ const state = {
   groupFilter: "",
   groupsUnread: 0,
   instance: null,
+  replayedUntil: 0,       // events up to this id were history when the page connected: never unread
+  timeZone: "Asia/Shanghai",  // the bot's configured zone (api/cast); every time on the page is shown in it
   waiting: {},            // userid -> requests in flight
 };
 
@@ -79,9 +81,26 @@ function botAvatar() {
   return a;
 }
 
+/* Times as the bot writes them on its cards: in its configured zone, not the browser's. */
+let timeFormat = null;
+function parts(t) {
+  if (!timeFormat || timeFormat.resolvedOptions().timeZone !== state.timeZone) {
+    try {
+      timeFormat = new Intl.DateTimeFormat("en-GB", {
+        timeZone: state.timeZone, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+      });
+    } catch (err) {  // an unknown zone name: fall back to the browser's rather than show nothing
+      timeFormat = new Intl.DateTimeFormat("en-GB", { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    }
+  }
+  return Object.fromEntries(timeFormat.formatToParts(new Date(t * 1000)).map((p) => [p.type, p.value]));
+}
+
 function clock(t) {
-  const d = new Date(t * 1000);
-  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+  const p = parts(t);
+  const today = parts(Date.now() / 1000);
+  const hm = `${p.hour}:${p.minute}`;
+  return p.month === today.month && p.day === today.day ? hm : `${p.month}-${p.day} ${hm}`;
 }
 
 function size(n) {
@@ -97,6 +116,7 @@ async function loadCast() {
   state.byId = Object.fromEntries(data.members.map((m) => [m.userid, m]));
   state.groups = data.groups;
   state.jobs = data.jobs;
+  if (data.timezone) state.timeZone = data.timezone;
   renderCast();
   renderChips();
   renderJobs();
@@ -181,12 +201,13 @@ function items(userid) {
   return (state.convo[userid] ||= []);
 }
 
-function addItem(userid, item) {
+/* `live`: it arrived while the page was open (not replayed history), so it may count as unread. */
+function addItem(userid, item, live = true) {
   items(userid).push(item);
   if (userid === state.current) {
     appendItem(item, lastTime(userid, item));
     scrollDown();
-  } else if (item.from === "bot") {
+  } else if (item.from === "bot" && live) {
     state.unread[userid] = (state.unread[userid] || 0) + 1;
     renderCast();
     updateCounts();
@@ -420,12 +441,35 @@ function renderChips() {
   }
 }
 
+/* The scheduled jobs, each by what it does (its description in config.yaml), its name second. */
 function renderJobs() {
   const box = $("#jobs");
-  const sel = $("#job-select");
-  sel.innerHTML = state.jobs.map((j) => `<option value="${esc(j.name)}" title="${esc(j.description)}">` +
-    `${esc(j.name)}${j.description ? ` · ${esc(j.description)}` : ""}</option>`).join("");
+  const list = $("#job-list");
+  list.innerHTML = "";
+  for (const j of state.jobs) {
+    const row = el("li", "job-row");
+    row.append(el("div", "job-what",
+      `<span class="job-desc">${esc(j.description || j.name)}</span>` +
+      (j.description ? `<span class="job-name">${esc(j.name)}</span>` : "")));
+    const run = el("button", "", "运行");
+    run.type = "button";
+    run.dataset.job = j.name;
+    run.setAttribute("aria-label", `立即运行 ${j.description || j.name}`);
+    run.addEventListener("click", () => runJob(j.name, run));
+    row.append(run);
+    list.append(row);
+  }
+  $("#jobs-count").textContent = String(state.jobs.length);
   box.hidden = !state.jobs.length;
+}
+
+async function runJob(name, button) {
+  button.disabled = true;
+  try {
+    await fetch(`api/jobs/${encodeURIComponent(name)}`, { method: "POST" });
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function renderWebhooks() {
@@ -440,9 +484,13 @@ function renderWebhooks() {
 function renderRobot(w) {
   const card = el("article", `robot${w.kind === "job" ? " job" : ""}`);
   if (w.kind === "job") {
-    card.append(el("div", "robot-head", `<span class="group">定时任务 ${esc(w.name)}</span><time>${clock(w.time)}</time>`));
-    const status = { done: "已完成", failed: "失败", skipped: "已跳过" }[w.status] || w.status;
-    card.append(el("div", "robot-body", esc(`${status}${w.detail ? "：" + w.detail : ""}`)));
+    // Said by what the job does; its name and the scheduler's own note are for developers, so second.
+    const job = state.jobs.find((j) => j.name === w.name);
+    card.append(el("div", "robot-head", `<span class="group">定时任务</span><span class="job-name">${esc(w.name)}</span><time>${clock(w.time)}</time>`));
+    const status = { done: "已运行", failed: "运行失败", skipped: "已跳过" }[w.status] || w.status;
+    card.append(el("div", "robot-body",
+      `<div>${esc(status)}：${esc(job && job.description ? job.description : w.name)}</div>` +
+      (w.detail ? `<div class="job-detail">${esc(w.detail)}</div>` : "")));
     return card;
   }
   card.append(el("div", "robot-head", `<span class="group">${esc(w.group)}</span><span>群机器人</span><time>${clock(w.time)}</time>`));
@@ -484,6 +532,7 @@ function updateCounts() {
 
 function handle(ev) {
   const t = ev.time;
+  const live = ev.id > state.replayedUntil;
   switch (ev.kind) {
     case "user":
       addItem(ev.userid, { from: "me", msgtype: ev.msgtype, text: ev.text, file: ev.file, time: t });
@@ -493,14 +542,14 @@ function handle(ev) {
         state.cardDone[ev.response_code] = ev.replace_button;
         refreshCards(ev.response_code);
       } else if (ev.text) {
-        addItem(ev.userid, { from: "bot", msgtype: "text", text: ev.text, time: t });
+        addItem(ev.userid, { from: "bot", msgtype: "text", text: ev.text, time: t }, live);
       }
       break;
     case "app": {
       const users = ev.users.includes("@all") ? state.cast.map((m) => m.userid) : ev.users;
       const text = ev.body && ev.body.content;
       for (const u of users) {
-        addItem(u, { from: "bot", msgtype: ev.msgtype, text, body: ev.body, file: ev.file, response_code: ev.response_code, time: t });
+        addItem(u, { from: "bot", msgtype: ev.msgtype, text, body: ev.body, file: ev.file, response_code: ev.response_code, time: t }, live);
       }
       break;
     }
@@ -524,7 +573,7 @@ function handle(ev) {
         box.append(renderRobot(ev));
         box.scrollTop = box.scrollHeight;
       }
-      if (narrow() && $("#layout").dataset.pane !== "groups") { state.groupsUnread += 1; updateCounts(); }
+      if (live && narrow() && $("#layout").dataset.pane !== "groups") { state.groupsUnread += 1; updateCounts(); }
       break;
   }
 }
@@ -545,6 +594,9 @@ function connect() {
       resetConversations();
       loadCast();
     }
+    // A first connection (or a restarted bot) replays the history: none of it is news. A reconnection
+    // of this page only brings what arrived while it was open, which is.
+    state.replayedUntil = state.instance === hello.instance ? 0 : hello.replayed || 0;
     state.instance = hello.instance;
     conn.dataset.state = "live";
     conn.textContent = "已连接";
@@ -571,10 +623,6 @@ function wire() {
   $("#image-input").addEventListener("change", (e) => { sendImage(e.target.files[0]); e.target.value = ""; });
   $("#filter").addEventListener("input", renderCast);
   for (const t of document.querySelectorAll(".tabs button")) t.addEventListener("click", () => showPane(t.dataset.pane));
-  $("#job-run").addEventListener("click", async () => {
-    const name = $("#job-select").value;
-    if (name) await fetch(`api/jobs/${encodeURIComponent(name)}`, { method: "POST" });
-  });
   const wide = window.matchMedia("(min-width: 640px)");
   const placeholder = () => { $("#input").placeholder = wide.matches ? "输入消息，Enter 发送，Shift+Enter 换行" : "输入消息"; };
   wide.addEventListener("change", placeholder);

@@ -1,0 +1,194 @@
+"""Local mode's demo history: replayed through the real handlers, once, and never outside local mode."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from contextlib import aclosing
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+import handlers
+from bot.config import parse_config
+from bot.serve import serve
+from bot.simulator import demo
+from bot.simulator.demo import Step, click, say, timeline
+from handlers import points_demo
+from storage.models import InboxEntry, OutboxMessage
+from tests import kit
+from tests.simkit import LocalKit, next_event, start_local, stop_local
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def count(model: Any, *where: Any) -> Any:
+    return lambda s: s.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+
+
+@pytest.fixture
+async def seeded(database_url: str, http: aiohttp.ClientSession) -> Any:
+    kit_ = await start_local(database_url, http, history=True)
+    yield kit_
+    await stop_local(kit_)
+
+
+# -- the script and the runner ------------------------------------------------------------------------
+
+
+def test_the_points_history_is_collected_from_its_companion_module() -> None:
+    steps = demo.histories(handlers.MODULES)
+    assert steps == points_demo.DEMO_HISTORY  # the only practice with a history so far
+    assert len(steps) > 50
+    labels = {s.label for s in steps if s.label}
+    for s in steps:  # every reference is to an item labelled somewhere in the script
+        assert {m for m in re.findall(r"\{([^{}]+)\}", s.say)} <= labels, s
+        assert not s.item or s.item in labels, s
+
+
+def test_steps_are_ordered_in_time_and_none_lies_in_the_future() -> None:
+    now = datetime(2026, 11, 30, 7, 0, tzinfo=SHANGHAI)  # early: the script's steps of today are ahead
+    steps = [
+        say("wangfang", 0, "09:05", "尽责 A01 换型"),
+        say("zhoujie", 2, "17:00", "尽责 A04 顶岗"),
+        say("zhangwei", 0, "08:30", "通过 #1"),
+    ]
+    placed = timeline(steps, now)
+    assert [s.who for _, s in placed] == ["zhoujie", "zhangwei", "wangfang"]
+    times = [at for at, _ in placed]
+    assert times == sorted(times) and times[-1] < now and len(set(times)) == 3
+    assert times[0] == datetime(2026, 11, 28, 17, 0, tzinfo=SHANGHAI)
+    with pytest.raises(ValueError):
+        Step("wangfang", 0, "9点", say="帮助")
+    with pytest.raises(ValueError):
+        click("zhangwei", 0, "08:00", "通过", item="")
+
+
+# -- seeded through the simulator's front door ----------------------------------------------------------
+
+
+async def test_local_mode_opens_with_weeks_of_history(seeded: LocalKit) -> None:
+    # The history spans about ten weeks before today; in a quarter's first weeks most of it lies in the
+    # quarter before, so the standing is checked there then.
+    today = datetime.now(SHANGHAI)
+    first_weeks = today.month % 3 == 1 and today.day < 20
+    quarter = "上季度" if first_weeks else "本季度"
+    ranking = await seeded.say("zhangwei", f"排行 {quarter}")
+    rows = re.findall(r"^\d+\. (\S+) \S+ ([\d.]+) 分 (\S+)$", ranking, re.M)
+    assert len(rows) >= 6, ranking
+    if not first_weeks:  # the arrows compare with the quarter before, which has standings too then
+        assert any(c.startswith("↑") for *_, c in rows) and any(c.startswith("↓") for *_, c in rows), ranking
+    for request in (
+        "排行 上周",
+        "排行 上月",
+        f"排行 班组 {quarter}",
+        f"排行 支部 {quarter}",
+        f"排行 创新 {quarter}",
+    ):
+        assert "本期还没有积分记录" not in await seeded.say("wangfang", request), request
+    mine = await seeded.say("wangfang", "我的")
+    assert re.search(r"本季度积分（.+）：\d+ 分", mine) and "最近记分" in mine and "待审：#" in mine
+
+    # 待审: items still waiting for 张伟, dated on the days they were claimed (the dispatcher's clock).
+    waiting = await seeded.say("zhangwei", "待审")
+    pending = re.findall(r"^#(\d+) (\d\d-\d\d) ", waiting, re.M)
+    assert len(pending) >= 2, waiting
+    assert {d for _, d in pending} - {f"{today:%m-%d}"}, "some claims are from earlier days"
+    # His cards are on the page, still to be clicked; what the past pushed is not replayed to anyone.
+    async with aclosing(seeded.events()) as stream:
+        for n, _ in pending:
+            card = await next_event(stream, "app", users=["zhangwei"], msgtype="template_card")
+            assert card["body"]["button_list"], card
+            assert f"#{n}" in card["body"]["main_title"]["title"]
+    for _ in range(100):  # the other approvers' cards may still be on their way
+        if not await seeded.app.db.run(count(OutboxMessage, OutboxMessage.status != "sent")):
+            break
+        await asyncio.sleep(0.05)
+    shown = [e for e in seeded.sim.log.since("") if e["kind"] == "app"]
+    assert shown and all(e["msgtype"] == "template_card" and e["body"]["button_list"] for e in shown)
+    assert {u for e in shown for u in e["users"]} == {"zhangwei", "wuhao", "liqiang"}  # the approvers
+    assert await seeded.app.db.run(count(OutboxMessage)) > 100  # the history's pushes, marked sent
+
+    # 导出 has the quarter's points to write.
+    async with aclosing(seeded.events()) as stream:
+        assert "正在发送" in await seeded.say("zhangwei", "导出")
+        sent = await next_event(stream, "app", users=["zhangwei"], msgtype="file")
+    assert sent["file"]["name"].endswith(".xlsx") and sent["file"]["size"] > 5000
+
+    # The weekly broadcast has last week's ranking to post.
+    async with aclosing(seeded.events()) as stream:
+        status, answer = await seeded.post("api/jobs/ranking_weekly", {})
+        assert status == 200 and answer["status"] == "done", answer
+        posted = await next_event(stream, "webhook", group="制丝车间群")
+    assert "个人积分排行" in posted["body"]["content"]
+    assert len(re.findall(r"分", posted["body"]["content"])) >= 3
+
+
+async def test_a_pending_card_can_be_clicked_from_the_page(seeded: LocalKit) -> None:
+    async with aclosing(seeded.events()) as stream:
+        card = await next_event(stream, "app", users=["zhangwei"], msgtype="template_card")
+    button = next(b for b in card["body"]["button_list"] if b["text"] == "通过")
+    status, answer = await seeded.post(
+        "api/click",
+        {
+            "userid": "zhangwei",
+            "event_key": button["key"],
+            "task_id": card["body"]["task_id"],
+            "response_code": card["response_code"],
+        },
+    )
+    assert status == 200 and answer["reply"]["replace_button"].startswith("已通过 · 张伟"), answer
+
+
+async def test_the_history_is_seeded_once_and_only_in_local_mode(
+    database_url: str, http: aiohttp.ClientSession
+) -> None:
+    # The test kit's local mode starts empty unless asked (so tests can count items).
+    plain = await start_local(database_url, http)
+    try:
+        assert "本期还没有积分记录" in await plain.say("zhangwei", "排行")
+    finally:
+        await stop_local(plain)
+
+    raw = kit.shipped_config()
+    raw["database"] = {"url": database_url}
+    raw["server"] = {"host": "127.0.0.1", "port": 0}
+    config = parse_config(raw, env={})
+    inbox = []
+    for _ in range(2):  # `make run`, stopped, and started again
+        stop = asyncio.Event()
+        started: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(serve(config, stop, on_started=started.set_result))
+        app = await asyncio.wait_for(asyncio.shield(started), 30)
+        inbox.append(await app.db.run(count(InboxEntry)))
+        stop.set()
+        await task
+    # The first start found a database someone had already written to (the test kit above): no history.
+    assert inbox == [1, 1]
+
+
+async def test_serve_seeds_a_fresh_database_once(database_url: str, http: aiohttp.ClientSession) -> None:
+    raw = kit.shipped_config()
+    raw["database"] = {"url": database_url}
+    raw["server"] = {"host": "127.0.0.1", "port": 0}
+    config = parse_config(raw, env={})
+    inbox = []
+    for _ in range(2):
+        stop = asyncio.Event()
+        started: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(serve(config, stop, on_started=started.set_result))
+        app = await asyncio.wait_for(asyncio.shield(started), 30)
+        inbox.append(await app.db.run(count(InboxEntry)))
+        stop.set()
+        await task
+    assert inbox[0] == len(points_demo.DEMO_HISTORY) and inbox[1] == inbox[0]
+
+
+def test_replayed_times_are_in_the_past_of_the_real_clock() -> None:
+    now = datetime.now(SHANGHAI)
+    placed = timeline(points_demo.DEMO_HISTORY, now)
+    assert placed[-1][0] < now and placed[0][0] > now - timedelta(days=100)
