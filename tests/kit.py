@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import inspect
 import secrets
 import string
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bot.app import Application
@@ -164,8 +167,18 @@ class BotKit:
         while True:
             while await self.app.outbox.drain_once():
                 pass
-            if not await self.app.db.run(busy) or asyncio.get_running_loop().time() > deadline:
+            if not await self.app.db.run(busy):
                 return
+            if asyncio.get_running_loop().time() > deadline:
+                stuck = await self.app.db.run(
+                    lambda s: s.execute(
+                        text(
+                            "SELECT id, target, status, attempts, last_error FROM outbox "
+                            "WHERE status IN ('queued', 'sending') ORDER BY id"
+                        )
+                    ).all()
+                )
+                raise AssertionError(f"the outbox did not drain within {timeout} s: {stuck}")
             await asyncio.sleep(0.02)
 
     def sent_to(self, userid: str, msgtype: str | None = None) -> list[SentMessage]:
@@ -216,4 +229,87 @@ async def settle(seconds: float = 0.05) -> None:
     await asyncio.sleep(seconds)
 
 
-__all__ = ["BotKit", "Session", "settle", "start_bot", "stop_bot"]
+async def wait_until(
+    condition: Callable[[], Awaitable[bool] | bool], *, timeout: float = 5.0, what: str = "the condition"
+) -> None:
+    """Poll `condition` until it holds; fail the test when it does not within `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
+# -- what was recorded, in plain SQL over table names --------------------------------------------
+# Kept here so that a change of schema (e.g. the status columns moving from `submissions` to `items`)
+# is adapted in one place.
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """How much the points practice holds: numbered items, ledger lines, and the sum of all totals."""
+
+    items: int
+    entries: int
+    points_x100: int
+
+
+async def ledger(bot: BotKit) -> Ledger:
+    def read(s: Session) -> Ledger:
+        one = lambda sql: int(s.execute(text(sql)).scalar_one() or 0)  # noqa: E731
+        return Ledger(
+            items=one("SELECT count(*) FROM items"),
+            entries=one("SELECT count(*) FROM point_entries"),
+            points_x100=one("SELECT coalesce(sum(points_x100), 0) FROM member_totals"),
+        )
+
+    return await bot.query(read)
+
+
+async def item_status(bot: BotKit, number: int) -> tuple[str, str]:
+    """(status, userid of who decided it or '') of item #number."""
+    row = await bot.query(
+        lambda s: s.execute(
+            text(
+                "SELECT s.status, coalesce(m.userid, '') FROM submissions s "
+                "LEFT JOIN members m ON m.id = s.decided_by WHERE s.id = :n"
+            ),
+            {"n": number},
+        ).one()
+    )
+    return (row[0], row[1])
+
+
+async def item_entries(bot: BotKit, number: int) -> list[int]:
+    """The points (x100) of every ledger line of item #number, in order."""
+    return await bot.query(
+        lambda s: list(
+            s.execute(
+                text("SELECT points_x100 FROM point_entries WHERE item_id = :n ORDER BY id"), {"n": number}
+            ).scalars()
+        )
+    )
+
+
+async def outbox_rows(bot: BotKit) -> int:
+    return await bot.query(lambda s: int(s.execute(text("SELECT count(*) FROM outbox")).scalar_one()))
+
+
+__all__ = [
+    "BotKit",
+    "Ledger",
+    "Session",
+    "item_entries",
+    "item_status",
+    "ledger",
+    "outbox_rows",
+    "settle",
+    "start_bot",
+    "stop_bot",
+    "wait_until",
+]
