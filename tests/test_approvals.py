@@ -253,7 +253,7 @@ async def test_two_approvers_deciding_the_same_item_at_once_decide_it_once(bot: 
     """The branch secretary clicks 通过 on his card while the committee types 通过: one decision, one
     ledger line, and the other approver is told it was already decided. Repeated, because a race
     that loses one time in ten would pass once."""
-    rounds = 12
+    rounds = 20
     for _ in range(rounds):
         n = await claim(bot, "wangfang")
         click, typed = await asyncio.gather(

@@ -30,8 +30,8 @@ async def test_retry_records_nothing_new_and_gets_the_same_reply(sbot: BotKit):
     plain = sbot.wecom.text("zhangwei", "计数 一")
     first = await sbot.deliver(plain)
     again = await sbot.deliver(plain)
-    assert first.reply is not None and first.reply.text == "记下：一"
-    assert again.reply == first.reply
+    assert (first.status, first.reply and first.reply.text) == (200, "记下：一")
+    assert (again.status, again.reply) == (200, first.reply)
     assert await audit_count(sbot, "count") == 1
     assert (
         await sbot.query(lambda s: s.execute(select(func.count()).select_from(InboxEntry)).scalar_one()) == 1
@@ -210,13 +210,13 @@ async def test_a_failing_handler_gets_an_apology_records_nothing_and_a_retry_wor
         failed = await sbot.deliver(plain)
     finally:
         object.__setattr__(cmd, "func", module.count)
-    assert failed.reply is not None and "没有处理成功" in failed.reply.text
+    assert (failed.status, failed.reply and failed.reply.text) == (200, SORRY)
     assert (
         await sbot.query(lambda s: s.execute(select(func.count()).select_from(InboxEntry)).scalar_one()) == 0
     )
     # WeCom's retry of the same message is handled, because nothing of the failed attempt was kept.
     retried = await sbot.deliver(plain)
-    assert retried.reply is not None and retried.reply.text == "记下：重来"
+    assert (retried.status, retried.reply and retried.reply.text) == (200, "记下：重来")
     assert await audit_count(sbot, "count") == 1
 
 

@@ -64,8 +64,10 @@ async def test_healthz_is_503_when_the_database_is_unreachable(bot: BotKit):
 
 async def test_metrics_count_callbacks_latency_sends_and_tokens(bot: BotKit):
     plain = bot.wecom.text("zhangwei", "帮助")
-    await bot.deliver(plain)
-    await bot.deliver(plain)  # a WeCom retry
+    first = await bot.deliver(plain)
+    retry = await bot.deliver(plain)  # a WeCom retry
+    assert first.status == 200 and first.reply is not None and first.reply.text.startswith("张伟，你可以用")
+    assert (retry.status, retry.reply) == (200, first.reply)
     query, body = bot.wecom.envelope(bot.wecom.text("zhangwei", "帮助"))
     async with bot.http.post(
         f"{bot.callback_url}?{query.replace('msg_signature=', 'msg_signature=0')}", data=body.encode()
