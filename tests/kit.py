@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import inspect
 import secrets
 import string
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bot.app import Application
@@ -164,8 +167,18 @@ class BotKit:
         while True:
             while await self.app.outbox.drain_once():
                 pass
-            if not await self.app.db.run(busy) or asyncio.get_running_loop().time() > deadline:
+            if not await self.app.db.run(busy):
                 return
+            if asyncio.get_running_loop().time() > deadline:
+                stuck = await self.app.db.run(
+                    lambda s: s.execute(
+                        text(
+                            "SELECT id, target, status, attempts, last_error FROM outbox "
+                            "WHERE status IN ('queued', 'sending') ORDER BY id"
+                        )
+                    ).all()
+                )
+                raise AssertionError(f"the outbox did not drain within {timeout} s: {stuck}")
             await asyncio.sleep(0.02)
 
     def sent_to(self, userid: str, msgtype: str | None = None) -> list[SentMessage]:
@@ -186,6 +199,12 @@ class BotKit:
         return await self.app.db.run(fn)
 
 
+def quiet_schedules() -> list[dict[str, Any]]:
+    """The shipped schedules, never due while a test runs (a 29 February midnight, no catch-up): a test
+    fires a job with `scheduler.run(name, when)`, so no answer depends on the minute it runs in."""
+    return [{**s, "cron": "0 0 29 2 *", "grace_minutes": 0} for s in shipped_config()["schedules"]]
+
+
 async def start_bot(
     fake: FakeWeCom,
     http: aiohttp.ClientSession,
@@ -197,6 +216,8 @@ async def start_bot(
     **overrides: Any,
 ) -> BotKit:
     assert fake.base_url
+    if "schedules" not in overrides:
+        overrides["schedules"] = quiet_schedules()
     config = make_config(database_url, fake.base_url, **overrides)
     app = Application(config, router=router, jobs=jobs)
     await app.initialize()
@@ -216,4 +237,87 @@ async def settle(seconds: float = 0.05) -> None:
     await asyncio.sleep(seconds)
 
 
-__all__ = ["BotKit", "Session", "settle", "start_bot", "stop_bot"]
+async def wait_until(
+    condition: Callable[[], Awaitable[bool] | bool], *, timeout: float = 5.0, what: str = "the condition"
+) -> None:
+    """Poll `condition` until it holds; fail the test when it does not within `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
+# -- what was recorded, in plain SQL over table names --------------------------------------------
+# Kept here so that a change of schema (as when the status columns moved from `submissions` to `items`)
+# is adapted in one place.
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """How much the points practice holds: numbered items, ledger lines, and the sum of all totals."""
+
+    items: int
+    entries: int
+    points_x100: int
+
+
+async def ledger(bot: BotKit) -> Ledger:
+    def read(s: Session) -> Ledger:
+        one = lambda sql: int(s.execute(text(sql)).scalar_one() or 0)  # noqa: E731
+        return Ledger(
+            items=one("SELECT count(*) FROM items"),
+            entries=one("SELECT count(*) FROM point_entries"),
+            points_x100=one("SELECT coalesce(sum(points_x100), 0) FROM member_totals"),
+        )
+
+    return await bot.query(read)
+
+
+async def item_status(bot: BotKit, number: int) -> tuple[str, str]:
+    """(status, userid of who decided it or '') of item #number."""
+    row = await bot.query(
+        lambda s: s.execute(
+            text(
+                "SELECT i.status, coalesce(m.userid, '') FROM items i "
+                "LEFT JOIN members m ON m.id = i.decided_by WHERE i.id = :n"
+            ),
+            {"n": number},
+        ).one()
+    )
+    return (row[0], row[1])
+
+
+async def item_entries(bot: BotKit, number: int) -> list[int]:
+    """The points (x100) of every ledger line of item #number, in order."""
+    return await bot.query(
+        lambda s: list(
+            s.execute(
+                text("SELECT points_x100 FROM point_entries WHERE item_id = :n ORDER BY id"), {"n": number}
+            ).scalars()
+        )
+    )
+
+
+async def outbox_rows(bot: BotKit) -> int:
+    return await bot.query(lambda s: int(s.execute(text("SELECT count(*) FROM outbox")).scalar_one()))
+
+
+__all__ = [
+    "BotKit",
+    "Ledger",
+    "Session",
+    "item_entries",
+    "item_status",
+    "ledger",
+    "outbox_rows",
+    "settle",
+    "start_bot",
+    "stop_bot",
+    "wait_until",
+]

@@ -90,6 +90,13 @@ def count(ctx: Context, args: str) -> str:
     return f"记下：{args}"
 
 
+@router.command("出错", code="fail")
+def fail(ctx: Context, args: str) -> str:
+    """记下一次，然后出错（测试用）：它记下的内容必须随之回滚。"""
+    ctx.session.execute(insert(AuditLog).values(at=ctx.now, actor=ctx.userid, action="failed", subject=args))
+    raise RuntimeError("a bug in a handler")
+
+
 @router.command("长文", code="long")
 def long_text(ctx: Context) -> list[Text | Markdown]:
     """回复一段很长的文字（测试用）。"""

@@ -4,12 +4,13 @@ append-only and the working-day digest reaches each approver."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from storage.points import PointEntry
-from tests.kit import BotKit
+from tests.kit import BotKit, item_entries, item_status, ledger
 from tests.test_points import (
     add_members,
     approve,
@@ -243,3 +244,143 @@ async def test_the_digest_tells_each_approver_how_many_wait(bot: BotKit):
     assert "有 2 项申报等你审核" in digest and f"最早的 #{a}" in digest and "分钟" in digest
     assert "有 1 项" in bot.texts_to("wuhao")[before["wuhao"]]
     assert len(bot.texts_to("liqiang")) == before["liqiang"]
+
+
+# -- at the same moment, and twice ------------------------------------------------------------------
+
+
+async def test_two_approvers_deciding_the_same_item_at_once_decide_it_once(bot: BotKit):
+    """The branch secretary clicks 通过 on his card while the committee types 通过: one decision, one
+    ledger line, and the other approver is told it was already decided. Repeated, because a race
+    that loses one time in ten would pass once."""
+    rounds = 20
+    for _ in range(rounds):
+        n = await claim(bot, "wangfang")
+        click, typed = await asyncio.gather(
+            bot.deliver(bot.wecom.card_click("zhangwei", f"approve:{n}", task_id=f"item{n}_zhangwei")),
+            bot.deliver(bot.wecom.text("liqiang", f"通过 #{n}")),
+        )
+        assert (click.status, typed.status) == (200, 200)
+        assert click.reply is not None and typed.reply is not None
+        status, decider = await item_status(bot, n)
+        assert status == "approved" and decider in ("zhangwei", "liqiang")
+        if decider == "zhangwei":
+            assert click.reply.replace_button.startswith("已通过 · 张伟 ")
+            assert typed.reply.text.startswith(f"#{n} 已通过（张伟 ") and "无需再处理" in typed.reply.text
+        else:
+            assert click.reply.replace_button == "已通过"  # the card greys out with what happened
+            assert typed.reply.text.startswith(f"已通过 #{n}：")
+        assert await item_entries(bot, n) == [300]
+    assert await total(bot, "wangfang") == 300 * rounds
+    await bot.drain()
+    told = [t for t in bot.texts_to("wangfang") if "审核通过" in t]
+    assert len(told) == rounds  # the submitter hears once per item, not once per click
+
+
+async def test_a_retried_card_click_is_recorded_once_and_answered_the_same_also_after_a_restart(make_bot):  # type: ignore[no-untyped-def]
+    bot = await make_bot()
+    n = await claim(bot, "wangfang")
+    await bot.drain()
+    card = cards(bot, "zhangwei")[0]
+    # WeCom retries an event with the same sender and CreateTime.
+    plain = bot.wecom.card_click(
+        "zhangwei", f"approve:{n}", task_id=card["task_id"], create_time=int(datetime.now().timestamp())
+    )
+    first = await bot.deliver(plain)
+    again = await bot.deliver(plain)
+    assert (first.status, again.status) == (200, 200)
+    assert first.reply is not None and first.reply.replace_button.startswith("已通过 · 张伟 ")
+    assert again.reply == first.reply
+    assert await item_entries(bot, n) == [300]
+    await bot.app.stop()
+    w = bot.app.config.wecom
+    restarted = await make_bot(
+        members=False, wecom={"token": w.token, "encoding_aes_key": w.encoding_aes_key}
+    )
+    after = await restarted.deliver(plain)
+    assert after.status == 200 and after.reply == first.reply
+    assert await item_entries(restarted, n) == [300]
+    assert await total(restarted, "wangfang") == 300
+    inbox = await restarted.query(
+        lambda s: s.execute(text("SELECT count(*) FROM inbox WHERE userid = 'zhangwei'")).scalar_one()
+    )
+    assert inbox == 1
+
+
+# -- refusals that record nothing -------------------------------------------------------------------
+
+
+async def test_an_approver_on_the_innovation_team_cannot_approve_reject_or_void_it(bot: BotKit):
+    reply = await bot.say(
+        "wangfang", "创新\n类型：QC\n名称：提高烘丝出口水分稳定性\n级别：车间\n等次：一等\n成员：张伟"
+    )
+    n = item_number(reply)
+    assert "张伟 2" in reply  # the branch secretary is on the team
+    before = await ledger(bot)
+    assert "是你自己的申报，不能由你审核" in await bot.say("zhangwei", f"通过 #{n}")
+    assert "是你自己的申报，不能由你审核" in await bot.say("zhangwei", f"驳回 #{n} 材料不全")
+    clicked = await bot.click("zhangwei", f"approve:{n}")
+    assert clicked is not None and "是你自己的申报" in clicked.text and not clicked.replace_button
+    assert await item_status(bot, n) == ("pending", "")
+    assert await ledger(bot) == before
+    await approve(bot, "liqiang", n)
+    approved = await ledger(bot)
+    assert approved.entries == before.entries + 2
+    assert "是你自己的申报，不能由你审核" in await bot.say("zhangwei", f"撤销 #{n} 成果重复")
+    assert await item_status(bot, n) == ("approved", "liqiang")
+    assert await ledger(bot) == approved
+
+
+async def test_a_claim_that_fitted_when_filed_is_refused_when_the_cap_is_full_at_approval(bot: BotKit):
+    # A05 is once a month. The claim fits when filed; then the secretary books one directly.
+    n = await claim(bot, "wangfang", "A05", "11 月责任区关键指标达标")
+    assert "已记" in await bot.say("zhangwei", "加分 王芳 A05 2 示范岗达标")
+    before = await ledger(bot)
+    reply = await bot.say("zhangwei", f"通过 #{n}")
+    assert f"#{n} 不能通过" in reply and "每月最多 1 次" in reply and f"驳回 #{n}" in reply
+    assert await item_status(bot, n) == ("pending", "")
+    assert await item_entries(bot, n) == []
+    assert await ledger(bot) == before
+    assert await total(bot, "wangfang") == 200
+
+
+async def test_no_decision_after_a_rejection(bot: BotKit):
+    n = await claim(bot, "wangfang")
+    assert f"已驳回 #{n}" in await bot.say("zhangwei", f"驳回 #{n} 缺少现场照片")
+    before = await ledger(bot)
+    reply = await bot.say("liqiang", f"通过 #{n}")
+    assert f"#{n} 已驳回（张伟 " in reply and "无需再处理" in reply
+    clicked = await bot.click("zhangwei", f"approve:{n}")
+    assert clicked is not None and clicked.replace_button == "已驳回"
+    assert "无需再处理" in await bot.say("liqiang", f"驳回 #{n} 再驳一次")
+    assert await item_status(bot, n) == ("rejected", "zhangwei")
+    assert await ledger(bot) == before and await total(bot, "wangfang") == 0
+
+
+async def test_nobody_rejects_their_own_item(bot: BotKit):
+    n = await claim(bot, "zhangwei", "A04", "节假日保产顶岗")
+    before = await ledger(bot)
+    assert "是你自己的申报，不能由你审核" in await bot.say("zhangwei", f"驳回 #{n} 写错了")
+    clicked = await bot.click("zhangwei", f"reject:{n}")
+    assert clicked is not None and "请输入「理由」" in clicked.text  # the reason is asked for first…
+    assert "是你自己的申报，不能由你审核" in await bot.say("zhangwei", "写错了")  # …then refused
+    assert await item_status(bot, n) == ("pending", "")
+    assert await ledger(bot) == before
+
+
+async def test_a_stale_card_button_records_nothing(bot: BotKit):
+    n = await claim(bot, "wangfang")
+    await bot.drain()
+    card = cards(bot, "zhangwei")[0]
+    assert f"已撤销 #{n}" in await bot.say("wangfang", f"撤销 #{n}")
+    before = await ledger(bot)
+    # The card of a withdrawn item: the button greys out with what happened instead.
+    clicked = await bot.click("zhangwei", f"approve:{n}", task_id=card["task_id"])
+    assert clicked is not None and clicked.replace_button == "已撤销"
+    # A button from a card whose item is gone, and one whose action no longer exists.
+    missing = await bot.click("zhangwei", "approve:9999", task_id="item9999_zhangwei_1")
+    assert missing is not None and "没有编号为 #9999 的事项" in missing.text
+    retired = await bot.click("zhangwei", f"countersign:{n}", task_id=card["task_id"])
+    assert retired is not None and "这个按钮已失效" in retired.text
+    assert await item_status(bot, n) == ("withdrawn", "wangfang")
+    assert await ledger(bot) == before

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from unittest import mock
+from urllib.parse import parse_qsl
 
 import pytest
 from sqlalchemy import select
@@ -196,7 +199,7 @@ async def test_string_msgid_is_kept_as_text_and_deduplicated(bot: BotKit):
     msg_id = "CAIQg/PKxgYY2sC9tpuAgAMg9/zKaw=="
     first = await bot.say("zhangwei", "我的", msg_id=msg_id)
     again = await bot.say("zhangwei", "我的", msg_id=msg_id)
-    assert first and first == again
+    assert first.startswith("张伟（党员）") and again == first
     keys = await bot.query(lambda s: s.execute(select(InboxEntry.key)).scalars().all())
     assert keys == [f"m:{msg_id}"]
 
@@ -227,3 +230,62 @@ def test_template_card_event_fields_and_both_option_spellings():
 def test_passive_reply_escapes_cdata_terminator():
     xml = PassiveReply(text="a]]>b").render("u", "c", now=1)
     assert parse_incoming(xml.replace("<MsgType>", "<MsgId>1</MsgId><MsgType>")).content == "a]]>b"
+
+
+def verification_query(bot: BotKit, *, timestamp: str | None = None) -> dict[str, str]:
+    """The signed GET WeCom sends when the callback URL is saved: its echostr is an encrypted text."""
+    query, body = bot.wecom.envelope("echo-1234", timestamp=timestamp)
+    params = dict(parse_qsl(query))
+    params["echostr"] = re.search(r"<Encrypt><!\[CDATA\[(.*?)\]\]>", body).group(1)  # type: ignore[union-attr]
+    return params
+
+
+async def test_url_verification_answers_the_plaintext(bot: BotKit):
+    async with bot.http.get(bot.callback_url, params=verification_query(bot)) as resp:
+        assert (resp.status, await resp.text()) == (200, "echo-1234")
+
+
+@pytest.mark.parametrize("offset", [-301, 301])
+async def test_url_verification_with_a_stale_timestamp_is_403(bot: BotKit, offset: int):
+    params = verification_query(bot, timestamp=str(int(time.time()) + offset))
+    async with bot.http.get(bot.callback_url, params=params) as resp:
+        assert (resp.status, await resp.text()) == (403, "stale timestamp")
+
+
+@pytest.mark.parametrize("missing", ["msg_signature", "timestamp", "nonce", "echostr"])
+async def test_url_verification_without_a_parameter_is_400(bot: BotKit, missing: str):
+    params = verification_query(bot)
+    del params[missing]
+    async with bot.http.get(bot.callback_url, params=params) as resp:
+        assert (resp.status, await resp.text()) == (400, "missing query parameters")
+
+
+async def test_a_body_over_the_limit_without_content_length_is_413(bot: BotKit):
+    query, body = bot.wecom.envelope(bot.wecom.text("zhangwei", "长" * 30000))
+    data = body.encode()
+    assert len(data) > bot.app.config.server.max_body_bytes
+
+    async def chunks() -> AsyncIterator[bytes]:  # sent chunked: no Content-Length to refuse up front
+        for start in range(0, len(data), 4096):
+            yield data[start : start + 4096]
+
+    async with bot.http.post(f"{bot.callback_url}?{query}", data=chunks()) as resp:
+        assert resp.request_info.headers.get("Transfer-Encoding") == "chunked"
+        assert "Content-Length" not in resp.request_info.headers
+        assert resp.status == 413
+    assert await bot.query(lambda s: s.execute(select(InboxEntry)).all()) == []
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "<xml><ToUserName>ww</ToUserName><FromUserName>zhangwei",  # cut off
+        "<xml><MsgType><![CDATA[text]]></MsgType></xml>",  # no sender
+        "just some words",
+    ],
+)
+async def test_decrypted_xml_that_is_broken_is_400_and_records_nothing(bot: BotKit, broken: str):
+    query, body = bot.wecom.envelope(broken)
+    status, _ = await post_raw(bot, query, body)
+    assert status == 400
+    assert await bot.query(lambda s: s.execute(select(InboxEntry)).all()) == []

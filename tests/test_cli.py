@@ -5,7 +5,6 @@ These run the real command in a subprocess against a config file written for the
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from bot.simulator.fake_api import FakeWeCom
 from bot.simulator.local import free_port
 from bot.simulator.wecom_side import WeComSide
 from tests.conftest import PG_URL
-from tests.kit import CAST, ROOT, make_config
+from tests.kit import CAST, ROOT, make_config, wait_until
 
 PY = sys.executable
 
@@ -200,7 +199,13 @@ async def test_killed_with_messages_queued_each_is_delivered_once_after_restart(
         proc = start()
         await wait_healthy(http, url, proc)
         await fake.wait_for(lambda: len(fake.sent(touser="liqiang")) >= 5, timeout=20)
-        await asyncio.sleep(config["outbox"]["lease_seconds"] + 0.5)  # a stale lease would resend by now
+
+        async def nothing_left_to_send() -> bool:
+            async with http.get(url + "/healthz") as resp:
+                return (await resp.json())["outbox"]["depth"] == 0
+
+        # Once nothing is queued or being sent, no stale lease can send anything again.
+        await wait_until(nothing_left_to_send, timeout=20, what="the outbox emptying")
         notices = [m.body["content"] for m in fake.sent(touser="liqiang")]
         assert len(notices) == 5
         assert sorted(n.split("「")[1].split("」")[0] for n in notices) == [f"stranger{i}" for i in range(5)]

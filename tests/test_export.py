@@ -13,7 +13,7 @@ from openpyxl.workbook import Workbook
 from bot.cli import main as cli
 from handlers.periods import period_of
 from tests.kit import BotKit, merge, shipped_config
-from tests.test_points import approve, claim, item_number, today
+from tests.test_points import add_members, approve, claim, item_number, today
 
 SHEETS = ["汇总", "明细", "创新成果", "待审与驳回"]
 
@@ -99,10 +99,16 @@ async def test_the_committee_exports_every_branch(bot: BotKit):
 
 
 async def test_export_refusals(bot: BotKit):
+    await add_members(bot, "zhaoyun,赵云,,,,,党员,secretary")  # a secretary not yet given a branch
+    await activity(bot)
     assert "仅限支部书记、党总支" in await bot.say("wangfang", "导出")
-    assert "「2026Q5」" in await bot.say("zhangwei", "导出 2026Q5")
+    assert "不是有效的时间段「2026Q5」" in await bot.say("zhangwei", "导出 2026Q5")
+    assert "你还没有登记所在支部，无法导出本支部积分" in await bot.say("zhaoyun", "导出")
     await bot.drain()
-    assert bot.sent_to("zhangwei", "file") == []
+    assert bot.fake.sent(msgtype="file") == []
+    await bot.say("zhangwei", "导出")  # the check above can fail: a secretary with a branch does get one
+    await bot.drain()
+    assert len(bot.fake.sent(msgtype="file")) == 1
 
 
 async def test_the_command_line_writes_the_same_workbook(bot: BotKit, tmp_path: Path):

@@ -138,8 +138,10 @@ async def test_a_command_word_at_the_start_of_a_sentence_is_not_that_command(sbo
 
 
 async def test_suggestions_never_offer_what_the_sender_may_not_use(sbot: BotKit):
-    assert "裁定" not in await sbot.say("liuyang", "裁决")
-    assert "裁定" in await sbot.say("zhangwei", "裁决")
+    worker = await sbot.say("liuyang", "裁决")
+    assert worker.startswith("没有「裁决」这个命令") and "裁定" not in worker
+    secretary = await sbot.say("zhangwei", "裁决")
+    assert secretary.startswith("没有「裁决」这个命令。你是不是想用：裁定")
 
 
 async def test_a_command_outside_your_roles_is_refused_before_its_handler(sbot: BotKit):
@@ -149,7 +151,7 @@ async def test_a_command_outside_your_roles_is_refused_before_its_handler(sbot: 
 
 
 async def test_card_clicks_are_checked_like_text(sbot: BotKit):
-    assert await sbot.say("wangfang", "报修\n事项：换刀\n数量：1")
+    assert await sbot.say("wangfang", "报修\n事项：换刀\n数量：1") == "已登记：换刀 × 1"
     await sbot.drain()
     card = sbot.sent_to("zhangwei", "template_card")[0]
     refused = await sbot.click("liuyang", "decide:1 好的", task_id=card.body["task_id"])
@@ -187,7 +189,8 @@ async def test_first_me_shows_name_branch_team_and_roles(sbot: BotKit):
 
 
 async def test_nothing_is_half_written_when_a_form_fails(sbot: BotKit):
-    await sbot.say("wangfang", "报修\n事项：换刀\n数量：-1")
+    reply = await sbot.say("wangfang", "报修\n事项：换刀\n数量：-1")
+    assert "「数量」应大于 0" in reply and "请输入「数量」" in reply
     count = await sbot.query(
         lambda s: s.execute(
             select(func.count()).select_from(AuditLog).where(AuditLog.action == "repair")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 
 import pytest
+from sqlalchemy import text
 
 from bot import logs
 from tests.kit import BotKit
@@ -27,15 +31,28 @@ async def test_healthz_reports_every_part(bot: BotKit):
     assert health["scheduler"]["running"] is True
     assert set(health["outbox"]) == {"depth", "oldest_age_seconds", "dead"}
     assert health["last_callback_at"] is not None
-    assert health["version"]
+    assert health["version"] == version("pioneer")  # the installed release, not a stale constant
 
 
 async def test_healthz_counts_queued_messages_and_their_age(bot: BotKit):
     bot.fake.fail_always(-1, api="message/send")
     await bot.say("stranger", "你好")  # queues a notice for the admin
+    await bot.say("stranger2", "你好")
+    two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+    await bot.query(
+        lambda s: s.execute(
+            text("UPDATE outbox SET created_at = :t WHERE id = (SELECT min(id) FROM outbox)"),
+            {"t": two_hours_ago},
+        )
+    )
     health = json.loads((await get(bot, "/healthz"))[1])
-    assert health["outbox"]["depth"] == 1
-    assert health["outbox"]["oldest_age_seconds"] >= 0
+    assert health["outbox"]["depth"] == 2
+    # The oldest of the two, measured in seconds from when it was queued (not from its next attempt,
+    # and not off by the eight hours between UTC and Asia/Shanghai).
+    assert 7200 <= health["outbox"]["oldest_age_seconds"] < 7200 + 60
+    status, metrics = await get(bot, "/metrics")
+    gauge = re.search(r"^pioneer_outbox_oldest_seconds ([\d.e+]+)$", metrics, re.M)
+    assert gauge is not None and 7200 <= float(gauge.group(1)) < 7200 + 60
 
 
 async def test_healthz_is_503_when_the_database_is_unreachable(bot: BotKit):
@@ -47,8 +64,10 @@ async def test_healthz_is_503_when_the_database_is_unreachable(bot: BotKit):
 
 async def test_metrics_count_callbacks_latency_sends_and_tokens(bot: BotKit):
     plain = bot.wecom.text("zhangwei", "帮助")
-    await bot.deliver(plain)
-    await bot.deliver(plain)  # a WeCom retry
+    first = await bot.deliver(plain)
+    retry = await bot.deliver(plain)  # a WeCom retry
+    assert first.status == 200 and first.reply is not None and first.reply.text.startswith("张伟，你可以用")
+    assert (retry.status, retry.reply) == (200, first.reply)
     query, body = bot.wecom.envelope(bot.wecom.text("zhangwei", "帮助"))
     async with bot.http.post(
         f"{bot.callback_url}?{query.replace('msg_signature=', 'msg_signature=0')}", data=body.encode()

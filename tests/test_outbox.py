@@ -12,7 +12,7 @@ from bot import outbox
 from bot.outbox import split_text
 from bot.replies import Text
 from storage.models import MediaFile, OutboxMessage
-from tests.kit import BotKit
+from tests.kit import BotKit, wait_until
 
 
 async def queue(bot: BotKit, userid: str, *texts: str) -> None:
@@ -73,7 +73,12 @@ async def test_timeouts_are_retried(make_bot):  # type: ignore[no-untyped-def]
     bot = await make_bot(outbox={"request_timeout_seconds": 0.3})
     bot.fake.set_delay(1.0, api="message/send")
     await queue(bot, "wangfang", "慢网")
-    await asyncio.sleep(0.5)  # the first attempt times out after 0.3 s
+
+    async def timed_out_once() -> bool:
+        (row,) = await rows(bot)
+        return row.attempts >= 1 and "Timeout" in row.last_error
+
+    await wait_until(timed_out_once, what="the first attempt timing out")
     bot.fake.heal()
     await bot.wait_sent("wangfang", timeout=10)
     await bot.drain()

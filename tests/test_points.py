@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, update
 
 from bot.members import MEMBER_HEADER, import_members
@@ -24,7 +25,7 @@ from storage.points import (
     PointEntry,
     Submission,
 )
-from tests.kit import BotKit
+from tests.kit import BotKit, Ledger, ledger, shipped_config
 
 
 def today(bot: BotKit) -> Any:
@@ -423,3 +424,98 @@ async def test_a_cap_also_holds_for_direct_awards(bot: BotKit):
     reply = await bot.say("zhangwei", "加分 王芳 A05 2 又一次")
     assert "每月最多 1 次" in reply
     assert await total(bot, "wangfang") == 200
+
+
+# -- refusals that record nothing -------------------------------------------------------------------
+
+
+def a04_capped_at_four_points_a_month() -> list[dict[str, Any]]:
+    categories = shipped_config()["points"]["categories"]
+    for indicator in categories[0]["indicators"]:
+        if indicator["code"] == "A04":
+            indicator["cap"] = {"points": 4, "period": "month"}
+    return categories
+
+
+async def test_a_cap_by_points_counts_pending_claims_and_direct_awards(make_bot):  # type: ignore[no-untyped-def]
+    bot = await make_bot(points={"categories": a04_capped_at_four_points_a_month()})
+    first = await claim(bot, "wangfang", "A04", "国庆节假日保产顶岗")
+    second = await claim(bot, "wangfang", "A04", "周末抢修保产")  # 2 + 2 = 4: just fits
+    before = await ledger(bot)
+    reply = await bot.say("wangfang", "尽责\n指标：A04\n说明：又一次顶岗")
+    assert "每月最多 4 分" in reply and "已有 4 分（含待审 2 次）" in reply and "再加 2 分会超过上限" in reply
+    await bot.say("wangfang", "取消")
+    assert await ledger(bot) == before
+    await approve(bot, "zhangwei", first)
+    await approve(bot, "zhangwei", second)
+    full = await ledger(bot)
+    reply = await bot.say("zhangwei", "加分 王芳 A04 1 夜班顶岗")
+    assert "每月最多 4 分" in reply and "再加 1 分会超过上限" in reply
+    assert await ledger(bot) == full and await total(bot, "wangfang") == 400
+
+
+@pytest.mark.parametrize(
+    ("typed", "refusal"),
+    [
+        ("加分 王芳 A04 0 保产", "「分值」不能为 0"),
+        ("加分 王芳 A04 500 保产", "「分值」一次最多 ±100 分"),
+        ("加分 王芳 A04 -1000 保产", "「分值」一次最多 ±100 分"),
+        ("加分 王芳 Z99 2 保产", "没有「Z99」这个指标"),
+    ],
+)
+async def test_an_award_of_nothing_of_an_absurd_value_or_an_unknown_indicator_is_refused(
+    bot: BotKit, typed: str, refusal: str
+):
+    reply = await bot.say("zhangwei", typed)
+    assert refusal in reply
+    assert await bot.say("zhangwei", "取消") == "已取消，填写的内容没有保存。"
+    assert await ledger(bot) == Ledger(items=0, entries=0, points_x100=0)
+    await bot.drain()
+    assert bot.texts_to("wangfang") == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "refusal"),
+    [
+        ("类型：QC\n名称：降低烟丝造碎\n级别：宇宙级\n等次：一等", "没有「宇宙级」这个级别"),
+        (
+            "类型：合理化建议\n名称：排潮风门限位\n级别：车间\n等次：特等",
+            "「合理化建议」没有「特等」这个等次",
+        ),
+        ("类型：专利\n名称：一种梗丝膨胀装置\n级别：厂级\n等次：一等", "「专利」没有「一等」这个等次"),
+    ],
+)
+async def test_an_innovation_of_an_unknown_level_or_a_grade_its_type_lacks_is_refused(
+    bot: BotKit, fields: str, refusal: str
+):
+    reply = await bot.say("wangfang", "创新\n" + fields)
+    assert refusal in reply
+    await bot.say("wangfang", "取消")
+    assert await ledger(bot) == Ledger(items=0, entries=0, points_x100=0)
+    await bot.drain()
+    assert cards(bot, "zhangwei") == [] and cards(bot, "liqiang") == []
+
+
+# -- what every command does, shown on a practice command --------------------------------------------
+
+
+async def test_help_for_a_practice_command_and_by_role(bot: BotKit):
+    reply = await bot.say("wangfang", "帮助 尽责")
+    assert reply.startswith("【尽责】")
+    assert "示例：\n尽责\n指标：" in reply and "\n说明：" in reply and "日期（选填）" in reply
+    member, secretary = await bot.say("wangfang", "帮助"), await bot.say("zhangwei", "帮助")
+    assert "· 尽责：" in member and "· 尽责：" in secretary
+    assert "· 加分：" in secretary and "· 加分：" not in member
+    assert "· 通过：" in secretary and "· 通过：" not in member
+
+
+async def test_a_retried_claim_is_recorded_once_and_answered_the_same(bot: BotKit):
+    plain = bot.wecom.text("wangfang", "尽责\n指标：A01\n说明：参加切丝机停产技改突击队")
+    first = await bot.deliver(plain)
+    again = await bot.deliver(plain)
+    assert (first.status, again.status) == (200, 200)
+    assert first.reply is not None and first.reply.text.startswith("已提交尽责申报 #")
+    assert again.reply == first.reply
+    assert (await ledger(bot)).items == 1
+    await bot.drain()
+    assert len(cards(bot, "zhangwei")) == 1  # the secretary is asked once

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from handlers.periods import period_of, previous
 from tests.kit import BotKit
@@ -79,9 +79,9 @@ async def test_periods_and_categories(bot: BotKit):
     await approve(bot, "zhangwei", n)
     await award(bot, "zhangwei", "赵磊", "D03", 2)
     month = period_of("month", today(bot))
-    assert ranked(await bot.say("wangfang", f"排行 {month.key}")) == ranked(
-        await bot.say("wangfang", "排行 本月")
-    )
+    this_month = [(1, "王芳", "3", "新"), (2, "赵磊", "2", "新")]
+    assert ranked(await bot.say("wangfang", "排行 本月")) == this_month
+    assert ranked(await bot.say("wangfang", f"排行 {month.key}")) == this_month
     assert [n for _, n, _, _ in ranked(await bot.say("wangfang", "排行 本周"))] == ["王芳", "赵磊"]
     only_a = await bot.say("wangfang", "排行 攻坚克难")
     assert "· 攻坚克难" in only_a and [n for _, n, _, _ in ranked(only_a)] == ["王芳"]
@@ -169,13 +169,27 @@ async def test_the_ranking_broadcast_posts_markdown_to_the_configured_groups(mak
     assert "**1.** 王芳" in text and '<font color="info">5 分</font>' in text and "**2.** 徐明" in text
     assert "赵磊" not in text and "|" not in text  # no tables in WeCom markdown
     await bot.app.scheduler.run("team_ranking_monthly", now + timedelta(minutes=2))
-    await bot.app.scheduler.run("branch_assessment", now + timedelta(minutes=3))
     await bot.drain()
     team = bot.fake.webhooks("制丝车间群")[-1].body["content"]
     assert team.startswith("### 班组积分排行") and "**1.** 甲班" in team
-    committee = [m.body["content"] for m in bot.fake.webhooks("党总支群")]
-    quarter = previous(period_of("quarter", today(bot)))
-    if quarter.contains(last_month.start):  # the branch assessment reports the previous quarter
-        assert committee and committee[-1].startswith(f"### 支部党建考评排行 · {quarter.label}")
-    else:
-        assert committee == []
+
+
+async def test_the_branch_assessment_reports_the_quarter_just_ended(bot: BotKit):
+    """Fired on day 10 of the next quarter, whatever today's date: the scheduled time is the job's now."""
+    quarter = period_of("quarter", today(bot))
+    await award(bot, "zhangwei", "王芳", "A04", 7)
+    await award(bot, "wuhao", "徐明", "A04", 2)
+    fired = datetime.combine(quarter.end + timedelta(days=9), time(9, 37), bot.app.config.tz)
+    result = await bot.app.scheduler.run("branch_assessment", fired)
+    assert result.status == "done" and result.detail.startswith(quarter.key)
+    await bot.drain()
+    [post] = bot.fake.webhooks("党总支群")
+    assert post.body["content"].startswith(f"### 支部党建考评排行 · {quarter.label}")
+    assert "**1.** 第一党支部" in post.body["content"] and "**2.** 第二党支部" in post.body["content"]
+    assert bot.fake.webhooks("制丝车间群") == []  # the assessment goes to the committee only
+    # The quarter after has nothing yet: nothing is posted.
+    later = datetime.combine(quarter.end + timedelta(days=100), time(9, 37), bot.app.config.tz)
+    result = await bot.app.scheduler.run("branch_assessment", later)
+    assert result.status == "done" and "nothing to post" in result.detail
+    await bot.drain()
+    assert len(bot.fake.webhooks("党总支群")) == 1

@@ -1,4 +1,7 @@
-"""The scheduler: one run per scheduled time across processes, catch-up after downtime, failures."""
+"""The scheduler: one run per scheduled time across bot instances, catch-up after downtime, failures.
+
+The test schedules fire once a day at a minute computed from the clock (a few minutes ago, or well
+before), so no test can cross into another firing while it runs."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from sqlalchemy import func, insert, select
 from bot.cron import crontab_trigger
 from bot.scheduler import JobContext, last_fire_time
 from storage.models import AuditLog, JobRun
-from tests.kit import BotKit
+from tests.kit import BotKit, wait_until
 
 
 def ping(ctx: JobContext) -> str:
@@ -31,13 +34,20 @@ def broken(ctx: JobContext) -> str:
 
 
 JOBS = {"ping": ping, "broken": broken}
+TZ = ZoneInfo("Asia/Shanghai")
 
 
-def schedules(grace: int = 5, cron: str = "* * * * *") -> list[dict[str, object]]:
+def daily_at(minutes_ago: int) -> str:
+    """A crontab line firing once a day, `minutes_ago` minutes before now (Asia/Shanghai)."""
+    at = datetime.now(TZ) - timedelta(minutes=minutes_ago)
+    return f"{at.minute} {at.hour} * * *"
+
+
+def schedules(grace: int = 10, cron: str | None = None) -> list[dict[str, object]]:
     return [
         {
-            "name": "ping_each_minute",
-            "cron": cron,
+            "name": "ping_daily",
+            "cron": cron or daily_at(2),  # missed two minutes ago: within the grace period
             "job": "ping",
             "grace_minutes": grace,
             "arguments": {"group": "制丝车间群"},
@@ -57,9 +67,6 @@ async def pings(bot: BotKit) -> int:
     return await bot.query(
         lambda s: s.execute(select(func.count()).where(AuditLog.action == "ping")).scalar_one()
     )
-
-
-TZ = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.mark.parametrize(
@@ -95,8 +102,8 @@ def test_last_fire_time_looks_back_within_the_window():
 
 
 async def test_a_missed_firing_runs_at_start_within_its_grace(make_bot):  # type: ignore[no-untyped-def]
-    bot = await make_bot(jobs=JOBS, schedules=schedules(grace=5))
-    (run,) = await runs(bot, "ping_each_minute")
+    bot = await make_bot(jobs=JOBS, schedules=schedules(grace=10))
+    (run,) = await runs(bot, "ping_daily")
     assert (run.status, run.trigger, run.detail) == ("done", "catch-up", "pinged")
     await bot.drain()
     (posted,) = bot.fake.webhooks("制丝车间群")
@@ -105,38 +112,37 @@ async def test_a_missed_firing_runs_at_start_within_its_grace(make_bot):  # type
 
 
 async def test_no_catch_up_outside_the_grace_period(make_bot):  # type: ignore[no-untyped-def]
-    bot = await make_bot(jobs=JOBS, schedules=schedules(grace=0))
+    # Missed 30 minutes ago with 10 minutes' grace: too late to run it now.
+    bot = await make_bot(jobs=JOBS, schedules=schedules(grace=10, cron=daily_at(30)))
     assert await runs(bot) == []
+    assert await pings(bot) == 0
+    await bot.drain()
+    assert bot.fake.webhooks() == []
 
 
-async def test_two_processes_run_a_firing_once(make_bot):  # type: ignore[no-untyped-def]
-    a = await make_bot(jobs=JOBS, schedules=schedules(grace=5))
-    b = await make_bot(jobs=JOBS, schedules=schedules(grace=5), members=False)
-    assert len(await runs(a, "ping_each_minute")) == 1
+async def test_two_bot_instances_on_one_database_run_a_firing_once(make_bot):  # type: ignore[no-untyped-def]
+    a = await make_bot(jobs=JOBS, schedules=schedules())
+    b = await make_bot(jobs=JOBS, schedules=schedules(), members=False)
+    assert len(await runs(a, "ping_daily")) == 1  # b's catch-up found a's run and skipped it
     when = datetime.now(a.app.config.tz).replace(second=0, microsecond=0) + timedelta(minutes=7)
     results = await asyncio.gather(
-        a.app.scheduler.run("ping_each_minute", when), b.app.scheduler.run("ping_each_minute", when)
+        a.app.scheduler.run("ping_daily", when), b.app.scheduler.run("ping_daily", when)
     )
     assert sorted(r.status for r in results) == ["done", "skipped"]
     assert await pings(a) == 2
 
 
 async def test_apscheduler_firing_claims_its_scheduled_time(make_bot):  # type: ignore[no-untyped-def]
-    bot = await make_bot(jobs=JOBS, schedules=schedules(grace=5))
-    before = len(await runs(bot, "ping_each_minute"))
+    bot = await make_bot(jobs=JOBS, schedules=schedules())
+    (caught_up,) = await runs(bot, "ping_daily")
+    skipped = bot.app.metrics.job_runs.labels("ping_daily", "skipped")
     aps = bot.app.scheduler._aps
     assert aps is not None
-    aps.get_job("ping_each_minute").modify(
-        next_run_time=datetime.now(bot.app.config.tz)
-    )  # fire now, for real
-    for _ in range(100):
-        await asyncio.sleep(0.02)
-        if await pings(bot) > before or len(await runs(bot)) > before:
-            break
-    # The firing computes the same scheduled minute the catch-up already ran, so it is skipped.
-    assert len(await runs(bot, "ping_each_minute")) == before
-    assert await pings(bot) == before
-    assert bot.app.metrics.job_runs.labels("ping_each_minute", "skipped")._value.get() >= 1
+    aps.get_job("ping_daily").modify(next_run_time=datetime.now(bot.app.config.tz))  # fire now, for real
+    await wait_until(lambda: skipped._value.get() == 1, what="the APScheduler firing")
+    # The firing computes the same scheduled time the catch-up already ran, so it is skipped.
+    assert await runs(bot, "ping_daily") == [caught_up]
+    assert await pings(bot) == 1
 
 
 async def test_a_failing_job_is_recorded_and_its_effects_rolled_back(make_bot):  # type: ignore[no-untyped-def]
@@ -154,8 +160,8 @@ async def test_a_failing_job_is_recorded_and_its_effects_rolled_back(make_bot): 
 
 
 async def test_run_now_runs_even_when_the_schedule_already_ran(make_bot):  # type: ignore[no-untyped-def]
-    bot = await make_bot(jobs=JOBS, schedules=schedules(grace=5))
-    result = await bot.app.scheduler.run_now("ping_each_minute")
+    bot = await make_bot(jobs=JOBS, schedules=schedules())
+    result = await bot.app.scheduler.run_now("ping_daily")
     assert result.status == "done"
-    assert [r.trigger for r in await runs(bot, "ping_each_minute")] == ["catch-up", "manual"]
+    assert [r.trigger for r in await runs(bot, "ping_daily")] == ["catch-up", "manual"]
     assert await pings(bot) == 2

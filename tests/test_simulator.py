@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -161,12 +161,14 @@ async def test_the_event_stream_shows_the_whole_approval_flow(local: LocalKit) -
         assert later["webhook"]["group"] == "第一支部群" and "尽责公示" in later["webhook"]["body"]["content"]
         assert later["card_update"]["response_code"] == card["response_code"]
 
-    # A reload replays everything, so the conversations come back.
+    # A reload replays everything, so the conversations come back, up to the submitter being told.
     async with aclosing(local.events()) as replay:
-        history = [e async for e in quiet(replay)]
-    assert history[0]["kind"] == "hello" and len(history) > 8
-    told = [e for e in history if e["kind"] == "app" and e["users"] == ["wangfang"]]
-    assert "你的申报 #1 已通过" in told[0]["body"]["content"]  # the submitter was told
+        history = await events_until(replay, lambda e: e["kind"] == "app" and e["users"] == ["wangfang"])
+    assert history[0]["kind"] == "hello"
+    first_exchange = [(e["kind"], e.get("userid")) for e in history[1:3]]
+    assert first_exchange == [("user", "wangfang"), ("reply", "wangfang")]
+    assert {"app", "click"} <= {e["kind"] for e in history}
+    assert "你的申报 #1 已通过" in history[-1]["body"]["content"]  # the submitter was told
 
 
 async def collect(
@@ -183,13 +185,17 @@ async def collect(
     raise AssertionError(f"the stream ended before {kinds}")
 
 
-async def quiet(stream: AsyncIterator[dict[str, Any]], pause: float = 0.3) -> AsyncIterator[dict[str, Any]]:
-    """Events until none comes for `pause` seconds."""
-    while True:
-        try:
-            yield await asyncio.wait_for(stream.__anext__(), pause)
-        except TimeoutError:
-            return
+async def events_until(
+    stream: AsyncIterator[dict[str, Any]], last: Callable[[dict[str, Any]], bool], timeout: float = 5.0
+) -> list[dict[str, Any]]:
+    """Events up to and including the first for which `last` holds."""
+    seen: list[dict[str, Any]] = []
+    async with asyncio.timeout(timeout):
+        async for event in stream:
+            seen.append(event)
+            if last(event):
+                return seen
+    raise AssertionError(f"the stream ended after {len(seen)} events")
 
 
 async def test_the_stream_resumes_after_the_last_event_id(local: LocalKit) -> None:

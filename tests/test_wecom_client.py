@@ -233,12 +233,24 @@ def test_http_error_retryable(status: int, retryable: bool) -> None:
 
 
 async def test_slow_answer_raises_timeout(fake: FakeWeCom, base: str, http: aiohttp.ClientSession) -> None:
+    # A group robot needs no access token: the slow request is the only one under the short timeout,
+    # and the delay is four times the timeout, so no warm-up call has to beat the clock first.
     client = make_client(http, base, timeout=0.1)
-    await client.send_text("zhangsan", "warm up")
-    fake.set_delay(0.4, api="message/send")
+    fake.set_delay(0.4, api="webhook/send")
     with pytest.raises(WeComTimeout) as info:
-        await client.send_text("zhangsan", "too slow")
+        await client.webhook_markdown(f"{base}/cgi-bin/webhook/send?key=SLOW", "too slow")
     assert info.value.retryable
+    assert fake.token_requests == 0
+
+
+async def test_a_slow_token_request_raises_timeout(
+    fake: FakeWeCom, base: str, http: aiohttp.ClientSession
+) -> None:
+    client = make_client(http, base, timeout=0.1)
+    fake.set_delay(0.4, api="gettoken")
+    with pytest.raises(WeComTimeout):
+        await client.send_text("zhangsan", "never sent")
+    assert fake.calls("message/send") == []
 
 
 async def test_connection_refused_raises_timeout(http: aiohttp.ClientSession) -> None:
