@@ -370,6 +370,33 @@ def _markdown(config: Config, r: Ranking, top: int) -> str:
     return "\n".join(lines)
 
 
+# How the job's result names the period it ranked (the simulator and `jobs run` show it to people).
+_SCHEDULED_NAMES = {
+    "current_week": "本周",
+    "previous_week": "上周",
+    "current_month": "本月",
+    "previous_month": "上月",
+    "current_quarter": "本季度",
+    "previous_quarter": "上季度",
+    "current_year": "今年",
+    "previous_year": "去年",
+}
+
+
+def broadcast_result(
+    config: Config, word: str, period: Period, category: str, posted: Sequence[str], groups: Sequence[str]
+) -> str:
+    """The job's result in a sentence: what was posted where, or why nothing was."""
+    when = f"{_SCHEDULED_NAMES[word]}（{period.label}）" if word in _SCHEDULED_NAMES else period.label
+    cat = category_name(config, category) if category != TOTAL else ""
+    if not posted:
+        return f"{when}还没有{cat or '积分'}记录，没有发布排行。"
+    rankings = "、".join(SCOPE_TITLES[scope] for scope in posted) + (f"（{cat}）" if cat else "")
+    if not groups:
+        return f"{when}的{rankings}已生成，但没有配置要发布的群，没有发送。"
+    return f"已把{when}的{rankings}发到 {len(groups)} 个群：{'、'.join(groups)}。"
+
+
 @job("ranking_broadcast")
 def ranking_broadcast(ctx: JobContext) -> str:
     """Post rankings to group robots. Arguments: groups, scope member|team|branch (default all three),
@@ -384,7 +411,7 @@ def ranking_broadcast(ctx: JobContext) -> str:
     top = int(args.get("top", DEFAULT_TOP))
     category = str(args.get("category", TOTAL))
     scopes = [args["scope"]] if "scope" in args else ["member", "team", "branch"]
-    parts = []
+    parts, posted = [], []
     for scope in scopes:
         if scope == "member":
             r = member_ranking(ctx.session, period, category, top, None)
@@ -396,9 +423,9 @@ def ranking_broadcast(ctx: JobContext) -> str:
             raise ValueError(f"unknown scope {scope!r} (use member, team or branch)")
         if r.rows and any(s.points_x100 for s in r.rows):
             parts.append(_markdown(ctx.config, r, top))
-    if not parts:
-        return f"{period.key}: nothing to post"
-    text = "\n\n".join(parts) + "\n\n" + tone("发送「排行」给先锋查看自己的名次", "comment")
-    for group in groups:
-        ctx.broadcast(group, text)
-    return f"{period.key} {'/'.join(scopes)} to {len(groups)} groups"
+            posted.append(scope)
+    if parts:
+        text = "\n\n".join(parts) + "\n\n" + tone("发送「排行」给先锋查看自己的名次", "comment")
+        for group in groups:
+            ctx.broadcast(group, text)
+    return broadcast_result(ctx.config, word, period, category, posted, groups)
