@@ -86,12 +86,6 @@ _PLACES = select(
         0,
     ),
 ).where(_IN_PERIOD)
-_RECENT = (
-    select(_E.day, _E.points_x100, _E.indicator, _E.category, _E.item_id, _E.kind)
-    .where(_E.member_id == bindparam("member"))
-    .order_by(_E.id.desc())
-    .limit(bindparam("limit"))
-)
 
 
 def top_members(session: Session, period: str, category: str, top: int) -> list[TopMember]:
@@ -119,8 +113,7 @@ def points_of(session: Session, period: str, category: str, member_ids: Sequence
 def my_totals(session: Session, member_id: int, period: str) -> dict[str, int]:
     """Category → the member's points in the period; the overall total is under `TOTAL` (""), and a
     category the member has no points in is absent."""
-    params = {"member": member_id, "period": period}
-    return {c: int(p) for c, p in session.connection().execute(_MY_TOTALS, params)}
+    return dict(session.connection().execute(_MY_TOTALS, {"member": member_id, "period": period}).all())
 
 
 @functools.lru_cache(maxsize=64)
@@ -148,9 +141,20 @@ def member_places(session: Session, period: str, category: str, points: int, bra
     return Places(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
 
+@functools.lru_cache(maxsize=8)
+def _recent_stmt(limit: int) -> Select[Any]:
+    # A literal limit: a bound one costs SQLAlchemy more per execution than the query takes.
+    return (
+        select(_E.day, _E.points_x100, _E.indicator, _E.category, _E.item_id, _E.kind)
+        .where(_E.member_id == bindparam("member"))
+        .order_by(_E.id.desc())
+        .limit(limit)
+    )
+
+
 def recent_entries(session: Session, member_id: int, limit: int = 5) -> list[RecentEntry]:
     """The member's last `limit` ledger lines, newest first."""
-    rows = session.connection().execute(_RECENT, {"member": member_id, "limit": limit})
+    rows = session.connection().execute(_recent_stmt(limit), {"member": member_id})
     return [RecentEntry(*r) for r in rows]
 
 
