@@ -1,7 +1,8 @@
 """导出: the quarter's (or any period's) points as an .xlsx workbook — 汇总, 明细, 创新成果, 待审与驳回.
 
 `build_workbook` is shared by the 导出 command (secretaries: their branch; committee: all) and by
-`python -m bot export --period 2026Q4 --out FILE.xlsx`.
+`python -m bot export --period 2026Q4 --out FILE.xlsx`. The rows come from `storage.export`; this module
+ranks them and lays out the sheets.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
-from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from bot.cli import practice_command, with_database
 from bot.config import Config
@@ -32,19 +32,10 @@ from handlers.periods import Period, looks_like_period, parse_period, period_of
 from handlers.points import PARTY
 from handlers.points_config import PointsConfig
 from handlers.rankings import category_name, competition_ranks
+from storage import export as stored
 from storage import items as item_store
 from storage import people
-from storage.items import Item
-from storage.models import Branch, Member, Team
-from storage.points import (
-    INNOVATION,
-    TOTAL,
-    Innovation,
-    InnovationMember,
-    MemberTotal,
-    PointEntry,
-    Submission,
-)
+from storage.points import INNOVATION, TOTAL
 from storage.vocabulary import ItemState
 
 router = Router("export")
@@ -103,45 +94,31 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
     wb = Workbook()
 
     # 汇总: every party member (and anyone with points) × categories, totals and ranks.
-    t = MemberTotal
-    in_scope = [Member.active.is_(True)] + ([Member.branch_id == branch_id] if branch_id is not None else [])
-    people = session.execute(
-        select(Member.id, Member.name, Member.userid, Branch.name, Team.name, Member.political_status)
-        .outerjoin(Branch, Branch.id == Member.branch_id)
-        .outerjoin(Team, Team.id == Member.team_id)
-        .where(*in_scope)
-        .order_by(Member.id)
-    ).all()
-    totals: dict[int, dict[str, int]] = {}
-    for member_id, category, points in session.execute(
-        select(t.member_id, t.category, t.points_x100)
-        .join(Member, Member.id == t.member_id)
-        .where(t.period == period.key, *in_scope)
-    ):
-        totals.setdefault(member_id, {})[category] = points
-    rows = [p for p in people if p[5] in PARTY or p[0] in totals]
-    rows.sort(key=lambda p: (-totals.get(p[0], {}).get(TOTAL, 0), p[0]))
-    ranks = competition_ranks([totals.get(p[0], {}).get(TOTAL, 0) for p in rows])
+    people = stored.active_members(session, branch_id)
+    totals = stored.period_totals(session, period.key, branch_id)
+    rows = [p for p in people if p.political_status in PARTY or p.member_id in totals]
+    rows.sort(key=lambda p: (-totals.get(p.member_id, {}).get(TOTAL, 0), p.member_id))
+    ranks = competition_ranks([totals.get(p.member_id, {}).get(TOTAL, 0) for p in rows])
     by_branch: dict[str | None, list[int]] = {}
     for p in rows:
-        by_branch.setdefault(p[3], []).append(totals.get(p[0], {}).get(TOTAL, 0))
+        by_branch.setdefault(p.branch, []).append(totals.get(p.member_id, {}).get(TOTAL, 0))
     branch_rank = {
         name: dict(zip(values, competition_ranks(values), strict=True)) for name, values in by_branch.items()
     }
     summary = []
     for p, rank in zip(rows, ranks, strict=True):
-        mine = totals.get(p[0], {})
+        mine = totals.get(p.member_id, {})
         summary.append(
             [
                 rank,
-                p[1],
-                p[2],
-                p[3] or "",
-                p[4] or "",
-                p[5],
+                p.name,
+                p.userid,
+                p.branch or "",
+                p.team or "",
+                p.political_status,
                 *(_points(mine.get(c)) for c in codes),
                 _points(mine.get(TOTAL)),
-                branch_rank[p[3]][mine.get(TOTAL, 0)],
+                branch_rank[p.branch][mine.get(TOTAL, 0)],
                 _points(mine.get(INNOVATION)),
             ]
         )
@@ -165,19 +142,7 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
     )
 
     # 明细: every ledger line dated in the period.
-    e, approver = PointEntry, aliased(Member)
-    entries = session.execute(
-        select(e, Member.name, Branch.name, approver.name)
-        .outerjoin(Member, Member.id == e.member_id)
-        .outerjoin(Branch, Branch.id == e.branch_id)
-        .outerjoin(approver, approver.id == e.approver_id)
-        .where(
-            e.day >= period.start,
-            e.day < period.end,
-            *([e.branch_id == branch_id] if branch_id is not None else []),
-        )
-        .order_by(e.id)
-    ).all()
+    entries = stored.ledger_lines(session, period.start, period.end, branch_id)
     _sheet(
         wb,
         "明细",
@@ -201,44 +166,25 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
                 x.id,
                 x.day,
                 _local(x.at, config),
-                name or "（支部）",
-                branch or "",
+                x.member or "（支部）",
+                x.branch or "",
                 category_name(config, x.category),
                 x.indicator,
                 _points(x.points_x100),
                 "冲正" if x.kind == "reversal" else "记分",
                 x.reverses_entry_id or "",
                 f"#{x.item_id}" if x.item_id else "",
-                who or "",
+                x.approver or "",
                 x.note,
             ]
-            for x, name, branch, who in entries
+            for x in entries
         ),
     )
 
     # 创新成果: innovation claims made in the period, with each member's share.
-    s, i = Submission, Item
     lo, hi = period.bounds(config.tz)
-    scope = [i.branch_id == branch_id] if branch_id is not None else []
-    claims = session.execute(
-        select(Innovation, s, i, Member.name)
-        .join(s, s.id == Innovation.id)
-        .join(i, i.id == Innovation.id)
-        .join(Member, Member.id == Innovation.leader_id)
-        .where(i.created_at >= lo, i.created_at < hi, *scope)
-        .order_by(i.id)
-    ).all()
-    team = {}
-    if claims:
-        for inv_id, name, role, paid in session.execute(
-            select(
-                InnovationMember.innovation_id, Member.name, InnovationMember.role, InnovationMember.paid_x100
-            )
-            .join(Member, Member.id == InnovationMember.member_id)
-            .where(InnovationMember.innovation_id.in_([c[0].id for c in claims]))
-            .order_by(InnovationMember.innovation_id, InnovationMember.role.desc(), Member.id)
-        ):
-            team.setdefault(inv_id, []).append(f"{name}（{role}）{_points(paid)}")
+    claims = stored.innovation_claims(session, lo, hi, branch_id)
+    shares = stored.innovation_shares(session, [c.id for c in claims])
     _sheet(
         wb,
         "创新成果",
@@ -258,24 +204,24 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
         ],
         (
             [
-                f"#{inv.id}",
-                inv.type,
-                inv.name,
-                inv.level,
-                inv.grade,
-                _points(inv.points_x100),
-                leader,
-                "、".join(team.get(inv.id, [])),
-                _points(sub.points_x100),
-                ItemState(item.status).label,
-                _local(item.created_at, config),
-                sub.description,
+                f"#{c.id}",
+                c.type,
+                c.name,
+                c.level,
+                c.grade,
+                _points(c.points_x100),
+                c.leader,
+                "、".join(f"{m.name}（{m.role}）{_points(m.paid_x100)}" for m in shares.get(c.id, [])),
+                _points(c.claimed_x100),
+                ItemState(c.status).label,
+                _local(c.created_at, config),
+                c.description,
             ]
-            for inv, sub, item, leader in claims
+            for c in claims
         ),
     )
 
-    # 待审与驳回: what still waits, and what was rejected in the period.
+    # 待审与驳回: what still waits, and what was rejected in the period, of every kind.
     open_items = item_store.open_and_rejected(session, lo, hi, branch_id)
     _sheet(
         wb,

@@ -1,20 +1,18 @@
 """Rankings: 排行 (members, teams, branches), my standing in 我的, and the scheduled broadcasts.
 
-Everything here reads `member_totals` (kept in step with the ledger) through indexed queries; nothing
-scans the ledger. Ties share a rank (competition ranking: 1, 1, 3). The branch ranking is the
-quarterly 党建考评, scored by the rule in `points.branch_ranking`.
+The rules live here; the queries live in `storage.rankings`, which reads `member_totals` (kept in step
+with the ledger) through indexed, prebuilt statements and never scans the ledger. Ties share a rank
+(competition ranking: 1, 1, 3). The branch ranking is the quarterly 党建考评, scored by the rule in
+`points.branch_ranking`.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
-from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from bot.config import Config
@@ -25,8 +23,8 @@ from bot.scheduler import JobContext, job
 from handlers.periods import Period, looks_like_period, parse_period, period_of, previous, relative
 from handlers.points import PARTY, fmt, short, signed
 from handlers.points_config import PointsConfig
-from storage.models import Branch, Member, Team
-from storage.points import INNOVATION, TOTAL, BranchTotal, MemberTotal, PointEntry
+from storage import rankings as store
+from storage.points import INNOVATION, TOTAL
 
 router = Router("rankings")
 
@@ -90,103 +88,36 @@ class Ranking:
     mine: Standing | None = None  # the asker (or their team), wherever they stand
 
 
-# 排行 and 我的 run for many messages: their statements are built once, with bound parameters, and run
-# through Core (building a statement costs more than SQLite takes to execute it; see STYLE.md).
-_T = MemberTotal.__table__.c
-_IN_PERIOD = (_T.period == bindparam("period")) & (_T.category == bindparam("category"))
-_TOP_MEMBERS = (
-    select(_T.member_id, Member.__table__.c.name, _T.points_x100, Branch.__table__.c.name)
-    .select_from(MemberTotal.__table__)
-    .join(Member.__table__, Member.__table__.c.id == _T.member_id)
-    .outerjoin(Branch.__table__, Branch.__table__.c.id == _T.branch_id)
-    .where(_IN_PERIOD)
-    .order_by(_T.points_x100.desc(), _T.member_id)
-    .limit(bindparam("top"))
-)
-_MY_TOTAL = select(_T.points_x100).where(_IN_PERIOD, _T.member_id == bindparam("member"))
-_MY_TOTALS = select(_T.category, _T.points_x100).where(
-    _T.member_id == bindparam("member"), _T.period == bindparam("period")
-)
-_TOTALS_OF = select(_T.member_id, _T.points_x100).where(
-    _IN_PERIOD, _T.member_id.in_(bindparam("ids", expanding=True))
-)
-_PLACES = select(
-    func.count(),
-    func.coalesce(func.sum(case((_T.points_x100 > bindparam("points"), 1), else_=0)), 0),
-    func.coalesce(func.sum(case((_T.branch_id == bindparam("branch"), 1), else_=0)), 0),
-    func.coalesce(
-        func.sum(
-            case(((_T.branch_id == bindparam("branch")) & (_T.points_x100 > bindparam("points")), 1), else_=0)
-        ),
-        0,
-    ),
-).where(_IN_PERIOD)
-_E = PointEntry.__table__.c
-_MY_RECENT = (
-    select(_E.day, _E.points_x100, _E.indicator, _E.category, _E.item_id, _E.kind)
-    .where(_E.member_id == bindparam("member"))
-    .order_by(_E.id.desc())
-    .limit(5)
-)
-
-
-@functools.lru_cache(maxsize=64)
-def _count_above_stmt(n: int) -> Select[Any]:
-    """How many are ranked, and how many have more than each of `n` values (v0 … v{n-1})."""
-    sums = [
-        func.coalesce(func.sum(case((_T.points_x100 > bindparam(f"v{i}"), 1), else_=0)), 0) for i in range(n)
-    ]
-    return select(func.count(), *sums).where(_IN_PERIOD)
-
-
-def count_above(session: Session, period: str, category: str, values: Sequence[int]) -> tuple[int, list[int]]:
-    """(how many are ranked, how many have more than each value) in one pass over the period's totals."""
-    params = {"period": period, "category": category, **{f"v{i}": v for i, v in enumerate(values)}}
-    row = session.connection().execute(_count_above_stmt(len(values)), params).one()
-    return int(row[0]), [int(x) for x in row[1:]]
-
-
-def places(
-    session: Session, period: str, category: str, points: int, branch_id: int | None
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    """((ranked, ahead of `points`) overall, the same within the branch), in one pass over the period."""
-    row = (
-        session.connection()
-        .execute(_PLACES, {"period": period, "category": category, "points": points, "branch": branch_id})
-        .one()
-    )
-    return (int(row[0]), int(row[1])), (int(row[2]), int(row[3]))
-
-
 def _previous_ranks(session: Session, period: str, category: str, ids: Sequence[int]) -> dict[int, int]:
-    before = dict(
-        session.connection()
-        .execute(_TOTALS_OF, {"period": period, "category": category, "ids": list(ids)})
-        .all()
-    )
+    """The competition ranks that `ids` had in `period` (those with points there)."""
+    before = store.points_of(session, period, category, ids)
     if not before:
         return {}
     values = sorted(set(before.values()))
-    _, above = count_above(session, period, category, values)
+    _, above = store.count_above(session, period, category, values)
     rank = {v: a + 1 for v, a in zip(values, above, strict=True)}
     return {m: rank[p] for m, p in before.items()}
 
 
 def member_ranking(session: Session, period: Period, category: str, top: int, me: int | None) -> Ranking:
     """The top members, and where `me` stands (rank 0 when they have no points in the period)."""
-    conn = session.connection()
-    rows = conn.execute(_TOP_MEMBERS, {"period": period.key, "category": category, "top": top}).all()
-    ranks = competition_ranks([r[2] for r in rows])
-    ids = [r[0] for r in rows]
+    rows = store.top_members(session, period.key, category, top)
+    ranks = competition_ranks([r.points_x100 for r in rows])
+    ids = [r.member_id for r in rows]
     mine = (
-        conn.execute(_MY_TOTAL, {"period": period.key, "category": category, "member": me}).scalar()
-        if me is not None and me not in ids
-        else None
+        store.member_points(session, period.key, category, me) if me is not None and me not in ids else None
     )
-    size, above = count_above(session, period.key, category, [mine] if mine is not None else [])
+    size, above = store.count_above(session, period.key, category, [mine] if mine is not None else [])
     before = _previous_ranks(session, previous(period).key, category, [*ids, *([me] if me else [])])
     standings = [
-        Standing(r[0], r[1], rank, r[2], rank_change(rank, before.get(r[0])), r[3] or "")
+        Standing(
+            r.member_id,
+            r.name,
+            rank,
+            r.points_x100,
+            rank_change(rank, before.get(r.member_id)),
+            r.branch or "",
+        )
         for r, rank in zip(rows, ranks, strict=True)
     ]
     found = next((s for s in standings if s.id == me), None)
@@ -194,22 +125,6 @@ def member_ranking(session: Session, period: Period, category: str, top: int, me
         rank = above[0] + 1 if mine is not None else None
         found = Standing(me, "你", rank or 0, mine or 0, rank_change(rank, before.get(me)))
     return Ranking("member", period, category, standings, size, found)
-
-
-def _grouped(session: Session, period: str, category: str) -> list[tuple[int, str, int, int]]:
-    """(team id, name, points, members with points) per team; summed along the (period, category,
-    team) index."""
-    t = MemberTotal
-    sums = (
-        select(t.team_id, func.sum(t.points_x100).label("points"), func.count().label("people"))
-        .where(t.period == period, t.category == category, t.team_id.is_not(None))
-        .group_by(t.team_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(sums.c.team_id, Team.name, sums.c.points, sums.c.people).join(Team, Team.id == sums.c.team_id)
-    ).all()
-    return [(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
 
 def _ranked(scored: list[tuple[int, str, int, str]], before: dict[int, int]) -> list[Standing]:
@@ -223,8 +138,14 @@ def _ranked(scored: list[tuple[int, str, int, str]], before: dict[int, int]) -> 
 
 def team_ranking(session: Session, period: Period, category: str, top: int, my_team: int | None) -> Ranking:
     """班组: the sum of the team's members' points."""
-    now = [(i, n, int(p), f"{c} 人") for i, n, p, c in _grouped(session, period.key, category)]
-    earlier = [(i, n, int(p), "") for i, n, p, _ in _grouped(session, previous(period).key, category)]
+    now = [
+        (t.team_id, t.name, t.points_x100, f"{t.people} 人")
+        for t in store.team_sums(session, period.key, category)
+    ]
+    earlier = [
+        (t.team_id, t.name, t.points_x100, "")
+        for t in store.team_sums(session, previous(period).key, category)
+    ]
     before = {s.id: s.rank for s in _ranked(earlier, {})}
     rows = _ranked(now, before)
     return Ranking(
@@ -235,43 +156,24 @@ def team_ranking(session: Session, period: Period, category: str, top: int, my_t
 def branch_scores(
     session: Session, config: Config, period: str, category: str
 ) -> list[tuple[int, str, int, str]]:
-    """(branch id, name, score x100, how it was made) by `points.branch_ranking` (the 党建考评 rule)."""
+    """(branch id, name, score x100, how it was made) by `points.branch_ranking` (the 党建考评 rule):
+    the average per party member (only party members' points count), or the plain total; plus what was
+    given to the branch as a whole, for the overall total when the rule says so."""
     rule = PointsConfig.of(config).branch_ranking
-    t, m = MemberTotal, Member
-    branches = session.execute(select(Branch.id, Branch.name).order_by(Branch.id)).all()
     party_only = rule.rule == "average_per_party_member"
-    stmt = select(t.branch_id, func.sum(t.points_x100)).where(t.period == period, t.category == category)
-    if party_only:
-        stmt = stmt.join(m, m.id == t.member_id).where(m.political_status.in_(PARTY))
-    sums = dict(session.execute(stmt.group_by(t.branch_id)).all())
-    heads = dict(
-        session.execute(
-            select(m.branch_id, func.count())
-            .where(m.active.is_(True), m.political_status.in_(PARTY))
-            .group_by(m.branch_id)
-        ).all()
-    )
-    extra: dict[int, int] = {}
-    if rule.include_branch_items and category == TOTAL:
-        extra = dict(
-            session.execute(
-                select(BranchTotal.branch_id, BranchTotal.points_x100).where(BranchTotal.period == period)
-            ).all()
-        )
+    branch_items = rule.include_branch_items and category == TOTAL
     scored = []
-    for branch_id, name in branches:
-        total, people, bonus = (
-            int(sums.get(branch_id) or 0),
-            int(heads.get(branch_id) or 0),
-            extra.get(branch_id, 0),
-        )
+    for b in store.branch_points(
+        session, period, category, PARTY, only_statuses=party_only, branch_items=branch_items
+    ):
+        bonus = f" + 支部 {fmt(b.branch_x100)}" if b.branch_x100 else ""
         if party_only:
-            average = round(total / people) if people else 0
-            detail = f"党员 {people} 人，人均 {fmt(average)}" + (f" + 支部 {fmt(bonus)}" if bonus else "")
-            scored.append((branch_id, name, average + bonus, detail))
+            average = round(b.points_x100 / b.people) if b.people else 0
+            detail = f"党员 {b.people} 人，人均 {fmt(average)}" + bonus
+            scored.append((b.branch_id, b.name, average + b.branch_x100, detail))
         else:
-            detail = f"合计 {fmt(total)}" + (f" + 支部 {fmt(bonus)}" if bonus else "")
-            scored.append((branch_id, name, total + bonus, detail))
+            detail = f"合计 {fmt(b.points_x100)}" + bonus
+            scored.append((b.branch_id, b.name, b.points_x100 + b.branch_x100, detail))
     return scored
 
 
@@ -408,8 +310,7 @@ def my_points(ctx: Context) -> str:
     assert ctx.member is not None
     me, session, config = ctx.member, ctx.session, ctx.config
     quarter = period_of("quarter", ctx.now.date())
-    conn = session.connection()
-    totals = dict(conn.execute(_MY_TOTALS, {"member": me.id, "period": quarter.key}).all())
+    totals = store.my_totals(session, me.id, quarter.key)
     lines = [f"—— 本季度积分（{quarter.label}）：{fmt(totals.get(TOTAL, 0))} 分"]
     groups = [
         *PointsConfig.of(config).categories,
@@ -427,25 +328,27 @@ def my_points(ctx: Context) -> str:
     if TOTAL not in totals:
         lines.append("排名：本季度还没有积分，暂未上榜")
     else:
-        (size, above), (branch_size, branch_above) = places(
-            session, quarter.key, TOTAL, totals[TOTAL], me.branch_id
-        )
+        at = store.member_places(session, quarter.key, TOTAL, totals[TOTAL], me.branch_id)
         branch = (
-            f"{me.branch}第 {branch_above + 1} 名（共 {branch_size} 人）、"
+            f"{me.branch}第 {at.branch_ahead + 1} 名（共 {at.branch_ranked} 人）、"
             if me.branch_id is not None
             else ""
         )
-        lines.append(f"排名：{branch}全车间第 {above + 1} 名（共 {size} 人）")
-    recent = conn.execute(_MY_RECENT, {"member": me.id}).all()
+        lines.append(f"排名：{branch}全车间第 {at.ahead + 1} 名（共 {at.ranked} 人）")
+    recent = store.recent_entries(session, me.id, 5)
     if recent:
         lines.append("最近记分：")
-        for day, points, code, category, item, kind in recent:
-            indicator = PointsConfig.of(config).indicator(code) if code else None
-            what = f"{code} {short(indicator.name, 10)}" if indicator else category_name(config, category)
+        for e in recent:
+            indicator = PointsConfig.of(config).indicator(e.indicator) if e.indicator else None
+            what = (
+                f"{e.indicator} {short(indicator.name, 10)}"
+                if indicator
+                else category_name(config, e.category)
+            )
             lines.append(
-                f"{day:%m-%d} {signed(points)} {what}"
-                + (" 冲正" if kind == "reversal" else "")
-                + (f" #{item}" if item else "")
+                f"{e.day:%m-%d} {signed(e.points_x100)} {what}"
+                + (" 冲正" if e.kind == "reversal" else "")
+                + (f" #{e.item_id}" if e.item_id else "")
             )
     return "\n".join(lines)
 
@@ -465,6 +368,33 @@ def _markdown(config: Config, r: Ranking, top: int) -> str:
     return "\n".join(lines)
 
 
+# How the job's result names the period it ranked (the simulator and `jobs run` show it to people).
+_SCHEDULED_NAMES = {
+    "current_week": "本周",
+    "previous_week": "上周",
+    "current_month": "本月",
+    "previous_month": "上月",
+    "current_quarter": "本季度",
+    "previous_quarter": "上季度",
+    "current_year": "今年",
+    "previous_year": "去年",
+}
+
+
+def broadcast_result(
+    config: Config, word: str, period: Period, category: str, posted: Sequence[str], groups: Sequence[str]
+) -> str:
+    """The job's result in a sentence: what was posted where, or why nothing was."""
+    when = f"{_SCHEDULED_NAMES[word]}（{period.label}）" if word in _SCHEDULED_NAMES else period.label
+    cat = category_name(config, category) if category != TOTAL else ""
+    if not posted:
+        return f"{when}还没有{cat or '积分'}记录，没有发布排行。"
+    rankings = "、".join(SCOPE_TITLES[scope] for scope in posted) + (f"（{cat}）" if cat else "")
+    if not groups:
+        return f"{when}的{rankings}已生成，但没有配置要发布的群，没有发送。"
+    return f"已把{when}的{rankings}发到 {len(groups)} 个群：{'、'.join(groups)}。"
+
+
 @job("ranking_broadcast")
 def ranking_broadcast(ctx: JobContext) -> str:
     """Post rankings to group robots. Arguments: groups, scope member|team|branch (default all three),
@@ -479,7 +409,7 @@ def ranking_broadcast(ctx: JobContext) -> str:
     top = int(args.get("top", DEFAULT_TOP))
     category = str(args.get("category", TOTAL))
     scopes = [args["scope"]] if "scope" in args else ["member", "team", "branch"]
-    parts = []
+    parts, posted = [], []
     for scope in scopes:
         if scope == "member":
             r = member_ranking(ctx.session, period, category, top, None)
@@ -491,9 +421,9 @@ def ranking_broadcast(ctx: JobContext) -> str:
             raise ValueError(f"unknown scope {scope!r} (use member, team or branch)")
         if r.rows and any(s.points_x100 for s in r.rows):
             parts.append(_markdown(ctx.config, r, top))
-    if not parts:
-        return f"{period.key}: nothing to post"
-    text = "\n\n".join(parts) + "\n\n" + tone("发送「排行」给先锋查看自己的名次", "comment")
-    for group in groups:
-        ctx.broadcast(group, text)
-    return f"{period.key} {'/'.join(scopes)} to {len(groups)} groups"
+            posted.append(scope)
+    if parts:
+        text = "\n\n".join(parts) + "\n\n" + tone("发送「排行」给先锋查看自己的名次", "comment")
+        for group in groups:
+            ctx.broadcast(group, text)
+    return broadcast_result(ctx.config, word, period, category, posted, groups)

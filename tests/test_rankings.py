@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from datetime import datetime, time, timedelta
 
-from handlers.periods import period_of, previous
-from tests.kit import BotKit
+from bot.config import parse_config
+from handlers.periods import parse_period, period_of, previous
+from handlers.rankings import broadcast_result
+from tests.kit import BotKit, shipped_config
 from tests.test_points import add_members, approve, claim, today
 
 
@@ -151,15 +153,19 @@ async def test_the_ranking_broadcast_posts_markdown_to_the_configured_groups(mak
     bot = await make_bot(points={"claim_backdate": True})
     now = datetime.now(bot.app.config.tz)
     result = await bot.app.scheduler.run("ranking_monthly", now)
-    assert result.status == "done" and "nothing to post" in result.detail
+    last_month = previous(period_of("month", today(bot)))
+    assert result.status == "done"
+    assert result.detail == f"上月（{last_month.label}）还没有积分记录，没有发布排行。"
     await bot.drain()
     assert bot.fake.webhooks() == []
-    last_month = previous(period_of("month", today(bot)))
     await award(bot, "zhangwei", "王芳", "A04", 5, last_month.start)
     await award(bot, "wuhao", "徐明", "A04", 3, last_month.start)
     await award(bot, "zhangwei", "赵磊", "A04", 9)  # this month: not in last month's ranking
     result = await bot.app.scheduler.run("ranking_monthly", now + timedelta(minutes=1))
     assert result.status == "done"
+    assert result.detail == (
+        f"已把上月（{last_month.label}）的个人积分排行发到 3 个群：制丝车间群、第一支部群、第二支部群。"
+    )
     await bot.drain()
     for group in ("制丝车间群", "第一支部群", "第二支部群"):
         [post] = bot.fake.webhooks(group)
@@ -181,7 +187,7 @@ async def test_the_branch_assessment_reports_the_quarter_just_ended(bot: BotKit)
     await award(bot, "wuhao", "徐明", "A04", 2)
     fired = datetime.combine(quarter.end + timedelta(days=9), time(9, 37), bot.app.config.tz)
     result = await bot.app.scheduler.run("branch_assessment", fired)
-    assert result.status == "done" and result.detail.startswith(quarter.key)
+    assert result.status == "done" and result.detail.startswith(f"已把上季度（{quarter.label}）")
     await bot.drain()
     [post] = bot.fake.webhooks("党总支群")
     assert post.body["content"].startswith(f"### 支部党建考评排行 · {quarter.label}")
@@ -190,6 +196,22 @@ async def test_the_branch_assessment_reports_the_quarter_just_ended(bot: BotKit)
     # The quarter after has nothing yet: nothing is posted.
     later = datetime.combine(quarter.end + timedelta(days=100), time(9, 37), bot.app.config.tz)
     result = await bot.app.scheduler.run("branch_assessment", later)
-    assert result.status == "done" and "nothing to post" in result.detail
+    assert result.status == "done" and "还没有积分记录" in result.detail
     await bot.drain()
     assert len(bot.fake.webhooks("党总支群")) == 1
+
+
+def test_the_broadcast_result_says_in_a_sentence_what_was_posted():
+    config = parse_config(shipped_config(), env={})
+    week = parse_period("2026W48", datetime(2026, 12, 2).date())
+    assert week is not None
+    assert broadcast_result(config, "previous_week", week, "", [], ["制丝车间群"]) == (
+        "上周（2026年第48周）还没有积分记录，没有发布排行。"
+    )
+    assert broadcast_result(config, "previous_week", week, "创新", [], []) == (
+        "上周（2026年第48周）还没有创新积分记录，没有发布排行。"
+    )
+    assert broadcast_result(
+        config, "previous_week", week, "", ["member", "team"], ["制丝车间群", "党总支群"]
+    ) == ("已把上周（2026年第48周）的个人积分排行、班组积分排行发到 2 个群：制丝车间群、党总支群。")
+    assert "没有配置要发布的群" in broadcast_result(config, "previous_week", week, "", ["member"], [])
