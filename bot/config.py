@@ -35,6 +35,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from storage.vocabulary import ILUO_ORDER, Role, SkillLevel
+
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 DEFAULT_CONFIG_PATH = "config.yaml"
 PRACTICES_PACKAGE = "handlers"  # where the practices live; importing it registers their sections
@@ -48,7 +50,7 @@ class Section(BaseModel):
 
 
 @functools.lru_cache(maxsize=8192)  # names and aliases are looked up on every claim: fold each once
-def normalize(text: str) -> str:
+def comparison_key(text: str) -> str:
     """Fold what people type into a comparable key: full-width → half-width, no spaces, case-free."""
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
 
@@ -98,7 +100,7 @@ def check_unique_names(problems: Problems, path: str, entries: Sequence[NamedEnt
             ("name", entry.name),
             *((f"aliases[{j}]", a) for j, a in enumerate(entry.aliases)),
         ]:
-            key = normalize(word)
+            key = comparison_key(word)
             if not key:
                 problems.add(f"{path}[{i}].{key_path}", "must not be empty")
             elif key in seen and seen[key] != i:
@@ -116,8 +118,8 @@ class NamedEntry(Section):
     aliases: list[str] = Field(default_factory=list)
 
     def matches(self, text: str) -> bool:
-        key = normalize(text)
-        return bool(key) and any(key == normalize(w) for w in (self.name, *self.aliases))
+        key = comparison_key(text)
+        return bool(key) and any(key == comparison_key(w) for w in (self.name, *self.aliases))
 
 
 _Entry = TypeVar("_Entry", bound="NamedEntry")
@@ -127,21 +129,11 @@ def find_named(entries: Iterable[_Entry], text: str) -> _Entry | None:
     return next((e for e in entries if e.matches(text)), None)
 
 
-# I-L-U-O skill levels, lowest first. "0" = untrained. YAML reads a bare 0 as a number, hence str().
-ILUO_ORDER: tuple[str, ...] = ("0", "I", "L", "U", "O")
-LevelCode = Annotated[Literal["0", "I", "L", "U", "O"], BeforeValidator(lambda v: str(v).upper())]
+# I-L-U-O skill levels and role codes as config values: the vocabulary's enums, so that a wrong value
+# is reported with the list of right ones. YAML reads a bare 0 as a number, hence str().
+LevelCode = Annotated[SkillLevel, BeforeValidator(lambda v: str(v).upper())]
 Period = Literal["week", "month", "quarter", "year"]
-RoleCode = Literal[
-    "member",
-    "correspondent",
-    "module_lead",
-    "coach",
-    "team_leader",
-    "group_leader",
-    "secretary",
-    "committee",
-    "admin",
-]
+RoleCode = Role
 NonNegative = Annotated[float, Field(ge=0)]
 
 
@@ -149,8 +141,8 @@ def roles(*codes: RoleCode) -> list[RoleCode]:
     return list(codes)
 
 
-def certification_defaults() -> dict[Literal["0", "I", "L", "U", "O"], float]:
-    return {"U": 3.0, "O": 5.0}
+def certification_defaults() -> dict[SkillLevel, float]:
+    return {SkillLevel.U: 3.0, SkillLevel.O: 5.0}
 
 
 def level_rank(level: str) -> int:
@@ -465,6 +457,7 @@ _TEMPLATES = {
     "less_than_equal": "must be at most {le}",
     "less_than": "must be less than {lt}",
     "literal_error": "must be one of {expected}",
+    "enum": "must be one of {expected}",
 }
 
 

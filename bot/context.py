@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from bot import outbox
 from bot.replies import Button, Card, File, Image, Markdown, Reply, Text, tone
 from bot.wecom.messages import CLICK_EVENTS
+from storage.vocabulary import PARTY_STATUSES
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -20,7 +21,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Sender:
-    """The member who sent a message, with the names of their branch, team, group and module."""
+    """The member who sent a message, with the names of their branch, team, group and module, and
+    their roles: loaded once per message before routing (permissions need the roles, 我的 the names).
+
+    Not `storage.models.Member` (a table row, detached from the session once the look-up ends) and
+    not `storage.people.Person` (anyone a practice names or pays, without roles or team names).
+    """
 
     id: int
     userid: str
@@ -37,7 +43,7 @@ class Sender:
     @property
     def is_party_member(self) -> bool:
         """党员 or 预备党员."""
-        return self.political_status in ("党员", "预备党员")
+        return self.political_status in PARTY_STATUSES
 
     def has(self, *roles: str) -> bool:
         return any(r in self.roles for r in roles)

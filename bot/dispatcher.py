@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Built once: these run for every message (see STYLE.md, "The hot path").
+# Built once: these run for every message (docs/architecture.md, "The hot path").
 _INBOX = InboxEntry.__table__
 _STORED = select(_INBOX.c.reply, _INBOX.c.reply_via_outbox, _INBOX.c.command).where(
     _INBOX.c.key == bindparam("key")
@@ -83,7 +83,10 @@ class Deadline:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Handled:
+    """How one message was handled: the passive reply (if any), whether it was a retry of one handled
+    before, how many outbox rows it queued, and the command it ran (for logs and metrics)."""
+
     passive: PassiveReply | None
     duplicate: bool = False
     enqueued: int = 0
@@ -145,7 +148,7 @@ class Dispatcher:
         self.tz = config.tz
         # What handlers see as `ctx.now`; local mode's demo history replays past days through it.
         self.clock = clock or (lambda: datetime.now(self.tz))
-        self._in_flight: set[asyncio.Task[Outcome]] = set()
+        self._in_flight: set[asyncio.Task[Handled]] = set()
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for messages still being handled (late ones included): they were acknowledged to
@@ -182,7 +185,7 @@ class Dispatcher:
         self._done(outcome, incoming, started)
         return outcome.passive
 
-    def _done(self, outcome: Outcome, incoming: Incoming, started: float) -> None:
+    def _done(self, outcome: Handled, incoming: Incoming, started: float) -> None:
         if outcome.enqueued and self.outbox is not None:
             self.outbox.wake()
         elapsed = time.perf_counter() - started
@@ -199,7 +202,7 @@ class Dispatcher:
             },
         )
 
-    def _finished_late(self, task: asyncio.Task[Outcome], incoming: Incoming, started: float) -> None:
+    def _finished_late(self, task: asyncio.Task[Handled], incoming: Incoming, started: float) -> None:
         if task.cancelled() or task.exception() is not None:
             log.error(
                 "late handling of %s failed: %r", incoming.key, None if task.cancelled() else task.exception()
@@ -207,7 +210,7 @@ class Dispatcher:
             return
         self._done(task.result(), incoming, started)
 
-    async def _work(self, incoming: Incoming, deadline: Deadline) -> Outcome:
+    async def _work(self, incoming: Incoming, deadline: Deadline) -> Handled:
         async with self.locks.hold(incoming.sender):
             try:
                 return await self.db.run(
@@ -221,17 +224,17 @@ class Dispatcher:
                 return stored
 
     @staticmethod
-    def _stored(session: Session, key: str) -> Outcome | None:
+    def _stored(session: Session, key: str) -> Handled | None:
         row = session.connection().execute(_STORED, {"key": key}).first()
         if row is None:
             return None
-        return Outcome(
+        return Handled(
             None if row.reply_via_outbox else _passive_from_json(row.reply),
             duplicate=True,
             command=row.command,
         )
 
-    def _process(self, session: Session, incoming: Incoming, deadline: Deadline) -> Outcome:
+    def _process(self, session: Session, incoming: Incoming, deadline: Deadline) -> Handled:
         known = members.arrival(session, incoming.key, incoming.sender)
         if known.seen and (stored := self._stored(session, incoming.key)) is not None:
             return stored
@@ -268,7 +271,7 @@ class Dispatcher:
                 "reply_via_outbox": via_outbox,
             },
         )
-        return Outcome(passive, enqueued=enqueued, command=ctx.extra.get("command", ""))
+        return Handled(passive, enqueued=enqueued, command=ctx.extra.get("command", ""))
 
     def _route(self, ctx: Context) -> list[Reply]:
         m = ctx.message

@@ -25,7 +25,7 @@ class FieldError(ValueError):
 _HALF_WIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)} | {0x3000: 0x20, 0x3001: 0x2C}
 
 
-def normalise(text: str) -> str:
+def half_width(text: str) -> str:
     """Fold full-width forms to half-width (`：`→`:`, `，`→`,`, `＃`→`#`, `１`→`1`, `　`→space, `、`→`,`)."""
     return text.translate(_HALF_WIDTH)
 
@@ -39,7 +39,7 @@ def as_text(raw: str, _ctx: Any) -> str:
 
 def as_number(raw: str, _ctx: Any) -> float:
     try:
-        return float(normalise(raw).strip().replace("分", ""))
+        return float(half_width(raw).strip().replace("分", ""))
     except ValueError:
         raise FieldError("应是一个数字") from None
 
@@ -49,7 +49,7 @@ _DATE_FORMS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d")
 
 def parse_date(raw: str, today: date) -> date:
     """Dates as people write them: 2026-11-20, 2026/11/20, 11月20日, 今天, 昨天, 前天."""
-    value = normalise(raw).strip().replace(" ", "")
+    value = half_width(raw).strip().replace(" ", "")
     relative = {"今天": 0, "今日": 0, "昨天": 1, "昨日": 1, "前天": 2}
     if value in relative:
         return date.fromordinal(today.toordinal() - relative[value])
@@ -137,7 +137,7 @@ def split_fields(form: type[Form], first_line_rest: str, lines: list[str]) -> di
     the value. A line without a label continues the previous field, or, before any label, fills the
     next positional or required field in order.
     """
-    by_label = {normalise(lbl): f for f in form.fields for lbl in f.labels}
+    by_label = {half_width(lbl): f for f in form.fields for lbl in f.labels}
     pattern = re.compile(
         r"(?:^|(?<=[\s,;，；]))("
         + "|".join(re.escape(k) for k in sorted(by_label, key=len, reverse=True))
@@ -153,7 +153,7 @@ def split_fields(form: type[Form], first_line_rest: str, lines: list[str]) -> di
 
     def take(text: str, current: Field | None, first_line: bool) -> Field | None:
         nonlocal labelled
-        matches = list(pattern.finditer(normalise(text)))
+        matches = list(pattern.finditer(half_width(text)))
         head = (text[: matches[0].start()] if matches else text).strip()
         if head and labelled and current is not None:
             raw[current.name] = (raw[current.name] + "\n" + head).strip()
@@ -183,8 +183,10 @@ def split_fields(form: type[Form], first_line_rest: str, lines: list[str]) -> di
 
 def starts_with_label(form: type[Form], text: str) -> bool:
     """Whether `text` begins with one of the form's labels followed by a colon."""
-    folded = normalise(text).lstrip()
-    return any(re.match(re.escape(normalise(lbl)) + r"\s*:", folded) for f in form.fields for lbl in f.labels)
+    folded = half_width(text).lstrip()
+    return any(
+        re.match(re.escape(half_width(lbl)) + r"\s*:", folded) for f in form.fields for lbl in f.labels
+    )
 
 
 def lead_field(form: type[Form]) -> Field | None:
@@ -251,7 +253,7 @@ def given_positionals(form: type[Form], raw: dict[str, str], command: str, askin
     written the way the field's example writes them (`4` from a card button and `＃4` read `#4`)."""
     shown = []
     for f in form.fields:
-        value = normalise(raw.get(f.name, "")).strip()
+        value = half_width(raw.get(f.name, "")).strip()
         if not f.positional or f.name == asking or not value:
             continue
         if f.example.startswith("#") and value.isdigit():

@@ -1,4 +1,5 @@
-"""Members and roles: who is writing, the polite refusal for strangers, and the CSV imports (SPEC §5)."""
+"""Members and roles: who is writing, the polite refusal for strangers, and the CSV imports
+(`python -m bot members import`, whose header is documented in the README)."""
 
 from __future__ import annotations
 
@@ -26,23 +27,14 @@ from storage.models import (
     Team,
     UnknownUser,
 )
+from storage.vocabulary import ILUO_ORDER, ROLE_CODES, PoliticalStatus
 
 if TYPE_CHECKING:
     from bot.context import Context
 
-ROLE_CODES = (
-    "member",
-    "correspondent",
-    "module_lead",
-    "coach",
-    "team_leader",
-    "group_leader",
-    "secretary",
-    "committee",
-    "admin",
-)
-POLITICAL_STATUSES = ("党员", "预备党员", "团员", "群众")
-LEVELS = ("0", "I", "L", "U", "O")
+POLITICAL_STATUSES = tuple(PoliticalStatus)
+LEVELS = ILUO_ORDER
+
 MEMBER_HEADER = ["userid", "name", "branch", "team", "party_group", "module", "political_status", "roles"]
 SKILL_HEADER = ["userid", "skill", "level"]
 STRANGER = "你好！你还不是「先锋」的登记成员，暂时不能使用。请联系所在支部书记或管理员登记，登记后即可使用。"
@@ -208,7 +200,7 @@ def _named(
 
 
 def import_members(session: Session, text: str, actor: str = "cli") -> ImportReport:
-    """Create or update members from CSV (SPEC §5). All rows are checked before anything is written."""
+    """Create or update members from CSV. All rows are checked before anything is written."""
     report = ImportReport()
     rows, report.problems = read_csv(text, MEMBER_HEADER)
     seen: set[str] = set()

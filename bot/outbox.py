@@ -374,7 +374,9 @@ class Claimed:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Attempt:
+    """The result of trying to deliver one outbox row: sent, to be retried after `delay`, or dead."""
+
     id: int
     status: str  # sent | retry | dead
     error: str = ""
@@ -438,7 +440,7 @@ class OutboxWorker:
             return 0
         gate = asyncio.Semaphore(self.settings.concurrency)
 
-        async def one(c: Claimed) -> Outcome:
+        async def one(c: Claimed) -> Attempt:
             async with gate:
                 return await self._deliver(c)
 
@@ -454,7 +456,7 @@ class OutboxWorker:
             raise
         return len(claimed)
 
-    def _account(self, outcomes: list[Outcome]) -> list[ConfigProblem]:
+    def _account(self, outcomes: list[Attempt]) -> list[ConfigProblem]:
         """Count the messages configuration problems killed, clear those a success disproves, and
         return the problems met for the first time."""
         now = utcnow()
@@ -571,7 +573,7 @@ class OutboxWorker:
                     )
         return held
 
-    def _record(self, session: Session, outcomes: list[Outcome], new: Sequence[ConfigProblem] = ()) -> None:
+    def _record(self, session: Session, outcomes: list[Attempt], new: Sequence[ConfigProblem] = ()) -> None:
         now = utcnow()
         o = OutboxMessage
         for problem in new:
@@ -632,25 +634,25 @@ class OutboxWorker:
 
     # -- on the wire --------------------------------------------------------------------------------
 
-    async def _deliver(self, c: Claimed) -> Outcome:
+    async def _deliver(self, c: Claimed) -> Attempt:
         outcome = replace(await self._attempt(c), scope=scope_of(c.channel, c.target))
         if c.channel == "media_fetch":  # _record marks the member's file fetched or failed
             outcome = replace(outcome, media_file=c.payload["media_file"])
         return outcome
 
-    async def _attempt(self, c: Claimed) -> Outcome:
+    async def _attempt(self, c: Claimed) -> Attempt:
         from bot.wecom.errors import ResponseCodeInvalid, WeComError
 
         try:
             if c.channel == "media_fetch":
                 data, filename, content_type = await self.client.download_media(c.payload["media_id"])
                 self.observer.sent(c.channel, 0, True)
-                return Outcome(c.id, "sent", media=(data, filename or "", content_type or ""))
+                return Attempt(c.id, "sent", media=(data, filename or "", content_type or ""))
             result = await self._send(c)
         except ResponseCodeInvalid:
             # The card was already updated (the passive reply to the click may use the code up).
             self.observer.sent(c.channel, 60140, True)
-            return Outcome(c.id, "sent", result='{"note": "response_code already used"}')
+            return Attempt(c.id, "sent", result='{"note": "response_code already used"}')
         except WeComError as exc:
             errcode = getattr(exc, "errcode", None)
             self.observer.sent(c.channel, errcode, False)
@@ -665,7 +667,7 @@ class OutboxWorker:
                     error,
                     extra={"outbox_id": c.id, "errcode": errcode},
                 )
-                return Outcome(c.id, "dead", error, misconfigured=cause)
+                return Attempt(c.id, "dead", error, misconfigured=cause)
             if exc.retryable and c.attempts < self.settings.max_attempts:
                 self.observer.retried()
                 delay = min(
@@ -680,7 +682,7 @@ class OutboxWorker:
                     c.attempts,
                     delay,
                 )
-                return Outcome(c.id, "retry", error, delay=delay * random.uniform(0.5, 1.5))
+                return Attempt(c.id, "retry", error, delay=delay * random.uniform(0.5, 1.5))
             self.observer.died()
             log.error(
                 "outbox #%d to %s is dead after %d attempts: %s",
@@ -690,13 +692,13 @@ class OutboxWorker:
                 error,
                 extra={"outbox_id": c.id, "errcode": errcode},
             )
-            return Outcome(c.id, "dead", error)
+            return Attempt(c.id, "dead", error)
         except Exception as exc:  # noqa: BLE001 - a bug or bad payload must not stop the worker
             self.observer.died()
             log.exception("outbox #%d to %s could not be sent", c.id, c.target)
-            return Outcome(c.id, "dead", f"{type(exc).__name__}: {exc}")
+            return Attempt(c.id, "dead", f"{type(exc).__name__}: {exc}")
         self.observer.sent(c.channel, 0, True)
-        return Outcome(c.id, "sent", result=json.dumps(result, ensure_ascii=False) if result else "")
+        return Attempt(c.id, "sent", result=json.dumps(result, ensure_ascii=False) if result else "")
 
     async def _send(self, c: Claimed) -> dict[str, Any] | None:
         if c.channel == "app":

@@ -26,7 +26,7 @@ from bot.forms import (
     Parser,
     ask,
     given_positionals,
-    normalise,
+    half_width,
     parse_form,
     reads_as_input,
     split_fields,
@@ -161,9 +161,9 @@ class Router:
 
     def _add(self, cmd: Command) -> None:
         for word in (cmd.name, *cmd.aliases):
-            if normalise(word) in self._by_word:
+            if half_width(word) in self._by_word:
                 raise ValueError(f"command word {word!r} registered twice")
-            self._by_word[normalise(word)] = cmd
+            self._by_word[half_width(word)] = cmd
         if cmd.code in self._by_code:
             raise ValueError(f"command code {cmd.code!r} registered twice")
         self._by_code[cmd.code] = cmd
@@ -173,7 +173,7 @@ class Router:
     # -- lookup ---------------------------------------------------------------------------------
 
     def find(self, word: str) -> Command | None:
-        return self._by_word.get(normalise(word).strip())
+        return self._by_word.get(half_width(word).strip())
 
     def by_code(self, code: str) -> Command | None:
         return self._by_code.get(code)
@@ -185,7 +185,7 @@ class Router:
         cmd = self.find(word)
         if cmd is not None:
             return cmd, word, rest.strip()
-        folded = normalise(line)
+        folded = half_width(line)
         for key in self._longest_first:
             if folded.startswith(key):
                 after = folded[len(key) :].strip()
@@ -207,12 +207,12 @@ class Router:
 
     def suggest(self, word: str, sender: Sender, limit: int = 3) -> list[str]:
         """The nearest commands this sender may use, best first."""
-        folded = normalise(word)
+        folded = half_width(word)
         scored: list[tuple[float, str]] = []
         for cmd in self.available_to(sender):
             best = 0.0
             for name in (cmd.name, *cmd.aliases):
-                ratio = difflib.SequenceMatcher(None, folded, normalise(name)).ratio()
+                ratio = difflib.SequenceMatcher(None, folded, half_width(name)).ratio()
                 if name in folded or (folded and folded in name):
                     ratio = max(ratio, 0.8)
                 best = max(best, ratio)
@@ -227,7 +227,7 @@ class Router:
         """Route a text message: cancel, a dialogue in progress, or a command."""
         assert ctx.member is not None
         text = ctx.message.content.strip()
-        if normalise(text) in CANCEL_WORDS:
+        if half_width(text) in CANCEL_WORDS:
             return [Text(self._cancel(ctx))]
         first, *lines = text.splitlines() or [""]
         cmd, word, rest = self.split_command(first)

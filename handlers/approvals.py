@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timedelta
 
 from bot.context import Context, Sender
-from bot.forms import Field, FieldError, Form, normalise
+from bot.forms import Field, FieldError, Form, half_width
 from bot.replies import ReplaceButton, Reply, Text
 from bot.router import Router
 from bot.scheduler import JobContext, job
@@ -33,13 +33,13 @@ LIST_LIMIT = 20
 
 def item_numbers(text: str) -> list[int]:
     """`#12`, `＃12`, `12`, `#12 #13` → [12, 13]."""
-    return [int(n) for n in _NUMBER.findall(normalise(text))]
+    return [int(n) for n in _NUMBER.findall(half_width(text))]
 
 
 def split_number(text: str) -> tuple[int | None, str]:
     """(the first `#N`, the rest of the text)."""
     stripped = text.strip()
-    m = re.match(r"#?\s*(\d+)\s*", normalise(stripped))
+    m = re.match(r"#?\s*(\d+)\s*", half_width(stripped))
     if not m:
         return None, stripped
     return int(m.group(1)), stripped[m.end() :].strip()

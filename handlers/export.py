@@ -29,13 +29,13 @@ from bot.replies import File, Reply, Text
 from bot.router import Router
 from handlers.items import kind_of
 from handlers.periods import Period, looks_like_period, parse_period, period_of
-from handlers.points import PARTY
 from handlers.points_config import PointsConfig
 from handlers.rankings import category_name, competition_ranks
 from storage import export as stored
 from storage import items as item_store
 from storage import people
 from storage.points import INNOVATION, TOTAL
+from storage.vocabulary import PARTY_STATUSES as PARTY
 from storage.vocabulary import ItemState
 
 router = Router("export")

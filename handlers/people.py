@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from bot.context import Sender
-from bot.forms import FieldError, normalise
+from bot.forms import FieldError, half_width
 from storage import people
 from storage.people import Person
 
@@ -20,7 +20,7 @@ def person(session: Session, member_id: int) -> Person | None:
 
 def find_person(session: Session, text: str) -> Person:
     """The member someone means by a name or userid; FieldError when none or several match."""
-    word = normalise(text).strip().lstrip("@")
+    word = half_width(text).strip().lstrip("@")
     if not word:
         raise FieldError("不能为空")
     found = people.by_userid_or_name(session, word)

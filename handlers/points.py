@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.config import Config, NamedEntry, names_of, normalize
+from bot.config import Config, NamedEntry, comparison_key, names_of
 from bot.context import Context, Sender
-from bot.forms import Field, FieldError, Form, as_number, normalise, parse_date
+from bot.forms import Field, FieldError, Form, as_number, half_width, parse_date
 from bot.router import Router
 from handlers import items
 from handlers.items import ItemKind
@@ -30,13 +30,11 @@ from storage import points as ledger
 from storage.items import Item
 from storage.points import INNOVATION, Innovation, InnovationMember, Submission
 from storage.queries import insert_now, insert_rows
-from storage.vocabulary import PARTY_STATUSES, ItemState, Role
+from storage.vocabulary import ItemState, Role
 
 router = Router("points")
 
-PARTY = PARTY_STATUSES
 NEXT = {"week": "下周", "month": "下个月", "quarter": "下个季度", "year": "明年"}
-__all__ = ["PARTY", "fmt", "short", "signed", "x100"]  # still imported from here by rankings and export
 
 
 # -- caps -------------------------------------------------------------------------------------------
@@ -398,7 +396,7 @@ _QUOTES = re.compile(r"[《》<>「」“”\"'()（）]")
 
 def result_key(type_name: str, name: str) -> str:
     """Identifies "the same result" across claims at different levels: type and name, normalised."""
-    return normalize(type_name) + "|" + _QUOTES.sub("", normalize(name))
+    return comparison_key(type_name) + "|" + _QUOTES.sub("", comparison_key(name))
 
 
 def top_up(shares: dict[int, int], paid: dict[int, int]) -> dict[int, int]:
@@ -455,7 +453,7 @@ def parse_name(raw: str, _ctx: Any) -> str:
 
 
 def parse_members(raw: str, ctx: Context) -> list[Person]:
-    words = [w for w in re.split(r"[\s,，、;；]+", normalise(raw)) if w]
+    words = [w for w in re.split(r"[\s,，、;；]+", half_width(raw)) if w]
     people: dict[int, Person] = {}
     for word in words:
         p = find_person(ctx.session, word)

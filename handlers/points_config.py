@@ -20,10 +20,10 @@ from bot.config import (
     Section,
     check_code,
     check_unique_names,
+    comparison_key,
     config_section,
     find_named,
     names_of,
-    normalize,
     roles,
     sub_path,
 )
@@ -122,7 +122,7 @@ class PointsConfig(PracticeSection):
         seen_names: dict[str, str] = {}
         for path, category in groups:
             check_code(problems, f"{path}.code", category.code)
-            key = normalize(category.code)
+            key = comparison_key(category.code)
             if key in seen_categories:
                 problems.add(
                     f"{path}.code", f"duplicate category code {category.code!r} (also {seen_categories[key]})"
@@ -131,7 +131,7 @@ class PointsConfig(PracticeSection):
             for j, ind in enumerate(category.indicators):
                 ipath = f"{path}.indicators[{j}]"
                 check_code(problems, f"{ipath}.code", ind.code)
-                key = normalize(ind.code)
+                key = comparison_key(ind.code)
                 if key in seen_codes:
                     problems.add(
                         f"{ipath}.code",
@@ -142,7 +142,7 @@ class PointsConfig(PracticeSection):
                     ("name", ind.name),
                     *((f"aliases[{k}]", a) for k, a in enumerate(ind.aliases)),
                 ]:
-                    key = normalize(word)
+                    key = comparison_key(word)
                     if key in seen_names and seen_names[key] != ind.code:
                         problems.add(f"{ipath}.{word_path}", f"{word!r} is already used by {seen_names[key]}")
                     seen_names[key] = ind.code
@@ -172,20 +172,20 @@ class PointsConfig(PracticeSection):
 
     def indicator(self, code: str) -> Indicator | None:
         """The indicator with this code (case-insensitive, full-width accepted)."""
-        key = normalize(code)
-        return next((i for i in self.indicators if normalize(i.code) == key), None)
+        key = comparison_key(code)
+        return next((i for i in self.indicators if comparison_key(i.code) == key), None)
 
     def category_of(self, code: str) -> Category | None:
         """The category (or the deductions) that holds indicator `code`."""
-        key = normalize(code)
+        key = comparison_key(code)
         groups = [*self.categories, *([self.deductions] if self.deductions else [])]
-        return next((c for c in groups if any(normalize(i.code) == key for i in c.indicators)), None)
+        return next((c for c in groups if any(comparison_key(i.code) == key for i in c.indicators)), None)
 
     def category(self, text: str) -> Category | None:
         """A category by code or name, e.g. "A" or "攻坚克难" (for `排行 … [类别]`)."""
-        key = normalize(text)
+        key = comparison_key(text)
         groups = [*self.categories, *([self.deductions] if self.deductions else [])]
-        return next((c for c in groups if key in (normalize(c.code), normalize(c.name))), None)
+        return next((c for c in groups if key in (comparison_key(c.code), comparison_key(c.name))), None)
 
     def find_indicators(self, text: str, *, include_deductions: bool = True) -> list[Indicator]:
         """Candidates for what someone typed in `指标：…`.
@@ -194,17 +194,21 @@ class PointsConfig(PracticeSection):
         name or alias contains the text (or is contained in it) is returned, in file order, so the
         caller can ask "did you mean …" when there are several and none.
         """
-        key = normalize(text)
+        key = comparison_key(text)
         if not key:
             return []
         pool = self.indicators if include_deductions else [i for c in self.categories for i in c.indicators]
-        exact = [i for i in pool if key in {normalize(w) for w in (i.code, i.name, *i.aliases)}]
+        exact = [i for i in pool if key in {comparison_key(w) for w in (i.code, i.name, *i.aliases)}]
         if exact:
             return exact[:1]
         return [
             i
             for i in pool
-            if any(key in normalize(w) or normalize(w) in key for w in (i.name, *i.aliases) if normalize(w))
+            if any(
+                key in comparison_key(w) or comparison_key(w) in key
+                for w in (i.name, *i.aliases)
+                if comparison_key(w)
+            )
         ]
 
 

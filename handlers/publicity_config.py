@@ -15,10 +15,10 @@ from bot.config import (
     Problems,
     check_code,
     check_unique_names,
+    comparison_key,
     config_section,
     find_named,
     names_of,
-    normalize,
 )
 from handlers.points_config import indicator_refs
 
@@ -59,9 +59,9 @@ class PublicityConfig(PracticeSection):
         codes: set[str] = set()
         for i, ch in enumerate(self.channels):
             check_code(problems, f"channels[{i}].code", ch.code)
-            if normalize(ch.code) in codes:
+            if comparison_key(ch.code) in codes:
                 problems.add(f"channels[{i}].code", f"duplicate channel code {ch.code!r}")
-            codes.add(normalize(ch.code))
+            codes.add(comparison_key(ch.code))
             if i and ch.points < self.channels[i - 1].points:
                 problems.add(
                     f"channels[{i}].points", "must not be below the previous channel's (list lowest first)"
@@ -73,8 +73,8 @@ class PublicityConfig(PracticeSection):
 
     def channel(self, text: str) -> Channel | None:
         """A channel by code, name or alias (e.g. "东方烟草报" → 行业媒体)."""
-        key = normalize(text)
-        return next((c for c in self.channels if normalize(c.code) == key), None) or find_named(
+        key = comparison_key(text)
+        return next((c for c in self.channels if comparison_key(c.code) == key), None) or find_named(
             self.channels, text
         )
 

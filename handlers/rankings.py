@@ -20,11 +20,12 @@ from bot.context import Context, Sender, tone
 from bot.forms import FieldError
 from bot.router import Router
 from bot.scheduler import JobContext, job
+from handlers.ledger import fmt, short, signed
 from handlers.periods import Period, looks_like_period, parse_period, period_of, previous, relative
-from handlers.points import PARTY, fmt, short, signed
 from handlers.points_config import PointsConfig
 from storage import rankings as store
 from storage.points import INNOVATION, TOTAL
+from storage.vocabulary import PARTY_STATUSES as PARTY
 
 router = Router("rankings")
 

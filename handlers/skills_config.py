@@ -24,6 +24,7 @@ from bot.config import (
     find_named,
 )
 from handlers.points_config import indicator_refs
+from storage.vocabulary import SkillLevel
 
 # --- skills: 以技带岗, 多能工训练表 ----------------------------------------------------------------
 
@@ -41,27 +42,23 @@ class Skill(NamedEntry):
 class ILUOTargets(Section):
     """Target level by relation to one's own post: 本岗位精通、相关岗位熟悉、一般岗位随缺随补."""
 
-    own: LevelCode = Field(default="U", alias="本岗位")
-    related: LevelCode = Field(default="L", alias="相关岗位")  # same 工段
-    general: LevelCode = Field(default="I", alias="一般岗位")  # other 工段, trained when a gap appears
+    own: LevelCode = Field(default=SkillLevel.U, alias="本岗位")
+    related: LevelCode = Field(default=SkillLevel.L, alias="相关岗位")  # same 工段
+    general: LevelCode = Field(
+        default=SkillLevel.I, alias="一般岗位"
+    )  # other 工段, trained when a gap appears
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-_DEFAULT_LABELS = {
-    "0": "未培训",
-    "I": "培训中，不可独立上岗",
-    "L": "可在监护下操作",
-    "U": "可独立上岗",
-    "O": "可教他人（岗位教练）",
-}
+_DEFAULT_LABELS = {level.value: level.label for level in SkillLevel}
 
 
 class ILUOConfig(Section):
     labels: dict[str, str] = Field(default_factory=lambda: dict(_DEFAULT_LABELS))
     targets: ILUOTargets = ILUOTargets()
-    coach_min_level: LevelCode = "U"  # a coach (带教师傅) must be at least this in the skill
-    coverage_min_level: LevelCode = "U"  # from this level a person counts towards a post's coverage
+    coach_min_level: LevelCode = SkillLevel.U  # a coach (带教师傅) must be at least this in the skill
+    coverage_min_level: LevelCode = SkillLevel.U  # from this level a person counts towards a post's coverage
 
     @field_validator("labels", mode="before")
     @classmethod

@@ -6,7 +6,7 @@ on both back ends:
 * SQLite: one writer thread owns the connection. Units of work queued while it is busy are run
   together in one transaction and committed at once (group commit). This avoids a thread hop per
   statement (aiosqlite) and a commit per message, the two costs that dominate the hot path (see
-  STYLE.md). A unit that raises is rolled back alone: the batch is retried unit by unit.
+  docs/architecture.md). A unit that raises is rolled back alone: the batch is retried unit by unit.
 * PostgreSQL: the async engine on asyncpg; each unit runs through `AsyncSession.run_sync` in its own
   transaction, optionally behind a transaction-scoped advisory lock so that one person's messages
   are handled one at a time across processes.

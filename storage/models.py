@@ -59,7 +59,8 @@ class Module(SQLModel, table=True):
 
 
 class Member(SQLModel, table=True):
-    """成员: a person known to the bot by their WeCom userid."""
+    """成员: a person known to the bot by their WeCom userid (the table row; handlers see a member as
+    `Sender` when they write, `Person` when they are named or paid)."""
 
     __tablename__ = "members"
     id: int | None = Field(default=None, primary_key=True)
@@ -74,7 +75,7 @@ class Member(SQLModel, table=True):
 
 
 class MemberRole(SQLModel, table=True):
-    """A role held by a member (role codes as in SPEC §5; `member` is implicit for everyone)."""
+    """A role held by a member (codes in `storage/vocabulary.py`; `member` is implicit for everyone)."""
 
     __tablename__ = "member_roles"
     member_id: int = Field(foreign_key="members.id", primary_key=True)

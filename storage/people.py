@@ -17,7 +17,10 @@ from storage.models import Branch, Member, MemberRole
 
 @dataclass(frozen=True, slots=True)
 class Person:
-    """An active member as the practices' rules need them (who is paid, who decides, who is named)."""
+    """An active member as the practices' rules need them (who is paid, who decides, who is named).
+
+    The sender of a message is a `bot.context.Sender` (with roles and names, loaded once per
+    message); the table row is `storage.models.Member`."""
 
     id: int
     userid: str

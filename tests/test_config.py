@@ -11,6 +11,7 @@ import yaml
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import Config, ConfigError, load_config, parse_config
+from tests.kit import shipped_config
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config.yaml"
 
@@ -316,3 +317,49 @@ def test_an_empty_file_still_gives_the_spine_defaults() -> None:
     assert config.timezone == "Asia/Shanghai"
     assert config.points.indicators == []
     assert config.innovation.points("QC成果", "厂级", "一等") is None
+
+
+# -- sections belong to their practices --------------------------------------------------------------
+
+
+def test_a_practice_section_is_validated_with_its_key_path_and_its_references() -> None:
+    """A practice declares its own section next to its handlers; `check` reports it like the spine's."""
+    from pydantic import Field
+
+    from bot.config import SECTIONS, PracticeSection, config_section
+    from handlers.points_config import indicator_refs
+
+    @config_section("canteen")
+    class CanteenConfig(PracticeSection):
+        meals_per_week: int = Field(default=5, ge=0)
+        indicator: str | None = None
+
+        def references(self, config: Config) -> list[tuple[str, str]]:
+            return indicator_refs(config, [("canteen.indicator", self.indicator)])
+
+    try:
+        raw = shipped_config()
+        assert CanteenConfig.of(parse_config(raw, env={})).meals_per_week == 5  # defaults when left out
+        bad = {**raw, "canteen": {"meals_per_week": -1, "indicator": "Z99"}}
+        with pytest.raises(ConfigError) as exc:
+            parse_config(bad, env={})
+        assert exc.value.problems == ["canteen.meals_per_week: must be at least 0"]
+        with pytest.raises(ConfigError) as exc:
+            parse_config({**raw, "canteen": {"indicator": "Z99"}}, env={})
+        assert exc.value.problems == ["canteen.indicator: unknown indicator 'Z99'"]
+        with pytest.raises(ValueError, match="registered twice"):
+            config_section("canteen")(type("Other", (PracticeSection,), {}))
+    finally:
+        SECTIONS.pop("canteen")
+    with pytest.raises(ConfigError) as exc:  # once unregistered, the key is unknown again
+        parse_config({**shipped_config(), "canteen": {}}, env={})
+    assert exc.value.problems == ["canteen: is not a known key"]
+
+
+def test_the_spine_knows_no_practice() -> None:
+    """bot/config.py declares only the runtime's settings; every practice section is registered."""
+    from bot.config import SECTIONS, Config
+
+    assert {"points", "innovation", "publicity", "skills", "activities", "projects"} <= set(SECTIONS)
+    assert not set(SECTIONS) & set(Config.model_fields)
+    assert all(SECTIONS[k].__module__.startswith("handlers.") for k in SECTIONS)

@@ -7,8 +7,9 @@ from datetime import date
 import pytest
 
 from bot.config import parse_config
+from handlers.ledger import fmt, signed, x100
 from handlers.periods import parse_period, period_keys, period_of, previous, relative
-from handlers.points import fmt, result_key, signed, top_up, x100
+from handlers.points import result_key, top_up
 from handlers.rankings import competition_ranks, rank_change
 from tests.kit import merge, shipped_config
 

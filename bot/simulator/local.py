@@ -1,4 +1,4 @@
-"""Local mode: Pioneer without a WeCom corporation, for a newcomer's first ten minutes (SPEC §5).
+"""Local mode: Pioneer without a WeCom corporation, for a newcomer's first ten minutes.
 
 When no WeCom credentials are configured, `serve` runs the bot against the built-in simulator: a
 token and EncodingAESKey made up for the session, the API client pointed at the fake WeCom API under
