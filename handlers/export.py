@@ -1,8 +1,9 @@
-"""导出: the quarter's (or any period's) points as an .xlsx workbook — 汇总, 明细, 创新成果, 待审与驳回.
+"""导出: a quarter's (or any period's) workbook as .xlsx, one sheet per registered builder.
 
-`build_workbook` is shared by the 导出 command (secretaries: their branch; committee: all) and by
-`python -m bot export --period 2026Q4 --out FILE.xlsx`. The rows come from `storage.export`; this module
-ranks them and lays out the sheets.
+Each practice adds its sheets with `@workbook_sheet(order)`; the points sheets (汇总, 明细, 创新成果)
+and the 待审与驳回 sheet of every item kind are here. `build_workbook` is shared by the 导出 command
+(secretaries: their branch; committee: all) and by `python -m bot export --period 2026Q4 --out FILE`.
+The rows come from `storage.export`; this module ranks them and lays out the sheets.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import argparse
 import io
 import sys
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -84,16 +86,67 @@ def _local(at: datetime | None, config: Config) -> str:
     return at.astimezone(config.tz).strftime("%Y-%m-%d %H:%M") if at else ""
 
 
+@dataclass(frozen=True)
+class Sheet:
+    """One sheet of the quarter workbook: its title, header and rows (values openpyxl can write)."""
+
+    title: str
+    header: Sequence[str]
+    rows: Iterable[Sequence[Any]]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a workbook covers: the period and its bounds in time, and one branch or (None) all."""
+
+    period: Period
+    branch_id: int | None
+    lo: datetime
+    hi: datetime
+
+
+SheetBuilder = Callable[[Session, Config, Scope], Sheet]
+SHEETS: list[tuple[int, SheetBuilder]] = []
+
+
+def workbook_sheet(order: int) -> Callable[[SheetBuilder], SheetBuilder]:
+    """Register a sheet of the workbook (lower `order` first); each practice adds its own."""
+
+    def register(builder: SheetBuilder) -> SheetBuilder:
+        SHEETS.append((order, builder))
+        SHEETS.sort(key=lambda s: s[0])
+        return builder
+
+    return register
+
+
 def build_workbook(session: Session, config: Config, period: Period, branch_id: int | None = None) -> bytes:
-    """The workbook for `period`, for one branch or (None) the whole 党总支."""
+    """The workbook for `period`, for one branch or (None) the whole 党总支: every registered sheet."""
+    lo, hi = period.bounds(config.tz)
+    scope = Scope(period, branch_id, lo, hi)
+    wb = Workbook()
+    for i, (_, builder) in enumerate(SHEETS):
+        sheet = builder(session, config, scope)
+        _sheet(wb, sheet.title, sheet.header, sheet.rows, first=i == 0)
+    for ws in wb.worksheets:
+        for row in ws.iter_rows(min_row=2):
+            for cell in row:
+                if cell.is_date:
+                    cell.number_format = "yyyy-mm-dd"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+@workbook_sheet(10)
+def summary_sheet(session: Session, config: Config, scope: Scope) -> Sheet:
+    """汇总: every party member (and anyone with points) × categories, totals and ranks."""
+    period, branch_id = scope.period, scope.branch_id
     groups = [
         *PointsConfig.of(config).categories,
         *([PointsConfig.of(config).deductions] if PointsConfig.of(config).deductions else []),
     ]
     codes = [c.code for c in groups]
-    wb = Workbook()
-
-    # 汇总: every party member (and anyone with points) × categories, totals and ranks.
     people = stored.active_members(session, branch_id)
     totals = stored.period_totals(session, period.key, branch_id)
     rows = [p for p in people if p.political_status in PARTY or p.member_id in totals]
@@ -122,8 +175,7 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
                 _points(mine.get(INNOVATION)),
             ]
         )
-    _sheet(
-        wb,
+    return Sheet(
         "汇总",
         [
             "排名",
@@ -138,13 +190,15 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
             "创新积分",
         ],
         summary,
-        first=True,
     )
 
-    # 明细: every ledger line dated in the period.
+
+@workbook_sheet(20)
+def ledger_sheet(session: Session, config: Config, scope: Scope) -> Sheet:
+    """明细: every ledger line dated in the period."""
+    period, branch_id = scope.period, scope.branch_id
     entries = stored.ledger_lines(session, period.start, period.end, branch_id)
-    _sheet(
-        wb,
+    return Sheet(
         "明细",
         [
             "流水号",
@@ -181,12 +235,14 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
         ),
     )
 
-    # 创新成果: innovation claims made in the period, with each member's share.
-    lo, hi = period.bounds(config.tz)
+
+@workbook_sheet(30)
+def innovation_sheet(session: Session, config: Config, scope: Scope) -> Sheet:
+    """创新成果: innovation claims made in the period, with each member's share."""
+    lo, hi, branch_id = scope.lo, scope.hi, scope.branch_id
     claims = stored.innovation_claims(session, lo, hi, branch_id)
     shares = stored.innovation_shares(session, [c.id for c in claims])
-    _sheet(
-        wb,
+    return Sheet(
         "创新成果",
         [
             "编号",
@@ -221,10 +277,13 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
         ),
     )
 
-    # 待审与驳回: what still waits, and what was rejected in the period, of every kind.
+
+@workbook_sheet(90)
+def open_items_sheet(session: Session, config: Config, scope: Scope) -> Sheet:
+    """待审与驳回: what still waits, and what was rejected in the period, of every kind."""
+    lo, hi, branch_id = scope.lo, scope.hi, scope.branch_id
     open_items = item_store.open_and_rejected(session, lo, hi, branch_id)
-    _sheet(
-        wb,
+    return Sheet(
         "待审与驳回",
         [
             "编号",
@@ -258,15 +317,6 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
             for x, name, branch, who in open_items
         ),
     )
-
-    for ws in wb.worksheets:
-        for row in ws.iter_rows(min_row=2):
-            for cell in row:
-                if cell.is_date:
-                    cell.number_format = "yyyy-mm-dd"
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
 
 
 def workbook_name(period: Period, branch: str = "") -> str:
