@@ -155,6 +155,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.kill()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc): the bot's own cost, which
+    unlike wall-clock throughput does not move when other work shares the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -265,7 +272,9 @@ async def sqlite_run(
         await load(spec([cb], users, party, "saturate", 2, "warm"))
         await load(spec([bcb], users, party, "saturate", 2, "warmb"))
         say("bot at saturation")
+        cpu_before = cpu_seconds(bot.pid)
         sat = await load(spec([cb], users, party, "saturate", seconds, "sat"))
+        cpu_ms = (cpu_seconds(bot.pid) - cpu_before) * 1000 / max(1, sat["sent"])
         say("baseline at saturation")
         base = await load(spec([bcb], users, party, "saturate", seconds, "satb"))
         say("bot at 300/s")
@@ -291,6 +300,7 @@ async def sqlite_run(
         "cold_start_s": sorted(cold)[1],
         "cold_starts_s": [round(c, 3) for c in cold],
         "ratio": round(sat["per_second"] / base["per_second"], 2) if base["per_second"] else 0,
+        "cpu_ms_per_message": round(cpu_ms, 3),
         "once": once,
     }
 
@@ -482,6 +492,7 @@ def report(result: dict[str, Any], pg: dict[str, Any] | None, command: str) -> s
         f"| errors (saturation, 300/s) | {b['errors']}, {f['errors']} | {base['errors']}, "
         f"{bf['errors']} | 0 | "
         f"{'met' if not (b['errors'] or f['errors']) else '**missed**'} |",
+        f"| bot CPU per message at saturation (ms) | {result.get('cpu_ms_per_message', '')} | | | |",
         f"| peak RSS (MB) | {result['peak_rss_mb']} | | < 150 | {mark(result['peak_rss_mb'], 150, False)} |",
         f"| cold start, process start to healthy (s) | {round(result['cold_start_s'], 2)} "
         f"(runs: {', '.join(map(str, result['cold_starts_s']))}) | | < 2 | "

@@ -295,9 +295,11 @@ def my_pending(ctx: Context) -> str:
     waiting = item_store.pending_of(ctx.session, ctx.member.id)
     if not waiting:
         return ""
+    values: dict[int, str] = {}
+    for kind in {k for _, k, _ in waiting}:
+        values |= KINDS[kind].values(ctx.session, [i for i, k, _ in waiting if k == kind])
     shown = "；".join(
-        f"#{x.id} {short(x.title, 16)}" + (f" {value}" if (value := kind_of(x).value(ctx.session, x)) else "")
-        for x in waiting[:5]
+        f"#{i} {short(title, 16)}" + (f" {values[i]}" if values.get(i) else "") for i, _, title in waiting[:5]
     )
     return f"待审：{shown}" + ("；……" if len(waiting) > 5 else "")
 

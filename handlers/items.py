@@ -50,11 +50,12 @@ class ItemKind:
         return [item.member_id] if item.member_id is not None else []
 
     def approvers(
-        self, session: Session, config: Config, item: Item, exclude: Sequence[int] = ()
+        self, session: Session, config: Config, item: Item, paid: Sequence[int] | None = None
     ) -> list[Person]:
         """Who receives the card: the branch's approvers, the committee where configured, and the
-        committee when the branch has nobody else. Never someone the item pays."""
-        excluded = {*self.beneficiaries(session, item), *exclude}
+        committee when the branch has nobody else. Never someone the item pays (`paid`, when the
+        caller knows them already, saves looking them up)."""
+        excluded = set(self.beneficiaries(session, item) if paid is None else paid)
         found: list[Person] = []
         for role in self.approver_roles(config):
             if role == Role.COMMITTEE:
@@ -86,6 +87,12 @@ class ItemKind:
         """What it is worth, for lists and cards ("3 分"), or ""."""
         return ""
 
+    def values(self, session: Session, item_ids: Sequence[int]) -> dict[int, str]:
+        """`value` of several items of this kind at once (for 我的, on every member's hot path);
+        override with one query where `value` reads a table."""
+        found = {i: session.get(Item, i) for i in item_ids}
+        return {i: self.value(session, item) for i, item in found.items() if item is not None}
+
     def facts(self, session: Session, config: Config, item: Item) -> list[tuple[str, str]]:
         """The card's lines after 提交人 (e.g. 指标, 分值, each member's share)."""
         value = self.value(session, item)
@@ -95,12 +102,22 @@ class ItemKind:
         """The longer text under the card's facts (what the member wrote)."""
         return ""
 
-    def card(self, session: Session, config: Config, item: Item, owner: Person, evidence: int = 0) -> Card:
+    def card(
+        self,
+        session: Session,
+        config: Config,
+        item: Item,
+        owner: Person,
+        evidence: int = 0,
+        *,
+        facts: Sequence[tuple[str, str]] | None = None,
+        description: str | None = None,
+    ) -> Card:
+        """The approval card. A handler that has just built the item passes its `facts` and
+        `description` instead of having them read back from the tables."""
         assert item.id is not None
-        facts = [
-            ("提交人", f"{owner.name}（{owner.branch or '未登记支部'}）"),
-            *self.facts(session, config, item),
-        ]
+        lines = self.facts(session, config, item) if facts is None else list(facts)
+        facts = [("提交人", f"{owner.name}（{owner.branch or '未登记支部'}）"), *lines]
         if self.takes_evidence:
             facts.append(("证明材料", f"{evidence} 张"))
         return Card(
@@ -108,7 +125,7 @@ class ItemKind:
             subtitle=item.title,
             source=self.source,
             facts=tuple(facts),
-            description=self.description(session, item),
+            description=self.description(session, item) if description is None else description,
             buttons=(
                 Button(self.approve_label, "approve", str(item.id)),
                 Button(self.reject_label, "reject", str(item.id), primary=False),
@@ -148,13 +165,25 @@ def ref(item_id: int | None) -> str:
     return f"item:{item_id}"
 
 
-def submit(ctx: Context, item: Item, owner: Person, exclude: Sequence[int] = ()) -> list[Person]:
-    """Ask an item's approvers to decide it: record who was asked and send each of them the card."""
+def submit(
+    ctx: Context,
+    item: Item,
+    owner: Person,
+    *,
+    paid: Sequence[int] | None = None,
+    facts: Sequence[tuple[str, str]] | None = None,
+    description: str | None = None,
+) -> list[Person]:
+    """Ask an item's approvers to decide it: record who was asked and send each of them the card.
+
+    A claim is on the hot path: the handler that built the item passes who it pays and the card's
+    facts and description it already holds, so nothing is read back."""
     assert item.id is not None
     kind = kind_of(item)
-    approvers = kind.approvers(ctx.session, ctx.config, item, exclude)
+    approvers = kind.approvers(ctx.session, ctx.config, item, paid)
     item_store.ask(ctx.session, item.id, [a.id for a in approvers])
-    card = kind.card(ctx.session, ctx.config, item, owner)  # photos can only follow the claim
+    # Photos can only follow the claim: the card says 0.
+    card = kind.card(ctx.session, ctx.config, item, owner, facts=facts, description=description)
     for a in approvers:
         ctx.send(a.userid, card)
     return approvers

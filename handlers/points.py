@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -93,11 +94,12 @@ class ClaimKind(ItemKind):
         sub = session.get(Submission, item.id)
         return f"{fmt(sub.points_x100)} 分" if sub is not None else ""
 
+    def values(self, session: Session, item_ids: Sequence[int]) -> dict[int, str]:
+        return {i: f"{fmt(p)} 分" for i, p in ledger.points_of_items(session, item_ids).items()}
+
     def facts(self, session: Session, config: Config, item: Item) -> list[tuple[str, str]]:
         sub = session.get(Submission, item.id)
-        if sub is None:
-            return []
-        return [("指标", item.title), ("日期", f"{sub.day:%m-%d}"), ("分值", f"{fmt(sub.points_x100)} 分")]
+        return claim_facts(item.title, sub.day, sub.points_x100) if sub is not None else []
 
     def description(self, session: Session, item: Item) -> str:
         sub = session.get(Submission, item.id)
@@ -127,10 +129,22 @@ class ClaimKind(ItemKind):
         return book_submission(ctx.session, ctx.config, item, approver.id, ctx.now)
 
 
+def claim_facts(title: str, day: date, points_x100: int) -> list[tuple[str, str]]:
+    return [("指标", title), ("日期", f"{day:%m-%d}"), ("分值", f"{fmt(points_x100)} 分")]
+
+
 class AwardKind(ClaimKind):
     """加分 / 扣分: booked by a secretary directly; never pending, but voidable like any approved item."""
 
     name = "加分"
+
+
+def innovation_facts(
+    kind: str, total_x100: int, split: Sequence[tuple[str, str, int]]
+) -> list[tuple[str, str]]:
+    """类型, 合计, then one line per member: (name, "组长 8 分")."""
+    lines = [("类型", kind), ("合计", f"{fmt(total_x100)} 分")]
+    return lines + [(name, f"{role} {fmt(paid)} 分") for name, role, paid in split]
 
 
 class InnovationKind(ItemKind):
@@ -343,7 +357,14 @@ def claim(ctx: Context, member: Sender, form: ClaimForm) -> str:
         points_x100=points_x100,
     )
     insert_now(ctx.session, sub)
-    approvers = items.submit(ctx, item, sender_person(member))
+    approvers = items.submit(
+        ctx,
+        item,
+        sender_person(member),
+        paid=[member.id],
+        facts=claim_facts(title, day, points_x100),
+        description=form.description,
+    )
     return (
         f"已提交尽责申报 #{item.id}：{title}，{fmt(points_x100)} 分，日期 {day:%m-%d}。"
         f"{items.waiting_for(approvers)}\n"
@@ -584,7 +605,15 @@ def innovate(ctx: Context, member: Sender, form: InnovationForm) -> str:
             for p_id, share in shares.items()
         ],
     )
-    approvers = items.submit(ctx, item, sender_person(member))
+    split_facts = [(member.name, "组长", pay[member.id]), *((p.name, "成员", pay[p.id]) for p in others)]
+    approvers = items.submit(
+        ctx,
+        item,
+        sender_person(member),
+        paid=list(shares),
+        facts=innovation_facts(f"{kind.name} · {level.name}{grade}", sum(pay.values()), split_facts),
+        description=form.description or "",
+    )
     split = "、".join(
         [f"{member.name} {fmt(pay[member.id])}", *(f"{p.name} {fmt(pay[p.id])}" for p in others)]
     )

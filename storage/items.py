@@ -68,7 +68,7 @@ _LATEST_PENDING = (
     .limit(1)
 )
 _MY_PENDING = (
-    select(Item)
+    select(_I.id, _I.kind, _I.title)
     .where(_I.member_id == bindparam("member"), _I.status == ItemState.PENDING)
     .order_by(_I.id)
     .limit(bindparam("limit"))
@@ -145,9 +145,10 @@ def latest_pending_since(session: Session, member_id: int, since: datetime) -> i
     return int(row[0]) if row else None
 
 
-def pending_of(session: Session, member_id: int, limit: int = 6) -> list[Item]:
-    """A member's own pending items, oldest first (for 我的)."""
-    return list(session.execute(_MY_PENDING, {"member": member_id, "limit": limit}).scalars())
+def pending_of(session: Session, member_id: int, limit: int = 6) -> list[tuple[int, str, str]]:
+    """(id, kind, title) of a member's own pending items, oldest first (for 我的, on its hot path)."""
+    rows = session.connection().execute(_MY_PENDING, {"member": member_id, "limit": limit}).all()
+    return [(int(r[0]), r[1], r[2]) for r in rows]
 
 
 def evidence_counts(session: Session, item_ids: Sequence[int]) -> dict[int, int]:

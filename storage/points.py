@@ -269,6 +269,7 @@ def pending_usage(
 
 # -- innovations: one result counts once, at its highest level -------------------------------------
 
+_SUB_C = Submission.__table__.c  # type: ignore[attr-defined]
 _IM, _INV = InnovationMember.__table__.c, Innovation.__table__.c  # type: ignore[attr-defined]
 _IT = Item.__table__.c  # type: ignore[attr-defined]
 _PAID = (
@@ -321,3 +322,13 @@ def set_paid(session: Session, innovation_id: int, paid: dict[int, int]) -> None
         row = session.get(InnovationMember, (innovation_id, member_id))
         if row is not None:
             row.paid_x100 = amount
+
+
+_POINTS_OF = select(_SUB_C.id, _SUB_C.points_x100).where(_SUB_C.id.in_(bindparam("ids", expanding=True)))
+
+
+def points_of_items(session: Session, item_ids: Sequence[int]) -> dict[int, int]:
+    """The points (x100) each of these claims is worth, by item id."""
+    if not item_ids:
+        return {}
+    return {int(i): int(p) for i, p in session.connection().execute(_POINTS_OF, {"ids": list(item_ids)})}
