@@ -27,6 +27,7 @@ MUTED = (123, 135, 148)  # secondary text, rules
 PARTY_RED = (200, 16, 46)  # headings and what needs attention
 GAP_FILL = (253, 232, 232)  # a cell below its target
 HEADER_FILL = (245, 247, 250)
+EXPIRED = (170, 178, 189)  # a level that lapsed without re-certification
 WHITE = (255, 255, 255)
 MAX_BYTES = 2 * 1024 * 1024  # group robots take images up to 2 MB
 
@@ -109,8 +110,10 @@ SYMBOL = 20  # the symbol's diameter
 LEVEL_NAMES = ("未培训", "I 培训中", "L 监护下操作", "U 独立上岗", "O 可教他人")  # 0–4
 
 
-@lru_cache(maxsize=16)
-def symbol(level: int, background: tuple[int, int, int] = WHITE) -> Image.Image:
+@lru_cache(maxsize=32)
+def symbol(
+    level: int, background: tuple[int, int, int] = WHITE, colour: tuple[int, int, int] = INK
+) -> Image.Image:
     """The ILUO symbol for 0–4: a circle with a quarter of it filled per level, clockwise from noon.
 
     Drawn 4× larger and scaled down once, so that the edges are smooth; cached per background."""
@@ -118,11 +121,11 @@ def symbol(level: int, background: tuple[int, int, int] = WHITE) -> Image.Image:
     tile = Image.new("RGB", (big, big), background)
     draw = ImageDraw.Draw(tile)
     box = (4, 4, big - 5, big - 5)
-    draw.ellipse(box, fill=WHITE, outline=INK, width=6)
+    draw.ellipse(box, fill=WHITE, outline=colour, width=6)
     if level >= 4:
-        draw.ellipse(box, fill=INK)
+        draw.ellipse(box, fill=colour)
     elif level > 0:
-        draw.pieslice(box, -90, -90 + 90 * level, fill=INK)  # Pillow's angles run clockwise from 3 o'clock
+        draw.pieslice(box, -90, -90 + 90 * level, fill=colour)  # Pillow's angles run clockwise from 3 o'clock
     return tile.resize((SYMBOL, SYMBOL), Image.Resampling.LANCZOS)
 
 
@@ -135,6 +138,7 @@ class Matrix:
     posts: Sequence[str]  # short names, drawn vertically (one character under the other)
     levels: Sequence[Sequence[int]]  # [person][post], 0–4
     below_target: Sequence[Sequence[bool]]  # [person][post]: the cell is under the member's target
+    expired: Sequence[Sequence[bool]]  # [person][post]: the level lapsed (drawn grey, not counted)
     coverage: Sequence[str]  # per post, e.g. "3/4"
     short: Sequence[bool]  # per post: fewer qualified than the ideal number
 
@@ -143,7 +147,7 @@ def iluo_matrix(m: Matrix) -> bytes:
     """The matrix as a PNG: title, vertical post names, a row per person, coverage and a legend."""
     body, small, title_font = font(14), font(12), font(18)
     head_h = 44 + 15 * max((len(p) for p in m.posts), default=2)
-    width = max(NAME_W + CELL * len(m.posts) + 12, 640)  # the legend needs 640
+    width = max(NAME_W + CELL * len(m.posts) + 12, 720)  # the legend needs 720
     rows_h = CELL * len(m.people)
     height = head_h + rows_h + CELL + 56
     picture, draw = canvas(width, height)
@@ -167,7 +171,8 @@ def iluo_matrix(m: Matrix) -> bytes:
             if m.below_target[i][j]:
                 background = GAP_FILL
                 draw.rectangle((x + 1, y + 1, x + CELL - 2, y + CELL - 2), fill=GAP_FILL)
-            picture.paste(symbol(m.levels[i][j], background), (x + offset, y + offset))
+            colour = EXPIRED if m.expired[i][j] else INK
+            picture.paste(symbol(m.levels[i][j], background, colour), (x + offset, y + offset))
     y = head_h + rows_h
     draw.line((0, y, width, y), fill=MUTED, width=1)
     draw.text((10, y + CELL // 2), "合格/理想", font=small, fill=MUTED, anchor="lm")
@@ -182,4 +187,7 @@ def iluo_matrix(m: Matrix) -> bytes:
         x += SYMBOL + 16 + int(draw.textlength(label, font=small))
     draw.rectangle((x, y + 2, x + SYMBOL, y + SYMBOL - 2), fill=GAP_FILL)
     draw.text((x + SYMBOL + 4, y + SYMBOL // 2), "低于目标", font=small, fill=MUTED, anchor="lm")
+    x += SYMBOL + 16 + int(draw.textlength("低于目标", font=small))
+    picture.paste(symbol(3, WHITE, EXPIRED), (x, y))
+    draw.text((x + SYMBOL + 4, y + SYMBOL // 2), "已过期", font=small, fill=MUTED, anchor="lm")
     return to_png(picture)

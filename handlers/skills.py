@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from bot.cli import import_csv, practice_command
 from bot.config import Config
 from bot.context import Context, Sender
-from bot.forms import Field, FieldError, Form, half_width
+from bot.forms import Field, FieldError, Form, half_width, parse_date
 from bot.members import ImportReport, import_skills
 from bot.replies import Button, Card, Image, ReplaceButton, Reply, Text
 from bot.router import Router
@@ -41,8 +41,9 @@ from storage import items as item_store
 from storage import people as people_store
 from storage import skills as store
 from storage.items import Item
+from storage.models import utcnow
 from storage.queries import insert_now
-from storage.skills import TrainingStep
+from storage.skills import TrainingPlan, TrainingStep
 from storage.vocabulary import ItemState, Role, SkillLevel
 
 router = Router("skills")
@@ -52,7 +53,9 @@ STEP_TITLES = {1: "第一步 我来做你来看", 2: "第二步 你来做我来�
 STEP_WORDS = {"1": 1, "一": 1, "示范": 1, "2": 2, "二": 2, "指导": 2, "3": 3, "三": 3, "考核": 3}
 PASS_WORDS = {"合格": True, "通过": True, "不合格": False, "未通过": False, "不通过": False}
 SYMBOLS = {"0": "○", "I": "◔", "L": "◑", "U": "◕", "O": "●"}
+EXPIRED_SYMBOL = "⊘"  # a level that lapsed without re-certification
 REMIND_AFTER = timedelta(days=1)
+REMINDERS = ("start", "half", "due")  # of a rotation plan, in the order they fall due
 
 
 _RANKS = {level.value: level.rank for level in SkillLevel}
@@ -259,6 +262,7 @@ def certify(ctx: Context, item: Item, step: TrainingStep, approver: Sender) -> l
             actor=approver.userid,
             subject=trainee.userid,
         )
+    close_plans(ctx, trainee, step.skill, item.id)
     points = PointsConfig.of(ctx.config)
     booked: list[Booked] = []
     pay = [(coach, config.training.indicator, config.training.points, f"带教 {trainee.name} {step.skill}")]
@@ -515,7 +519,7 @@ def rate(ctx: Context, member: Sender, form: RatingForm) -> str:
     if refusal:
         return refusal
     before = store.level(ctx.session, who.id, skill.name)
-    if before == new:
+    if before == new and not skill.recert_days:
         return f"{who.name}的{skill.name}已经是 {new} 级（{config.label(new)}），无需更改。"
     store.set_level(
         ctx.session,
@@ -530,6 +534,8 @@ def rate(ctx: Context, member: Sender, form: RatingForm) -> str:
         subject=who.userid,
     )
     change = f"{skill.name} {before} → {new}（{config.label(new)}）"
+    if before == new:  # a post with re-certification: the same level again restarts its interval
+        change = f"{skill.name} {new} 级重新认定，有效期 {skill.recert_days} 天"
     ctx.send(who.userid, f"{member.name}将你的{change}。" + (f"理由：{form.reason}" if form.reason else ""))
     return f"已定级：{who.name} {change}，已通知本人。发送「技能 {who.name}」查看记录。"
 
@@ -559,6 +565,11 @@ def member_row(ctx: Context, who: people_store.Person, *, with_history: bool) ->
             coach_name = person(ctx.session, coach).name if coach and person(ctx.session, coach) else ""
             target = config.target(own or None, skill)
             gap = " · 未达目标 " + target if rank(lvl) < rank(target) else ""
+            lapses = lapses_at(config, skill, since)
+            if lapses is not None and lapses < ctx.now:
+                gap = f" · {EXPIRED_SYMBOL} 已于 {local_date(ctx, lapses)} 过期，需重新定级或考核"
+            elif lapses is not None:
+                gap += f" · 有效期至 {local_date(ctx, lapses)}"
             lines.append(
                 f"{SYMBOLS.get(lvl, '')} {skill} {lvl} {config.label(lvl)} · {local_date(ctx, since)}"
                 + (f" · 师傅 {coach_name}" if coach_name else "")
@@ -589,6 +600,39 @@ class Coverage:
     post: Skill
     qualified: list[str]  # names at U or above
     teachers: list[str]  # names at O
+
+
+def lapses_at(config: SkillsConfig, skill: str, since: datetime) -> datetime | None:
+    """When a level set at `since` lapses without re-certification (None: the post has no interval)."""
+    post = config.skill(skill)
+    return since + timedelta(days=post.recert_days) if post is not None and post.recert_days else None
+
+
+def rows_of(
+    ctx: Context | JobContext, *, team_id: int | None = None, branch_id: int | None = None
+) -> list[store.Row]:
+    """The matrix rows of a team or branch as they count now (lapsed levels set apart)."""
+    rows = store.matrix(ctx.session, team_id=team_id, branch_id=branch_id)
+    return effective(skills_of(ctx.config), rows, ctx.now)
+
+
+def effective(config: SkillsConfig, rows: list[store.Row], now: datetime) -> list[store.Row]:
+    """The rows with lapsed levels moved from `levels` to `expired`: they no longer count anywhere."""
+    lapse = {p.name: p.recert_days for p in config.posts if p.recert_days}
+    if not lapse:
+        return rows
+    out = []
+    for r in rows:
+        gone = {
+            s: lvl
+            for s, lvl in r.levels.items()
+            if s in lapse and lvl != "0" and s in r.since and r.since[s] + timedelta(days=lapse[s]) < now
+        }
+        if gone:
+            kept = {s: lvl for s, lvl in r.levels.items() if s not in gone}
+            r = replace(r, levels=kept, expired=gone)
+        out.append(r)
+    return out
 
 
 def coverage(config: SkillsConfig, rows: list[store.Row]) -> list[Coverage]:
@@ -658,7 +702,10 @@ def matrix_image(config: SkillsConfig, title: str, rows: list[store.Row]) -> byt
             title=title,
             people=[r.name for r in rows],
             posts=[p.name.removesuffix("岗") for p in config.posts],
-            levels=[[rank(r.levels.get(p.name, "0")) for p in config.posts] for r in rows],
+            levels=[
+                [rank(r.expired.get(p.name) or r.levels.get(p.name, "0")) for p in config.posts] for r in rows
+            ],
+            expired=[[p.name in r.expired for p in config.posts] for r in rows],
             below_target=below,
             coverage=[f"{len(c.qualified)}/{c.post.ideal_qualified}" for c in cov],
             short=[len(c.qualified) < c.post.ideal_qualified for c in cov],
@@ -670,10 +717,14 @@ def matrix_text(config: SkillsConfig, title: str, rows: list[store.Row]) -> str:
     """The compact table for chat: one line per person with a symbol per post, then coverage."""
     cov = coverage(config, rows)
     heads = " ".join(p.aliases[0][:2] if p.aliases else p.name[:2] for p in config.posts)
-    lines = [f"{title}（○未培训 ◔I ◑L ◕U ●O）", f"{'':4}{heads}"]
+    lines = [f"{title}（○未培训 ◔I ◑L ◕U ●O ⊘过期）", f"{'':4}{heads}"]
     for r in rows:
         lines.append(
-            f"{r.name:<4}" + "  ".join(SYMBOLS.get(r.levels.get(p.name, "0"), "○") for p in config.posts)
+            f"{r.name:<4}"
+            + "  ".join(
+                EXPIRED_SYMBOL if p.name in r.expired else SYMBOLS.get(r.levels.get(p.name, "0"), "○")
+                for p in config.posts
+            )
         )
     short = [
         f"{c.post.name} {len(c.qualified)}/{c.post.ideal_qualified}"
@@ -721,24 +772,24 @@ def group_for(ctx: Context, member: Sender, word: str) -> tuple[str, list[store.
     if word in ("支部", "本支部"):
         if not member.has(Role.SECRETARY, Role.COMMITTEE):
             return "查看支部的技能矩阵需要支部书记或党总支。"
-        return f"{member.branch}", store.matrix(ctx.session, branch_id=member.branch_id)
+        return f"{member.branch}", rows_of(ctx, branch_id=member.branch_id)
     team = store.team_id(ctx.session, word)
     if team is None:
         return None
-    rows = store.matrix(ctx.session, team_id=team)
+    rows = rows_of(ctx, team_id=team)
     if member.has(Role.COMMITTEE):
         return word, rows
     if member.has(Role.TEAM_LEADER) and member.team_id == team:
         return word, rows
     if member.has(Role.SECRETARY) and member.branch_id is not None:
-        mine = store.matrix(ctx.session, team_id=team, branch_id=member.branch_id)
+        mine = rows_of(ctx, team_id=team, branch_id=member.branch_id)
         if mine:
             return word, mine
     return f"查看{word}的技能矩阵需要是该班组的班组长，或其支部书记。"
 
 
 def branch_people(ctx: Context, branch_id: int | None) -> list[store.Row]:
-    return store.matrix(ctx.session, branch_id=branch_id) if branch_id is not None else []
+    return rows_of(ctx, branch_id=branch_id) if branch_id is not None else []
 
 
 @router.command("技能", code="skills", aliases=("技能矩阵", "多能工"))
@@ -752,7 +803,7 @@ def skills(ctx: Context, member: Sender, args: str) -> list[Reply] | str:
         if member.has(Role.SECRETARY, Role.COMMITTEE):
             rows, title = branch_people(ctx, member.branch_id), member.branch
         elif member.has(Role.TEAM_LEADER) and member.team_id is not None:
-            rows, title = store.matrix(ctx.session, team_id=member.team_id), member.team
+            rows, title = rows_of(ctx, team_id=member.team_id), member.team
         else:
             return "「技能 缺口」供班组长（本班组）和支部书记（本支部）查看。发送「技能」查看你自己的。"
         return gaps_text(config, title, rows)
@@ -777,6 +828,213 @@ def skills(ctx: Context, member: Sender, args: str) -> list[Reply] | str:
     return member_row(ctx, who, with_history=True)
 
 
+# -- 轮训 ------------------------------------------------------------------------------------------
+
+
+class PlanKind(ItemKind):
+    """轮训: a rotation plan. Nobody approves it: passing step 3 of the skill closes it, the team leader
+    who opened it withdraws it with 撤销, a secretary voids a closed one."""
+
+    name = "轮训"
+    noun = "计划"
+    source = "先锋 · 多能工轮训"
+    takes_evidence = False
+    decider_roles: ClassVar[frozenset[str]] = frozenset()
+
+    def approvers(
+        self, session: Session, config: Config, item: Item, exclude: Sequence[int] = ()
+    ) -> list[people_store.Person]:
+        return []
+
+    def refusal(self, session: Session, config: Config, member: Sender, item: Item) -> str | None:
+        if item.status == ItemState.PENDING:
+            return f"轮训计划 #{item.id} 在学员通过该技能第三步考核后自动关闭，无需审核。"
+        return super().refusal(session, config, member, item)
+
+    def value(self, session: Session, item: Item) -> str:
+        plan = session.get(TrainingPlan, item.id)
+        return f"{plan.due:%m-%d} 到期" if plan is not None else ""
+
+
+PLAN_KIND = PlanKind().register()
+
+
+def parse_plan_start(raw: str, ctx: Any) -> date:
+    day = parse_date(raw, ctx.now.date())
+    if day < ctx.now.date() - timedelta(days=30):
+        raise FieldError("开始日期不能早于 30 天前")
+    return day
+
+
+def parse_cycle(raw: str, _ctx: Any) -> int:
+    word = half_width(raw).strip().removesuffix("天")
+    if not word.isdigit() or not 1 <= int(word) <= 365:
+        raise FieldError("应写 1 到 365 之间的天数，如 30")
+    return int(word)
+
+
+class PlanForm(Form):
+    trainee: people_store.Person = Field(
+        "学员",
+        example="陈静",
+        parse=parse_member,  # type: ignore[assignment]
+        positional=True,
+    )
+    skill: Skill = Field("技能", example="烘丝", parse=parse_skill, positional=True)  # type: ignore[assignment]
+    coach: people_store.Person | None = Field(
+        "师傅",
+        example="王芳",
+        parse=parse_member,  # type: ignore[assignment]
+        required=False,
+        aliases=("带教师傅", "教练"),
+    )
+    start: date | None = Field(
+        "开始", example="今天", parse=parse_plan_start, required=False, aliases=("开始日期",)
+    )  # type: ignore[assignment]
+    cycle: int | None = Field(
+        "周期",
+        example="60",
+        parse=parse_cycle,  # type: ignore[assignment]
+        required=False,
+        help="天数；不写按岗位复杂度的默认周期",
+    )
+
+
+@router.command(
+    "轮训", code="rotate", aliases=("轮岗培训", "多能工轮训"), roles={Role.TEAM_LEADER}, form=PlanForm
+)
+def rotate(ctx: Context, member: Sender, form: PlanForm) -> str:
+    """为本班组成员安排轮训：学员、技能，可写师傅、开始日期、周期（默认按岗位复杂度）。"""
+    config = skills_of(ctx.config)
+    trainee, skill, coach = form.trainee, form.skill, form.coach
+    if trainee.team_id is None or trainee.team_id != member.team_id:
+        return f"{trainee.name}不在你的班组，只能由其班组长安排轮训。"
+    if rank(store.level(ctx.session, trainee.id, skill.name)) >= SkillLevel.U.rank:
+        return f"{trainee.name}的{skill.name}已能独立上岗（U 级及以上），无需轮训。"
+    if coach is not None:
+        if coach.id == trainee.id:
+            return "师傅不能是学员本人。"
+        need = config.iluo.coach_min_level
+        held = store.level(ctx.session, coach.id, skill.name)
+        if rank(held) < rank(need):
+            shown = held if held != "0" else "未培训"
+            return f"{coach.name}的{skill.name}是 {shown}，带教需要 {need} 级或以上，请换一位师傅。"
+    already = store.open_plans(ctx.session, trainee_id=trainee.id, skill=skill.name)
+    if already:
+        return (
+            f"{trainee.name}已有{skill.name}的轮训计划 #{already[0][1].id}，到期 {already[0][0].due:%m-%d}。"
+        )
+    start = form.start or ctx.now.date()
+    cycle = form.cycle or skill.cycle_days or config.complexity_cycle_days[skill.complexity]
+    due = start + timedelta(days=cycle)
+    title = f"{trainee.name} {skill.name} 轮训"
+    item_id = item_store.new_item(
+        ctx.session,
+        PLAN_KIND.name,
+        ctx.now,
+        member_id=None,
+        submitted_by=member.id,
+        branch_id=trainee.branch_id,
+        title=title,
+    )
+    insert_now(
+        ctx.session,
+        TrainingPlan(
+            id=item_id,
+            trainee_id=trainee.id,
+            coach_id=coach.id if coach else None,
+            skill=skill.name,
+            start=start,
+            due=due,
+            cycle_days=cycle,
+        ),
+    )
+    with_coach = f"，师傅 {coach.name}" if coach else ""
+    notice = (
+        f"{member.name}为你安排了轮训 #{item_id}：{skill.name}{with_coach}，{start:%m-%d} 开始，"
+        f"{due:%m-%d} 前完成三步法考核。"
+    )
+    ctx.send(trainee.userid, notice)
+    if coach is not None and coach.id != member.id:
+        ctx.send(
+            coach.userid,
+            f"{member.name}请你带教 {trainee.name}的{skill.name}（轮训 #{item_id}），"
+            f"{start:%m-%d} 开始，{due:%m-%d} 到期。",
+        )
+    return (
+        f"已安排轮训 #{item_id}：{title}{with_coach}，{start:%m-%d} 至 {due:%m-%d}（{cycle} 天）。"
+        "学员通过第三步考核后自动关闭。"
+    )
+
+
+def close_plans(ctx: Context, trainee: people_store.Person, skill: str, step_id: int) -> None:
+    """Passing step 3 (confirmed) closes the trainee's open plans of that skill and tells who opened them."""
+    for plan, item in store.open_plans(ctx.session, trainee_id=trainee.id, skill=skill):
+        if not item_store.decide(
+            ctx.session, plan.id, ItemState.APPROVED, trainee.id, ctx.now, f"#{step_id}"
+        ):
+            continue
+        leader = person(ctx.session, item.submitted_by) if item.submitted_by else None
+        if leader is not None:
+            ctx.send(
+                leader.userid,
+                f"轮训 #{plan.id}（{item.title}）已完成：{trainee.name}通过第三步考核（#{step_id}）。",
+            )
+
+
+def plan_reminders(today: date, plan: TrainingPlan) -> list[str]:
+    """Which of start, half and due are due for this plan today and not yet sent."""
+    sent = set(filter(None, plan.reminded.split(",")))
+    half = plan.start + timedelta(days=plan.cycle_days // 2)
+    due_soon = plan.due - timedelta(days=2)
+    wanted = list(zip(REMINDERS, (plan.start, half, due_soon), strict=True))
+    # Only the latest one that applies: a plan opened late does not get three reminders at once.
+    applicable = [name for name, day in wanted if today >= day and name not in sent]
+    return applicable[-1:] if applicable else []
+
+
+@job("training_plans")
+def training_plans(ctx: JobContext) -> str:
+    """Daily: remind coach and trainee of a plan at its start, halfway and two days before it is due;
+    tell each branch's secretaries which plans are overdue."""
+    today = ctx.now.date()
+    reminded = 0
+    overdue: dict[int | None, list[tuple[TrainingPlan, people_store.Person]]] = {}
+    for plan, item in store.open_plans(ctx.session):
+        trainee = person(ctx.session, plan.trainee_id)
+        coach = person(ctx.session, plan.coach_id) if plan.coach_id else None
+        if trainee is None:
+            continue
+        if plan.due < today:
+            overdue.setdefault(item.branch_id, []).append((plan, trainee))
+            continue
+        for which in plan_reminders(today, plan):
+            words = {"start": "今天开始", "half": "已过一半", "due": f"{plan.due:%m-%d} 到期，还剩 2 天"}
+            said = words[which]
+            text = (
+                f"轮训提醒 #{plan.id}：{trainee.name} {plan.skill} {said}。"
+                "师傅用「带教」记录三步法，学员确认后生效，第三步考核合格即完成。"
+            )
+            for who in dict.fromkeys([trainee.userid, *([coach.userid] if coach else [])]):
+                ctx.send(who, text)
+            # Every earlier reminder counts as given: a plan opened late is not told "today it starts".
+            plan.reminded = ",".join(REMINDERS[: REMINDERS.index(which) + 1])
+            reminded += 1
+    told = 0
+    for branch_id, plans in overdue.items():
+        if branch_id is None:
+            continue
+        lines = [f"逾期的轮训计划 {len(plans)} 项："] + [
+            f"#{plan.id} {who.name} {plan.skill}，{plan.due:%m-%d} 到期，已逾期 {(today - plan.due).days} 天"
+            for plan, who in plans
+        ]
+        for secretary in people_store.with_role(ctx.session, Role.SECRETARY, branch_id):
+            ctx.send(secretary.userid, "\n".join(lines))
+            told += 1
+    late = sum(len(plans) for plans in overdue.values())
+    return f"轮训提醒 {reminded} 条，逾期 {late} 项已告知 {told} 位支部书记。"
+
+
 # -- 我的 -------------------------------------------------------------------------------------------
 
 
@@ -792,6 +1050,11 @@ def my_skills(ctx: Context) -> str:
         if lv != "0"
     ]
     lines = ["技能：" + ("、".join(held) if held else "暂无等级")] if held or levels else []
+    for plan, item in store.open_plans(ctx.session, trainee_id=ctx.member.id):
+        rows = store.steps(ctx.session, ctx.member.id, plan.skill)
+        done = sorted({r.step for r in rows if r.status == ItemState.APPROVED and r.id > item.id})
+        progress = "、".join(STEP_NAMES[s] for s in done) if done else "尚未开始"
+        lines.append(f"轮训 #{plan.id}：{plan.skill}，{plan.due:%m-%d} 到期，已完成：{progress}")
     waiting = item_store.waiting_for(ctx.session, ctx.member.id, 5)
     mine = [x for x in waiting.items if x.kind == STEP_KIND.name]
     if mine:
@@ -823,6 +1086,48 @@ def training_reminders(ctx: JobContext) -> str:
     return f"已提醒 {len(due)} 条未确认的带教记录。" if due else "没有超过一天未确认的带教记录。"
 
 
+RECERT_NOTICE_DAYS = (30, 7)  # days before a level lapses when its holder and team leader are told
+
+
+@job("recertification")
+def recertification(ctx: JobContext) -> str:
+    """Daily: a level that lapses in 30 or 7 days (posts with `recert_days`) is announced to its holder
+    and their team leader, so that a 定级 or a step 3 renews it in time."""
+    config = skills_of(ctx.config)
+    posts = [p.name for p in config.posts if p.recert_days]
+    today = ctx.now.date()
+    told = 0
+    for member_id, skill, level, since in store.levels_in(ctx.session, posts):
+        lapses = lapses_at(config, skill, since)
+        if lapses is None:
+            continue
+        left = (lapses.astimezone(ctx.config.tz).date() - today).days
+        if left not in RECERT_NOTICE_DAYS:
+            continue
+        holder = person(ctx.session, member_id)
+        if holder is None:
+            continue
+        when = f"{lapses.astimezone(ctx.config.tz):%Y-%m-%d}"
+        ctx.send(
+            holder.userid,
+            f"复训提醒：你的{skill} {level} 级将于 {when} 到期（还剩 {left} 天），到期后不再计入岗位覆盖。"
+            "请联系班组长重新定级或安排考核。",
+        )
+        leaders = [
+            p
+            for p in people_store.with_role(ctx.session, Role.TEAM_LEADER, holder.branch_id)
+            if p.team_id is not None and p.team_id == holder.team_id and p.id != holder.id
+        ]
+        for leader in leaders:
+            ctx.send(
+                leader.userid,
+                f"复训提醒：{holder.name}的{skill} {level} 级将于 {when} 到期（还剩 {left} 天）。"
+                f"可用「定级 {holder.name} {skill} {level} 复训合格」重新认定。",
+            )
+        told += 1
+    return f"已提醒 {told} 个即将到期的岗位等级。" if told else "没有 30 天或 7 天后到期的岗位等级。"
+
+
 @job("skill_gaps")
 def skill_gaps(ctx: JobContext) -> str:
     """Weekly: each team leader gets their team's coverage gaps."""
@@ -831,7 +1136,7 @@ def skill_gaps(ctx: JobContext) -> str:
     for leader in people_store.with_role(ctx.session, Role.TEAM_LEADER):
         if leader.team_id is None:
             continue
-        rows = store.matrix(ctx.session, team_id=leader.team_id)
+        rows = rows_of(ctx, team_id=leader.team_id)
         team = rows[0].team if rows else ""
         ctx.send(leader.userid, gaps_text(config, team, rows) + "\n发送「技能 班组」查看矩阵图。")
         told += 1
@@ -845,7 +1150,8 @@ def skill_gaps(ctx: JobContext) -> str:
 def matrix_sheet(session: Session, config: Config, scope: Scope) -> Sheet:
     """多能工训练表: everyone (of the branch) × posts with symbols, then each post's coverage."""
     skills_config = SkillsConfig.of(config)
-    rows = store.matrix(session, branch_id=scope.branch_id)
+    # As the matrix stood at the end of the period (or now, for the running one).
+    rows = effective(skills_config, store.matrix(session, branch_id=scope.branch_id), min(scope.hi, utcnow()))
     posts = skills_config.posts
     body: list[list[Any]] = []
     for r in rows:
@@ -854,7 +1160,10 @@ def matrix_sheet(session: Session, config: Config, scope: Scope) -> Sheet:
         for p in posts:
             held = r.levels.get(p.name, "0")
             below = " ↓" if rank(held) < target.get(p.name, 0) else ""  # under target in the own 工段
-            cells.append(f"{SYMBOLS.get(held, '○')} {held}{below}")
+            if p.name in r.expired:
+                cells.append(f"{EXPIRED_SYMBOL} {r.expired[p.name]} 已过期")
+            else:
+                cells.append(f"{SYMBOLS.get(held, '○')} {held}{below}")
         body.append([r.name, r.team, r.post, *cells])
     cov = coverage(skills_config, rows)
     body.append(["合格/理想", "", "", *(f"{len(c.qualified)}/{c.post.ideal_qualified}" for c in cov)])

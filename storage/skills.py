@@ -11,10 +11,10 @@ it (the item is `approved`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import Column, Index, Text, bindparam, select
+from sqlalchemy import Column, Date, Index, Text, bindparam, select
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
@@ -41,6 +41,23 @@ class TrainingStep(SQLModel, table=True):
     reminded_at: datetime | None = ts(nullable=True)  # type: ignore[assignment]
 
 
+class TrainingPlan(SQLModel, table=True):
+    """轮训: a rotation-training plan (an item `#N` with no owner, opened by a team leader), open until
+    the trainee passes step 3 of the skill; reminders are sent once at start, halfway and two days
+    before it is due."""
+
+    __tablename__ = "training_plans"
+    __table_args__ = (Index("ix_training_plans_trainee_skill", "trainee_id", "skill"),)
+    id: int = Field(foreign_key="items.id", primary_key=True)
+    trainee_id: int = Field(foreign_key="members.id")
+    coach_id: int | None = Field(default=None, foreign_key="members.id")
+    skill: str
+    start: date = Field(sa_column=Column(Date, nullable=False))
+    due: date = Field(sa_column=Column(Date, nullable=False))
+    cycle_days: int
+    reminded: str = ""  # which reminders went out: "start", "half", "due" separated by commas
+
+
 class SkillChange(SQLModel, table=True):
     """A change of a member's level in one post: who, when, from → to, why (定级, 带教 or import)."""
 
@@ -61,6 +78,7 @@ class SkillChange(SQLModel, table=True):
 
 _L = SkillLevel.__table__.c  # type: ignore[attr-defined]
 _S = TrainingStep.__table__.c  # type: ignore[attr-defined]
+_P = TrainingPlan.__table__.c  # type: ignore[attr-defined]
 _C = SkillChange.__table__.c  # type: ignore[attr-defined]
 _I = Item.__table__.c  # type: ignore[attr-defined]
 _M = Member.__table__.c  # type: ignore[attr-defined]
@@ -206,7 +224,9 @@ class Row:
     name: str
     post: str
     team: str
-    levels: dict[str, str]
+    levels: dict[str, str]  # post → level, as recorded
+    since: dict[str, datetime] = field(default_factory=dict)  # post → when the level was last set
+    expired: dict[str, str] = field(default_factory=dict)  # post → a level that lapsed (re-certification)
 
 
 def matrix(session: Session, *, team_id: int | None = None, branch_id: int | None = None) -> list[Row]:
@@ -225,12 +245,14 @@ def matrix(session: Session, *, team_id: int | None = None, branch_id: int | Non
     people = session.execute(stmt).all()
     ids = [p[0] for p in people]
     levels: dict[int, dict[str, str]] = {i: {} for i in ids}
+    since: dict[int, dict[str, datetime]] = {i: {} for i in ids}
     if ids:
-        for member_id, skill, lvl in session.execute(
-            select(_L.member_id, _L.skill, _L.level).where(_L.member_id.in_(ids))
+        for member_id, skill, lvl, at in session.execute(
+            select(_L.member_id, _L.skill, _L.level, _L.updated_at).where(_L.member_id.in_(ids))
         ):
             levels[member_id][skill] = lvl
-    return [Row(p[0], p[1], p[2], p[3] or "", p[4] or "", levels[p[0]]) for p in people]
+            since[member_id][skill] = at
+    return [Row(p[0], p[1], p[2], p[3] or "", p[4] or "", levels[p[0]], since[p[0]]) for p in people]
 
 
 def unconfirmed_steps(session: Session, older_than: datetime) -> list[tuple[int, int, str, int]]:
@@ -314,7 +336,13 @@ class BranchCoverage:
 
 
 def training_coverage(
-    session: Session, ideal: dict[str, int], own_target: str, qualified_from: str = Level.U
+    session: Session,
+    ideal: dict[str, int],
+    own_target: str,
+    qualified_from: str = Level.U,
+    *,
+    lapse_days: dict[str, int] | None = None,
+    at: datetime | None = None,
 ) -> dict[int, BranchCoverage]:
     """Per branch, the 多能工 coverage measure for the quarterly 党建考评.
 
@@ -324,15 +352,22 @@ def training_coverage(
     `BranchCoverage` whose `coverage` is the share (0.0–1.0) of the catalogue's posts in which the
     branch's active members hold at least the ideal number of qualified people; `members`/`at_target`
     count the branch's active members who have an own post (`members.post`) and those whose level in
-    it ranks at or above `own_target`. Levels of posts not in `ideal` are ignored.
+    it ranks at or above `own_target`. Levels of posts not in `ideal` are ignored. With `lapse_days`
+    (post → `recert_days`) and `at`, a level set more than that many days before `at` has lapsed and
+    counts as untrained, as it does in 技能 缺口.
     """
+    lapse = lapse_days or {}
     rank = {lvl.value: lvl.rank for lvl in Level}
     floor, target_rank = rank[str(qualified_from)], rank[str(own_target)]
     people = session.execute(select(_M.id, _M.branch_id, _M.post).where(_M.active.is_(True))).all()
     branch_of = {p[0]: p[1] for p in people if p[1] is not None}
     qualified: dict[int, dict[str, int]] = {b: {} for b in set(branch_of.values())}
     held: dict[tuple[int, str], int] = {}
-    for member_id, skill, lvl in session.execute(select(_L.member_id, _L.skill, _L.level)):
+    for member_id, skill, lvl, since in session.execute(
+        select(_L.member_id, _L.skill, _L.level, _L.updated_at)
+    ):
+        if at is not None and skill in lapse and since + timedelta(days=lapse[skill]) < at:
+            continue
         held[(member_id, skill)] = rank.get(lvl, 0)
         branch = branch_of.get(member_id)
         if branch is not None and skill in ideal and rank.get(lvl, 0) >= floor:
@@ -351,3 +386,32 @@ def training_coverage(
             coverage=covered / len(ideal) if ideal else 0.0,
         )
     return out
+
+
+def open_plans(
+    session: Session, *, trainee_id: int | None = None, skill: str | None = None
+) -> list[tuple[TrainingPlan, Item]]:
+    """Open (pending) rotation plans, of one trainee and skill or all, oldest first."""
+    stmt = (
+        select(TrainingPlan, Item)
+        .join(Item, Item.id == TrainingPlan.id)  # type: ignore[arg-type]
+        .where(Item.status == ItemState.PENDING)  # type: ignore[arg-type]
+        .order_by(TrainingPlan.id)  # type: ignore[arg-type]
+    )
+    if trainee_id is not None:
+        stmt = stmt.where(TrainingPlan.trainee_id == trainee_id)  # type: ignore[arg-type]
+    if skill is not None:
+        stmt = stmt.where(TrainingPlan.skill == skill)  # type: ignore[arg-type]
+    return [(r[0], r[1]) for r in session.execute(stmt).all()]
+
+
+def levels_in(session: Session, skills: Sequence[str]) -> list[tuple[int, str, str, datetime]]:
+    """Every recorded level above untrained in these posts: (member id, skill, level, set at)."""
+    if not skills:
+        return []
+    stmt = (
+        select(_L.member_id, _L.skill, _L.level, _L.updated_at)
+        .where(_L.skill.in_(list(skills)), _L.level != Level.UNTRAINED.value)
+        .order_by(_L.member_id, _L.skill)
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in session.execute(stmt).all()]

@@ -331,7 +331,130 @@ async def test_training_coverage_per_branch_for_the_assessment(sbot: BotKit):
     # Own posts at U or above: 王芳, 周杰, 赵磊, 刘洋, 孙丽 of 张伟, 王芳, 孙丽, 周杰, 赵磊, 陈静, 刘洋.
     assert (found[first].members, found[first].at_target) == (7, 5)
     assert found[second].covered == 6  # 机械维修, 电气维修, 梗丝膨胀, 压梗切梗, 掺配加香, 贮丝出柜
+    # A year and more later, the posts with re-certification (中控室, 电气维修) have lapsed.
+    lapse = {p.name: p.recert_days for p in skills.posts if p.recert_days}
+    later = datetime.now(config.tz) + timedelta(days=400)
+    aged = await measure_by(
+        sbot,
+        lambda s: skill_store.training_coverage(
+            s, ideal, skills.iluo.targets.own, lapse_days=lapse, at=later
+        ),
+    )
+    assert (aged[first].covered, aged[second].covered) == (5, 5)
+    assert aged[first].at_target == 4  # 孙丽's own post 中控室 no longer counts
 
 
 async def measure_by(bot: BotKit, fn: Any) -> Any:
     return await bot.query(fn)
+
+
+# -- 轮训 -------------------------------------------------------------------------------------------
+
+
+async def plan(bot: BotKit, text_: str, leader: str = "zhoujie") -> int:
+    reply = await bot.say(leader, text_)
+    assert "已安排轮训" in reply, reply
+    return item_number(reply)
+
+
+async def test_a_rotation_plan_defaults_its_cycle_reminds_and_closes_on_passing(sbot: BotKit):
+    reply = await sbot.say("zhoujie", "轮训\n学员：陈静\n技能：切丝\n师傅：赵磊")
+    assert "（90 天）" in reply, reply  # 切叶丝岗 is complexity 4: 90 days
+    n = item_number(reply)
+    await sbot.drain()
+    assert any(f"为你安排了轮训 #{n}" in t for t in sbot.texts_to("chenjing"))
+    assert any(f"请你带教 陈静的切叶丝岗（轮训 #{n}）" in t for t in sbot.texts_to("zhaolei"))
+    assert f"轮训 #{n}：切叶丝岗" in await sbot.say("chenjing", "我的")
+    assert "尚未开始" in await sbot.say("chenjing", "我的")
+    now = datetime.now(sbot.app.config.tz)
+    for days, words in ((0, "今天开始"), (45, "已过一半"), (88, "还剩 2 天")):
+        result = await sbot.app.scheduler.run("training_plans", now + timedelta(days=days, minutes=1))
+        assert "轮训提醒 1 条" in result.detail, (days, result.detail)
+        await sbot.drain()
+        for who in ("chenjing", "zhaolei"):
+            assert sum(words in t and f"#{n}" in t for t in sbot.texts_to(who)) == 1, (who, words)
+    quiet = await sbot.app.scheduler.run("training_plans", now + timedelta(days=89))
+    assert "轮训提醒 0 条" in quiet.detail
+    late = await sbot.app.scheduler.run("training_plans", now + timedelta(days=93))
+    assert "逾期 1 项已告知 1 位支部书记" in late.detail
+    await sbot.drain()
+    assert any(f"#{n} 陈静 切叶丝岗" in t and "已逾期 3 天" in t for t in sbot.texts_to("zhangwei"))
+    assert "自动关闭" in await sbot.say("zhangwei", f"通过 #{n}")
+    # Passing step 3 closes it.
+    await confirm(sbot, await step(sbot, "带教 陈静 切丝 1"))
+    assert "已完成：示范" in await sbot.say("chenjing", "我的")
+    await confirm(sbot, await step(sbot, "带教 陈静 切丝 2 点评：没有核对刀门压力"))
+    await confirm(sbot, await step(sbot, "带教 陈静 切丝 3 成绩：92"))
+    status = await sbot.query(lambda s: s.execute(text(f"SELECT status FROM items WHERE id = {n}")).scalar())
+    assert status == "approved"
+    await sbot.drain()
+    assert any(f"轮训 #{n}" in t and "已完成" in t for t in sbot.texts_to("zhoujie"))
+    assert f"轮训 #{n}" not in await sbot.say("chenjing", "我的")
+
+
+@pytest.mark.parametrize(
+    ("who", "what", "words"),
+    [
+        ("maqiang", "轮训 陈静 切丝", "不在你的班组"),
+        ("chenjing", "轮训 刘洋 切丝", "班组长"),
+        ("zhoujie", "轮训 陈静 切丝\n师傅：王芳", "带教需要 U 级或以上"),
+        ("zhoujie", "轮训 王芳 烘丝", "无需轮训"),  # 王芳 is U in 叶丝干燥岗
+        ("zhoujie", "轮训 陈静 切叶\n周期：30", "你是不是想写：切叶丝岗"),
+        ("zhoujie", "轮训 陈静 切丝\n周期：两个月", "应写 1 到 365 之间的天数"),
+    ],
+)
+async def test_each_plan_refusal_records_nothing(sbot: BotKit, who: str, what: str, words: str):
+    count = "SELECT count(*) FROM training_plans"
+    reply = await sbot.say(who, what)
+    assert words in reply, reply
+    assert await sbot.query(lambda s: s.execute(text(count)).scalar()) == 0
+    await sbot.say(who, "取消")
+
+
+async def test_a_second_plan_for_the_same_skill_is_refused(sbot: BotKit):
+    n = await plan(sbot, "轮训 陈静 切丝\n周期：30")
+    assert f"已有切叶丝岗的轮训计划 #{n}" in await sbot.say("zhoujie", "轮训 陈静 切丝")
+    assert await sbot.query(lambda s: s.execute(text("SELECT count(*) FROM training_plans")).scalar()) == 1
+
+
+# -- re-certification -------------------------------------------------------------------------------
+
+
+async def age_level(bot: BotKit, userid: str, skill: str, days: int) -> None:
+    def move(s: Session) -> None:
+        member = s.execute(select(Member.id).where(Member.userid == userid)).scalar_one()
+        found = s.get(SkillLevel, (member, skill))
+        assert found is not None
+        found.updated_at = datetime.now(bot.app.config.tz) - timedelta(days=days)
+
+    await bot.query(move)
+
+
+async def test_a_lapsed_level_stops_counting_until_it_is_renewed(sbot: BotKit):
+    before = await sbot.say("zhangwei", "技能 缺口")
+    assert "· 中控室岗 1/4 · 单点风险" in before  # 孙丽 alone
+    await age_level(sbot, "sunli", "中控室岗", 400)  # 中控室岗 has recert_days: 365
+    row = await sbot.say("sunli", "技能")
+    assert "中控室岗 U" in row and "过期，需重新定级或考核" in row
+    gaps = await sbot.say("zhangwei", "技能 缺口")
+    assert "· 中控室岗 0/4" in gaps
+    matrix = await sbot.say("zhoujie", "技能 班组")
+    assert "⊘" in matrix
+    renewed = await sbot.say("zhangwei", "定级 孙丽 中控 U 复训考核合格")
+    assert "中控室岗 U 级重新认定，有效期 365 天" in renewed
+    assert "过期" not in await sbot.say("sunli", "技能")
+    assert "· 中控室岗 1/4" in await sbot.say("zhangwei", "技能 缺口")
+
+
+async def test_levels_about_to_lapse_are_announced_30_and_7_days_before(sbot: BotKit):
+    await age_level(sbot, "sunli", "中控室岗", 335)
+    now = datetime.now(sbot.app.config.tz)
+    result = await sbot.app.scheduler.run("recertification", now)
+    assert "已提醒 1 个" in result.detail
+    await sbot.drain()
+    assert any("复训提醒：你的中控室岗 U 级" in t and "还剩 30 天" in t for t in sbot.texts_to("sunli"))
+    assert any("孙丽的中控室岗 U 级" in t for t in sbot.texts_to("zhoujie"))
+    other = await sbot.app.scheduler.run("recertification", now + timedelta(days=1))
+    assert "没有 30 天或 7 天后到期" in other.detail
+    week = await sbot.app.scheduler.run("recertification", now + timedelta(days=23))
+    assert "已提醒 1 个" in week.detail

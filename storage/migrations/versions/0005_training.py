@@ -1,7 +1,8 @@
-"""training: three-step training steps, the history of skill levels, and each member's own post
+"""training: three-step training steps, rotation plans, the history of skill levels, each member's post
 
 `training_steps` holds what a coach recorded for a trainee (the item `#N` of the same id says whether
-the trainee confirmed it); `skill_level_changes` every change of a level (import, 定级, a passed
+the trainee confirmed it); `training_plans` the rotation plans (轮训), open until the trainee passes
+step 3; `skill_level_changes` every change of a level (import, 定级, a passed
 step 3); `members.post` the member's own post, from the optional `post` column of the member CSV.
 
 Revision ID: 0005
@@ -48,6 +49,23 @@ def upgrade() -> None:
     with op.batch_alter_table("training_steps", schema=None) as batch_op:
         batch_op.create_index("ix_training_steps_trainee_skill", ["trainee_id", "skill", "id"], unique=False)
     op.create_table(
+        "training_plans",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("trainee_id", sa.Integer(), nullable=False),
+        sa.Column("coach_id", sa.Integer(), nullable=True),
+        sa.Column("skill", _TEXT(), nullable=False),
+        sa.Column("start", sa.Date(), nullable=False),
+        sa.Column("due", sa.Date(), nullable=False),
+        sa.Column("cycle_days", sa.Integer(), nullable=False),
+        sa.Column("reminded", _TEXT(), nullable=False),
+        sa.ForeignKeyConstraint(["coach_id"], ["members.id"]),
+        sa.ForeignKeyConstraint(["id"], ["items.id"]),
+        sa.ForeignKeyConstraint(["trainee_id"], ["members.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("training_plans", schema=None) as batch_op:
+        batch_op.create_index("ix_training_plans_trainee_skill", ["trainee_id", "skill"], unique=False)
+    op.create_table(
         "skill_level_changes",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=False),
@@ -74,6 +92,9 @@ def downgrade() -> None:
     with op.batch_alter_table("skill_level_changes", schema=None) as batch_op:
         batch_op.drop_index("ix_skill_level_changes_member")
     op.drop_table("skill_level_changes")
+    with op.batch_alter_table("training_plans", schema=None) as batch_op:
+        batch_op.drop_index("ix_training_plans_trainee_skill")
+    op.drop_table("training_plans")
     with op.batch_alter_table("training_steps", schema=None) as batch_op:
         batch_op.drop_index("ix_training_steps_trainee_skill")
     op.drop_table("training_steps")
