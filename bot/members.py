@@ -271,11 +271,16 @@ def _roles(text: str) -> list[str]:
 
 
 def import_skills(
-    session: Session, text: str, find_skill: Callable[[str], Any], actor: str = "cli"
+    session: Session,
+    text: str,
+    find_skill: Callable[[str], Any],
+    actor: str = "cli",
+    at: datetime | None = None,
 ) -> ImportReport:
     """Set the I-L-U-O levels people already hold (`python -m bot skills import`).
 
-    `find_skill` resolves a name or alias to a configured post (the skills practice passes its own).
+    `find_skill` resolves a name or alias to a configured post (the skills practice passes its own);
+    `at` dates the levels (the demo's are older than its history), now by default.
     """
     report = ImportReport()
     rows, report.problems = read_csv(text, SKILL_HEADER)
@@ -297,7 +302,7 @@ def import_skills(
             report.problems.append(f"line {line}: level must be one of {'/'.join(LEVELS)}")
     if report.problems:
         return report
-    now = datetime.now(UTC)
+    now = at or datetime.now(UTC)
     for row in rows:
         key = (ids[row["userid"]], row["skill"])
         level = row["level"].upper()

@@ -55,6 +55,7 @@ PASS_WORDS = {"合格": True, "通过": True, "不合格": False, "未通过": F
 SYMBOLS = {"0": "○", "I": "◔", "L": "◑", "U": "◕", "O": "●"}
 EXPIRED_SYMBOL = "⊘"  # a level that lapsed without re-certification
 REMIND_AFTER = timedelta(days=1)
+DEMO_LEVELS_AGE = timedelta(days=100)  # the demo cast held its imported levels before the history began
 REMINDERS = ("start", "half", "due")  # of a rotation plan, in the order they fall due
 
 
@@ -578,9 +579,10 @@ def member_row(ctx: Context, who: people_store.Person, *, with_history: bool) ->
     if with_history and changes:
         lines.append("变更记录（最近的在前）：")
         for c in changes[:10]:
-            by = person(ctx.session, c.by_id).name if c.by_id and person(ctx.session, c.by_id) else "导入"
+            setter = person(ctx.session, c.by_id) if c.by_id else None
+            by = f" · {setter.name}" if setter else ""
             lines.append(
-                f"{local_date(ctx, c.at)} {c.skill} {c.from_level} → {c.to_level} {c.source} · {by}"
+                f"{local_date(ctx, c.at)} {c.skill} {c.from_level} → {c.to_level} {c.source}{by}"
                 + (f" · {c.reason}" if c.reason else "")
             )
     return "\n".join(lines)
@@ -714,24 +716,21 @@ def matrix_image(config: SkillsConfig, title: str, rows: list[store.Row]) -> byt
 
 
 def matrix_text(config: SkillsConfig, title: str, rows: list[store.Row]) -> str:
-    """The compact table for chat: one line per person with a symbol per post, then coverage."""
-    cov = coverage(config, rows)
-    heads = " ".join(p.aliases[0][:2] if p.aliases else p.name[:2] for p in config.posts)
-    lines = [f"{title}（○未培训 ◔I ◑L ◕U ●O ⊘过期）", f"{'':4}{heads}"]
-    for r in rows:
-        lines.append(
-            f"{r.name:<4}"
-            + "  ".join(
-                EXPIRED_SYMBOL if p.name in r.expired else SYMBOLS.get(r.levels.get(p.name, "0"), "○")
-                for p in config.posts
-            )
+    """The compact table for chat, one line per post (a phone cannot align a people × posts grid):
+    qualified/ideal, then everyone holding a level there with its symbol, highest first."""
+    lines = [f"{title}（●O ◕U ◑L ◔I ⊘过期；合格/理想人数，U/O 计入）："]
+    for c in coverage(config, rows):
+        holders = sorted(
+            ((r.name, r.levels[c.post.name]) for r in rows if rank(r.levels.get(c.post.name, "0")) > 0),
+            key=lambda h: -rank(h[1]),
         )
-    short = [
-        f"{c.post.name} {len(c.qualified)}/{c.post.ideal_qualified}"
-        for c in cov
-        if len(c.qualified) < c.post.ideal_qualified
-    ]
-    lines.append("覆盖不足：" + ("、".join(short) if short else "无"))
+        lapsed = [(r.name, EXPIRED_SYMBOL) for r in rows if c.post.name in r.expired]
+        shown = " ".join(f"{name}{SYMBOLS[lvl]}" for name, lvl in holders)
+        shown += "".join(f" {name}{mark}" for name, mark in lapsed)
+        flag = " ⚠" if len(c.qualified) < c.post.ideal_qualified else ""
+        lines.append(
+            f"{c.post.name} {len(c.qualified)}/{c.post.ideal_qualified}{flag}：{shown.strip() or '无人'}"
+        )
     return "\n".join(lines)
 
 
@@ -1213,9 +1212,11 @@ def training_sheet(session: Session, config: Config, scope: Scope) -> Sheet:
 # -- the skill-level import ---------------------------------------------------------------------------
 
 
-def import_levels(session: Session, config: Config, text: str, actor: str = "cli") -> ImportReport:
+def import_levels(
+    session: Session, config: Config, text: str, actor: str = "cli", at: datetime | None = None
+) -> ImportReport:
     """Import `userid,skill,level` rows, skills named by post name or alias."""
-    return import_skills(session, text, SkillsConfig.of(config).skill, actor=actor)
+    return import_skills(session, text, SkillsConfig.of(config).skill, actor=actor, at=at)
 
 
 @practice_command("skills", "import", help="import skill levels from CSV", arguments=((("file",), {}),))
@@ -1225,5 +1226,13 @@ def skills_import(args: argparse.Namespace, config: Config) -> int:
 
 @demo_file("skills.csv")
 def demo_levels(session: Session, config: Config, text: str) -> ImportReport:
-    """The demo cast's levels, in local mode."""
-    return import_levels(session, config, text, actor="local-mode")
+    """The demo cast's starting levels, in local mode. Imported at every start, so only levels nobody
+    has yet are filled in: what the demo history (or a person trying it out) trained or rated stays."""
+    lines = text.lstrip("\ufeff").splitlines()
+    held = store.recorded_pairs(session)
+    kept = [line for line in lines[1:] if tuple(line.split(",")[:2]) not in held]
+    # Dated before the demo's ten weeks of history, so that 技能 成员 reads in the order things happened.
+    held_since = utcnow() - DEMO_LEVELS_AGE
+    return import_levels(
+        session, config, "\n".join([*lines[:1], *kept]) + "\n", actor="local-mode", at=held_since
+    )

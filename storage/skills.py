@@ -415,3 +415,9 @@ def levels_in(session: Session, skills: Sequence[str]) -> list[tuple[int, str, s
         .order_by(_L.member_id, _L.skill)
     )
     return [(r[0], r[1], r[2], r[3]) for r in session.execute(stmt).all()]
+
+
+def recorded_pairs(session: Session) -> set[tuple[str, str]]:
+    """(userid, skill) of every level recorded, whatever it is."""
+    stmt = select(_M.userid, _L.skill).join(Member.__table__, _M.id == _L.member_id)  # type: ignore[attr-defined]
+    return {(r[0], r[1]) for r in session.execute(stmt).all()}

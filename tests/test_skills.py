@@ -246,7 +246,8 @@ async def test_my_row_shows_levels_with_labels_and_targets(sbot: BotKit):
 async def test_the_team_matrix_comes_as_a_table_and_a_picture(sbot: BotKit):
     reply = await sbot.say("zhoujie", "技能 班组")
     assert reply.startswith("甲班多能工训练表")
-    assert "赵磊" in reply and "覆盖不足：" in reply and "切叶丝岗 1/4" in reply
+    assert "\n切叶丝岗 1/4 ⚠：赵磊● 王芳◑ 陈静◔\n" in reply  # highest first
+    assert "\n气流烘丝岗 0/4 ⚠：无人\n" in reply
     await sbot.drain()
     [image] = sbot.sent_to("zhoujie", "image")
     data, filename = sbot.fake.media(image.body["media_id"])
@@ -439,7 +440,7 @@ async def test_a_lapsed_level_stops_counting_until_it_is_renewed(sbot: BotKit):
     gaps = await sbot.say("zhangwei", "技能 缺口")
     assert "· 中控室岗 0/4" in gaps
     matrix = await sbot.say("zhoujie", "技能 班组")
-    assert "⊘" in matrix
+    assert "\n中控室岗 0/4 ⚠：孙丽⊘" in matrix
     renewed = await sbot.say("zhangwei", "定级 孙丽 中控 U 复训考核合格")
     assert "中控室岗 U 级重新认定，有效期 365 天" in renewed
     assert "过期" not in await sbot.say("sunli", "技能")
@@ -458,3 +459,12 @@ async def test_levels_about_to_lapse_are_announced_30_and_7_days_before(sbot: Bo
     assert "没有 30 天或 7 天后到期" in other.detail
     week = await sbot.app.scheduler.run("recertification", now + timedelta(days=23))
     assert "已提醒 1 个" in week.detail
+
+
+async def test_the_demo_levels_fill_in_and_never_undo_training(sbot: BotKit):
+    from handlers.skills import demo_levels
+
+    await sbot.say("zhoujie", "定级 陈静 切丝 L 补录")
+    report = await sbot.query(lambda s: demo_levels(s, sbot.app.config, LEVELS))
+    assert not report.problems and report.created == report.updated == 0
+    assert await level_of(sbot, "chenjing", "切叶丝岗") == "L"  # local mode restarts keep what was done
