@@ -29,7 +29,7 @@ from bot.replies import Button, Card, Image, ReplaceButton, Reply, Text
 from bot.router import Router
 from bot.scheduler import JobContext, job
 from bot.simulator.local import demo_file
-from handlers import charts, items
+from handlers import charts
 from handlers.approvals import approve_one, item_numbers
 from handlers.export import Scope, Sheet, workbook_sheet
 from handlers.items import ItemKind, ref
@@ -429,7 +429,9 @@ def train(ctx: Context, member: Sender, form: TrainingForm) -> str:
         title=title,
         created_at=ctx.now,
     )
-    items.submit(ctx, item, sender_person(member))
+    # The card goes to the trainee without recording them as an approver: the workday 待审 digest speaks
+    # of 申报 to review, while a trainee gets this practice's own reminder after a day.
+    ctx.send(trainee.userid, STEP_KIND.card(ctx.session, ctx.config, item, sender_person(member)))
     result = ""
     if step == 3:
         result = "，考核合格，学员确认后提升一级" if passed else "，考核未通过，可继续第二步指导后再考核"
@@ -1054,11 +1056,10 @@ def my_skills(ctx: Context) -> str:
         done = sorted({r.step for r in rows if r.status == ItemState.APPROVED and r.id > item.id})
         progress = "、".join(STEP_NAMES[s] for s in done) if done else "尚未开始"
         lines.append(f"轮训 #{plan.id}：{plan.skill}，{plan.due:%m-%d} 到期，已完成：{progress}")
-    waiting = item_store.waiting_for(ctx.session, ctx.member.id, 5)
-    mine = [x for x in waiting.items if x.kind == STEP_KIND.name]
+    mine = store.unconfirmed_for(ctx.session, ctx.member.id)
     if mine:
         lines.append(
-            "待确认的带教：" + "；".join(f"#{x.id} {x.title}" for x in mine) + "（回复「确认 #编号」）"
+            "待确认的带教：" + "；".join(f"#{n} {title}" for n, title in mine) + "（回复「确认 #编号」）"
         )
     return "\n".join(lines)
 

@@ -267,6 +267,17 @@ def unconfirmed_steps(session: Session, older_than: datetime) -> list[tuple[int,
     return [(r[0], r[1], r[2], r[3]) for r in session.execute(stmt)]
 
 
+def unconfirmed_for(session: Session, trainee_id: int) -> list[tuple[int, str]]:
+    """Steps waiting for this trainee's confirmation: (item id, title), oldest first."""
+    stmt = (
+        select(_I.id, _I.title)
+        .join(TrainingStep.__table__, _S.id == _I.id)  # type: ignore[attr-defined]
+        .where(_S.trainee_id == trainee_id, _I.status == ItemState.PENDING)
+        .order_by(_I.id)
+    )
+    return [(r[0], r[1]) for r in session.execute(stmt).all()]
+
+
 def mark_reminded(session: Session, item_ids: Sequence[int], at: datetime) -> None:
     for item_id in item_ids:
         step = session.get(TrainingStep, item_id)

@@ -101,6 +101,10 @@ async def test_a_step_reaches_the_trainee_as_a_card_to_confirm_and_counts_once_c
     assert facts["技能"] == "切叶丝岗" and facts["师傅"] == "赵磊" and "我来做你来看" in facts["步骤"]
     assert [b["key"] for b in card["button_list"]] == [f"confirm:{n}"]
     assert "还没有确认" in await sbot.say("zhaolei", "带教 陈静 切丝 2\n点评：刀门压力没核对")
+    assert f"待确认的带教：#{n} 陈静 切叶丝岗 第一步 我来做你来看" in await sbot.say("chenjing", "我的")
+    await sbot.app.scheduler.run("pending_digest", datetime.now(sbot.app.config.tz))
+    await sbot.drain()
+    assert not [t for t in sbot.texts_to("chenjing") if "待审提醒" in t]  # trainees are no approvers
     passive = await sbot.click("chenjing", f"confirm:{n}")
     assert passive is not None and passive.replace_button.startswith("已确认 · 陈静")
     status = await sbot.query(lambda s: s.execute(text(f"SELECT status FROM items WHERE id = {n}")).scalar())
