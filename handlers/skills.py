@@ -221,7 +221,8 @@ class TrainingStepKind(ItemKind):
             change = next(
                 (c for c in store.history(ctx.session, step.trainee_id) if c.skill == step.skill), None
             )
-            if change is not None and change.source == "带教":
+            # Only while this step's raise is still the newest change: a later 定级 or pass stands.
+            if change is not None and change.item_id == item.id:
                 store.set_level(
                     ctx.session,
                     step.trainee_id,

@@ -93,7 +93,9 @@ _STEPS = (
     .order_by(_S.id)
 )
 _HISTORY = (
-    select(_C.skill, _C.from_level, _C.to_level, _C.at, _C.by_id, _C.source, _C.reason, _C.coach_id)
+    select(
+        _C.skill, _C.from_level, _C.to_level, _C.at, _C.by_id, _C.source, _C.reason, _C.coach_id, _C.item_id
+    )
     .where(_C.member_id == bindparam("member"))
     .order_by(_C.at.desc(), _C.id.desc())
 )
@@ -189,6 +191,7 @@ class Change:
     source: str
     reason: str
     coach_id: int | None
+    item_id: int | None
 
 
 def history(session: Session, member_id: int) -> list[Change]:

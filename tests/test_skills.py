@@ -472,3 +472,20 @@ async def test_the_demo_levels_fill_in_and_never_undo_training(sbot: BotKit):
     report = await sbot.query(lambda s: demo_levels(s, sbot.app.config, LEVELS))
     assert not report.problems and report.created == report.updated == 0
     assert await level_of(sbot, "chenjing", "切叶丝岗") == "L"  # local mode restarts keep what was done
+
+
+async def test_voiding_a_passed_exam_reverses_the_points_and_the_level(sbot: BotKit):
+    await confirm(sbot, await step(sbot, "带教 陈静 切丝 1"))
+    await confirm(sbot, await step(sbot, "带教 陈静 切丝 2 点评：刀门间隙没复核"))
+    exam = await step(sbot, "带教 陈静 切丝 3 成绩：合格")
+    await confirm(sbot, exam)
+    assert await level_of(sbot, "chenjing", "切叶丝岗") == "L"
+    for who in ("chenjing", "zhaolei"):
+        refused = await sbot.say(who, f"撤销 #{exam} 记错了")
+        assert "不能" in refused and "已作废" not in refused, refused
+    assert await level_of(sbot, "chenjing", "切叶丝岗") == "L"
+    reply = await sbot.say("zhangwei", f"撤销 #{exam} 考核记录有误")
+    assert f"已作废 #{exam}" in reply and "赵磊 -2 分" in reply
+    assert await level_of(sbot, "chenjing", "切叶丝岗") == "I"
+    assert sum(points for _, points, _ in await entries(sbot, "zhaolei")) == 0
+    assert "切叶丝岗 L → I 作废 · 张伟" in await sbot.say("zhangwei", "技能 陈静")
