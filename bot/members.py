@@ -14,6 +14,7 @@ from sqlalchemy import Select, bindparam, delete, exists, literal, select
 from sqlalchemy.orm import Session
 
 from bot.context import Sender
+from storage import skills as skill_store
 from storage.models import (
     AuditLog,
     Branch,
@@ -36,6 +37,7 @@ POLITICAL_STATUSES = tuple(PoliticalStatus)
 LEVELS = ILUO_ORDER
 
 MEMBER_HEADER = ["userid", "name", "branch", "team", "party_group", "module", "political_status", "roles"]
+MEMBER_OPTIONAL = ["post"]  # own post (岗位) for 多能工 targets; files without it still import
 SKILL_HEADER = ["userid", "skill", "level"]
 STRANGER = "你好！你还不是「先锋」的登记成员，暂时不能使用。请联系所在支部书记或管理员登记，登记后即可使用。"
 
@@ -164,11 +166,15 @@ class ImportReport:
         return f"新增 {self.created}，更新 {self.updated}，未变 {self.unchanged}"
 
 
-def read_csv(text: str, header: list[str]) -> tuple[list[dict[str, str]], list[str]]:
-    """Rows as dicts keyed by `header`, or the problems with the file (BOM and blank lines tolerated)."""
+def read_csv(
+    text: str, header: list[str], optional: list[str] | None = None
+) -> tuple[list[dict[str, str]], list[str]]:
+    """Rows as dicts keyed by `header` (plus whichever `optional` columns follow it, in order), or the
+    problems with the file (BOM and blank lines tolerated)."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     got = [h.strip() for h in (reader.fieldnames or [])]
-    if got != header:
+    extra = optional or []
+    if not any(got == header + extra[:n] for n in range(len(extra) + 1)):
         return [], [f"line 1: header must be {','.join(header)} (got {','.join(got) or 'nothing'})"]
     rows = []
     for row in reader:
@@ -202,7 +208,7 @@ def _named(
 def import_members(session: Session, text: str, actor: str = "cli") -> ImportReport:
     """Create or update members from CSV. All rows are checked before anything is written."""
     report = ImportReport()
-    rows, report.problems = read_csv(text, MEMBER_HEADER)
+    rows, report.problems = read_csv(text, MEMBER_HEADER, MEMBER_OPTIONAL)
     seen: set[str] = set()
     for row in rows:
         line = row["_line"]
@@ -234,6 +240,8 @@ def import_members(session: Session, text: str, actor: str = "cli") -> ImportRep
             "political_status": row["political_status"],
             "active": True,
         }
+        if "post" in row:  # an older file without the column leaves the posts as they are
+            values["post"] = row["post"]
         roles = set(_roles(row["roles"])) - {"member"}
         member = session.execute(select(Member).where(Member.userid == row["userid"])).scalar_one_or_none()
         if member is None:
@@ -263,11 +271,16 @@ def _roles(text: str) -> list[str]:
 
 
 def import_skills(
-    session: Session, text: str, find_skill: Callable[[str], Any], actor: str = "cli"
+    session: Session,
+    text: str,
+    find_skill: Callable[[str], Any],
+    actor: str = "cli",
+    at: datetime | None = None,
 ) -> ImportReport:
     """Set the I-L-U-O levels people already hold (`python -m bot skills import`).
 
-    `find_skill` resolves a name or alias to a configured post (the skills practice passes its own).
+    `find_skill` resolves a name or alias to a configured post (the skills practice passes its own);
+    `at` dates the levels (the demo's are older than its history), now by default.
     """
     report = ImportReport()
     rows, report.problems = read_csv(text, SKILL_HEADER)
@@ -289,30 +302,20 @@ def import_skills(
             report.problems.append(f"line {line}: level must be one of {'/'.join(LEVELS)}")
     if report.problems:
         return report
-    now = datetime.now(UTC)
+    now = at or datetime.now(UTC)
     for row in rows:
         key = (ids[row["userid"]], row["skill"])
         level = row["level"].upper()
         current = session.get(SkillLevel, key)
-        if current is None:
-            session.add(
-                SkillLevel(member_id=key[0], skill=key[1], level=level, updated_at=now, source="import")
-            )
-            report.created += 1
-        elif current.level != level:
-            session.add(
-                AuditLog(
-                    at=now,
-                    actor=actor,
-                    action="skill.import",
-                    subject=row["userid"],
-                    detail=f"{row['skill']}: {current.level} → {level}",
-                )
-            )
-            current.level, current.updated_at, current.source = level, now, "import"
-            report.updated += 1
-        else:
+        if current is not None and current.level == level:
             report.unchanged += 1
+            continue
+        # Recorded as a change like 定级 and training, so that 技能 成员 shows where a level came from.
+        skill_store.set_level(
+            session, key[0], key[1], level, now, by_id=None, source="导入", actor=actor, subject=row["userid"]
+        )
+        report.created += current is None
+        report.updated += current is not None
     session.add(AuditLog(at=now, actor=actor, action="skills.import", detail=report.summary()))
     return report
 

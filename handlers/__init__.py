@@ -26,6 +26,7 @@ MODULES = (
     rankings,
     approvals,
     export,
+    skills,
 )  # with commands; 我的 shows their sections in this order
 
 

@@ -36,6 +36,7 @@ class Skill(NamedEntry):
     complexity: int = Field(ge=1, le=5)
     cycle_days: int | None = Field(default=None, ge=1)  # filled from complexity_cycle_days when left out
     ideal_qualified: int = Field(default=3, ge=1)  # Toyota "ideal number" of people at U or O
+    recert_days: int | None = Field(default=None, ge=1)  # a level lapses this long after its last 定级/考核
     description: str = ""
 
 

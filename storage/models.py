@@ -72,6 +72,7 @@ class Member(SQLModel, table=True):
     module_id: int | None = Field(default=None, foreign_key="modules.id")
     political_status: str = "群众"
     active: bool = True
+    post: str = ""  # own post (岗位) for 多能工 targets, the configured name; "" when not imported
 
 
 class MemberRole(SQLModel, table=True):

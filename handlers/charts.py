@@ -1,0 +1,193 @@
+"""Charts as PNG images for chat: one house style (colours, the CJK font, sizes) and the pictures built
+on it. The 多能工训练表's ILUO matrix is the first; later charts (rankings, assessments) reuse `font`,
+`canvas`, `to_png` and the palette so that every picture the bot sends looks the same.
+
+Pictures are drawn inside a handler's transaction (there is no handing them off the event loop there),
+so they are drawn with Pillow directly rather than through a plotting library: the five ILUO symbols
+are drawn once, supersampled, and pasted into each cell. A 60 × 13 matrix takes a few tens of
+milliseconds (`bench/skills_matrix.py`, docs/PERFORMANCE.md); matplotlib took about a second.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+# -- the house style ------------------------------------------------------------------------------
+
+INK = (31, 41, 51)  # text and symbols
+MUTED = (123, 135, 148)  # secondary text, rules
+PARTY_RED = (200, 16, 46)  # headings and what needs attention
+GAP_FILL = (253, 232, 232)  # a cell below its target
+HEADER_FILL = (245, 247, 250)
+EXPIRED = (170, 178, 189)  # a level that lapsed without re-certification
+WHITE = (255, 255, 255)
+MAX_BYTES = 2 * 1024 * 1024  # group robots take images up to 2 MB
+
+# Where fonts-noto-cjk (what .ci/run installs) and other CJK fonts live when fontconfig cannot say.
+_KNOWN_FONTS = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+)
+
+
+class ChartError(RuntimeError):
+    """A chart cannot be drawn here (no CJK font, too big to send); the message says what to do."""
+
+
+@lru_cache(maxsize=1)
+def font_file() -> tuple[str, int]:
+    """(path, face index) of a font that draws Simplified Chinese, asked of fontconfig first."""
+    if shutil.which("fc-match"):
+        try:
+            out = subprocess.run(
+                ["fc-match", "-f", "%{file}\n%{index}\n%{lang}", "sans-serif:lang=zh-cn"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            ).stdout.split("\n")
+            if len(out) >= 3 and "zh-cn" in out[2].split("|") and Path(out[0]).exists():
+                return out[0], int(out[1] or 0)
+        except (OSError, ValueError, subprocess.SubprocessError):
+            pass
+    for path in _KNOWN_FONTS:
+        if Path(path).exists():
+            return path, _sc_face(path)
+    raise ChartError(
+        "没有找到可显示中文的字体，无法生成图片。请管理员安装中文字体（Debian/Ubuntu：apt-get install "
+        "fonts-noto-cjk）后重启。"
+    )
+
+
+def _sc_face(path: str) -> int:
+    """The Simplified Chinese face of a font collection (Noto's .ttc starts with the Japanese one)."""
+    for index in range(12):
+        try:
+            face = ImageFont.truetype(path, 12, index=index)
+        except OSError:
+            break
+        if "SC" in " ".join(face.getname()):
+            return index
+    return 0
+
+
+@lru_cache(maxsize=8)
+def font(size: int) -> ImageFont.FreeTypeFont:
+    path, index = font_file()
+    return ImageFont.truetype(path, size, index=index)
+
+
+def canvas(width: int, height: int) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+    picture = Image.new("RGB", (width, height), WHITE)
+    return picture, ImageDraw.Draw(picture)
+
+
+def to_png(picture: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    # Fast compression: mostly flat colour compresses well anyway, and the time is spent in the handler.
+    picture.save(buf, format="PNG", compress_level=3)
+    data = buf.getvalue()
+    if len(data) > MAX_BYTES:
+        raise ChartError("图片超过 2 MB，无法发送，请缩小范围（例如按班组查看）。")
+    return data
+
+
+# -- the ILUO matrix ------------------------------------------------------------------------------
+
+CELL = 30  # px
+NAME_W = 96
+SYMBOL = 20  # the symbol's diameter
+LEVEL_NAMES = ("未培训", "I 培训中", "L 监护下操作", "U 独立上岗", "O 可教他人")  # 0–4
+
+
+@lru_cache(maxsize=32)
+def symbol(
+    level: int, background: tuple[int, int, int] = WHITE, colour: tuple[int, int, int] = INK
+) -> Image.Image:
+    """The ILUO symbol for 0–4: a circle with a quarter of it filled per level, clockwise from noon.
+
+    Drawn 4× larger and scaled down once, so that the edges are smooth; cached per background."""
+    big = SYMBOL * 4
+    tile = Image.new("RGB", (big, big), background)
+    draw = ImageDraw.Draw(tile)
+    box = (4, 4, big - 5, big - 5)
+    draw.ellipse(box, fill=WHITE, outline=colour, width=6)
+    if level >= 4:
+        draw.ellipse(box, fill=colour)
+    elif level > 0:
+        draw.pieslice(box, -90, -90 + 90 * level, fill=colour)  # Pillow's angles run clockwise from 3 o'clock
+    return tile.resize((SYMBOL, SYMBOL), Image.Resampling.LANCZOS)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """What the 多能工训练表 picture shows: people × posts with a level 0–4 (0 untrained … 4 O)."""
+
+    title: str
+    people: Sequence[str]
+    posts: Sequence[str]  # short names, drawn vertically (one character under the other)
+    levels: Sequence[Sequence[int]]  # [person][post], 0–4
+    below_target: Sequence[Sequence[bool]]  # [person][post]: the cell is under the member's target
+    expired: Sequence[Sequence[bool]]  # [person][post]: the level lapsed (drawn grey, not counted)
+    coverage: Sequence[str]  # per post, e.g. "3/4"
+    short: Sequence[bool]  # per post: fewer qualified than the ideal number
+
+
+def iluo_matrix(m: Matrix) -> bytes:
+    """The matrix as a PNG: title, vertical post names, a row per person, coverage and a legend."""
+    body, small, title_font = font(14), font(12), font(18)
+    head_h = 44 + 15 * max((len(p) for p in m.posts), default=2)
+    width = max(NAME_W + CELL * len(m.posts) + 12, 720)  # the legend needs 720
+    rows_h = CELL * len(m.people)
+    height = head_h + rows_h + CELL + 56
+    picture, draw = canvas(width, height)
+    draw.text((10, 10), m.title, font=title_font, fill=PARTY_RED)
+    draw.rectangle((0, head_h - 4, width, head_h), fill=HEADER_FILL)
+    for j, post in enumerate(m.posts):
+        x = NAME_W + CELL * j + CELL // 2
+        colour = PARTY_RED if m.short[j] else INK
+        for k, char in enumerate(post):
+            draw.text((x, 42 + 15 * k), char, font=small, fill=colour, anchor="mt")
+    offset = (CELL - SYMBOL) // 2
+    for i, name in enumerate(m.people):
+        y = head_h + CELL * i
+        if i % 2:
+            draw.rectangle((0, y, width, y + CELL - 1), fill=HEADER_FILL)
+        draw.text((10, y + CELL // 2), name, font=body, fill=INK, anchor="lm")
+        stripe = HEADER_FILL if i % 2 else WHITE
+        for j in range(len(m.posts)):
+            x = NAME_W + CELL * j
+            background = stripe
+            if m.below_target[i][j]:
+                background = GAP_FILL
+                draw.rectangle((x + 1, y + 1, x + CELL - 2, y + CELL - 2), fill=GAP_FILL)
+            colour = EXPIRED if m.expired[i][j] else INK
+            picture.paste(symbol(m.levels[i][j], background, colour), (x + offset, y + offset))
+    y = head_h + rows_h
+    draw.line((0, y, width, y), fill=MUTED, width=1)
+    draw.text((10, y + CELL // 2), "合格/理想", font=small, fill=MUTED, anchor="lm")
+    for j, text in enumerate(m.coverage):
+        x = NAME_W + CELL * j + CELL // 2
+        draw.text((x, y + CELL // 2), text, font=small, fill=PARTY_RED if m.short[j] else INK, anchor="mm")
+    y += CELL + 12
+    x = 10
+    for level, label in enumerate(LEVEL_NAMES):
+        picture.paste(symbol(level), (x, y))
+        draw.text((x + SYMBOL + 4, y + SYMBOL // 2), label, font=small, fill=MUTED, anchor="lm")
+        x += SYMBOL + 16 + int(draw.textlength(label, font=small))
+    draw.rectangle((x, y + 2, x + SYMBOL, y + SYMBOL - 2), fill=GAP_FILL)
+    draw.text((x + SYMBOL + 4, y + SYMBOL // 2), "低于目标", font=small, fill=MUTED, anchor="lm")
+    x += SYMBOL + 16 + int(draw.textlength("低于目标", font=small))
+    picture.paste(symbol(3, WHITE, EXPIRED), (x, y))
+    draw.text((x + SYMBOL + 4, y + SYMBOL // 2), "已过期", font=small, fill=MUTED, anchor="lm")
+    return to_png(picture)
