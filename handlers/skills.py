@@ -157,7 +157,7 @@ class TrainingStepKind(ItemKind):
     decider_roles: ClassVar[frozenset[str]] = frozenset()
 
     def approvers(
-        self, session: Session, config: Config, item: Item, exclude: Sequence[int] = ()
+        self, session: Session, config: Config, item: Item, paid: Sequence[int] | None = None
     ) -> list[people_store.Person]:
         step = session.get(TrainingStep, item.id)
         trainee = person(session, step.trainee_id) if step is not None else None
@@ -194,15 +194,24 @@ class TrainingStepKind(ItemKind):
         return f"点评：{step.comment}" if step is not None and step.comment else ""
 
     def card(
-        self, session: Session, config: Config, item: Item, owner: people_store.Person, evidence: int = 0
+        self,
+        session: Session,
+        config: Config,
+        item: Item,
+        owner: people_store.Person,
+        evidence: int = 0,
+        *,
+        facts: Sequence[tuple[str, str]] | None = None,
+        description: str | None = None,
     ) -> Card:
+        """One button, 确认, for the trainee (not the approvers' 通过 / 驳回)."""
         assert item.id is not None
         return Card(
             title=f"带教记录 #{item.id} 请确认",
             subtitle=item.title,
             source=self.source,
-            facts=tuple(self.facts(session, config, item)),
-            description=self.description(session, item),
+            facts=tuple(self.facts(session, config, item) if facts is None else facts),
+            description=self.description(session, item) if description is None else description,
             buttons=(Button("确认", "confirm", str(item.id)),),
             ref=ref(item.id),
         )
@@ -844,7 +853,7 @@ class PlanKind(ItemKind):
     decider_roles: ClassVar[frozenset[str]] = frozenset()
 
     def approvers(
-        self, session: Session, config: Config, item: Item, exclude: Sequence[int] = ()
+        self, session: Session, config: Config, item: Item, paid: Sequence[int] | None = None
     ) -> list[people_store.Person]:
         return []
 
