@@ -5,6 +5,8 @@ commands that use it (投稿, 录用, 退回) belong to the publicity practice.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from bot.config import (
@@ -45,11 +47,18 @@ class PublicityConfig(PracticeSection):
     submission_points: NonNegative = 0.5
     default_monthly_quota: int = Field(default=2, ge=0)
     default_channel: str | None = None  # used by `录用 #N` without a channel
+    # How a channel's points are shared by co-authors: `equal` (split evenly) or `each` (every author
+    # earns the channel's full points).
+    coauthor_split: Literal["equal", "each"] = "equal"
+    announce_group: str | None = None  # a group robot told of every accepted article (None: nobody)
     channels: list[Channel] = Field(default_factory=list)  # lowest first
     modules: list[PublicityModule] = Field(default_factory=list)
 
     def references(self, config: Config) -> list[tuple[str, str]]:
-        return indicator_refs(config, [("publicity.indicator", self.indicator)])
+        problems = indicator_refs(config, [("publicity.indicator", self.indicator)])
+        if self.announce_group and self.announce_group not in config.groups:
+            problems.append(("publicity.announce_group", f"unknown group {self.announce_group!r}"))
+        return problems
 
     @model_validator(mode="after")
     def _consistent(self) -> PublicityConfig:
@@ -80,6 +89,20 @@ class PublicityConfig(PracticeSection):
 
     def module(self, text: str) -> PublicityModule | None:
         return find_named(self.modules, text)
+
+    def shares(self, points_x100: int, authors: int) -> list[int]:
+        """What each of `authors` earns of `points_x100` (hundredths), the submitter first: an equal
+        split gives the remainder of the division to the first authors, so the shares add up."""
+        if authors <= 0:
+            return []
+        if self.coauthor_split == "each":
+            return [points_x100] * authors
+        base, rest = divmod(points_x100, authors)
+        return [base + (1 if i < rest else 0) for i in range(authors)]
+
+    def channel_rank(self, code: str) -> int:
+        """0 for the lowest channel; -1 for none."""
+        return next((i for i, c in enumerate(self.channels) if c.code == code), -1)
 
     def module_quota(self, name: str) -> int:
         """Articles a module owes per month: its own quota, else the default."""
