@@ -200,8 +200,8 @@ def accept_at(ctx: Context, item: Item, approver: Sender, channel: Channel) -> l
     channel_x100 = round(channel.points * 100)
     difference = max(0, channel_x100 - article.best_points_x100)
     booked = _book_shares(ctx, item, authors, difference, approver, f"《{item.title}》{channel.name}录用")
-    paid = sum(b.points_x100 for b in booked)
     booked += _pay_submission(ctx, item, article, approver)
+    paid = sum(b.points_x100 for b in booked)
     first = article.accepted_at is None
     if difference:
         article.best_channel, article.best_points_x100 = channel.code, channel_x100
