@@ -382,8 +382,14 @@ def activity(ctx: Context, member: Sender, form: ActivityForm) -> str:
 
 
 def attendance(session: Session, activity: Activity) -> dict[str, Any]:
-    """Who was invited, present, excused, absent (and signed in from outside the scope), by team."""
-    invitees = store.scope_members(session, activity.scope, activity.scope_id)
+    """Who was invited (the organiser aside), present, excused, absent (and signed in from outside the
+    scope), by team."""
+    # The organiser runs it: neither expected nor absent.
+    invitees = [
+        p
+        for p in store.scope_members(session, activity.scope, activity.scope_id)
+        if p.member_id != activity.organiser_id
+    ]
     signed = {a.member_id: (a, name, team) for a, name, team in store.attendances(session, activity.id)}
     excused = {
         leave.member_id for leave, state in store.leaves(session, activity.id) if state == ItemState.APPROVED

@@ -307,7 +307,7 @@ def branch_attendance(
 
     - `expected`: invitations of the branch's active members (each member once per activity whose
       scope holds them: the workshop, their branch or their team, read from their current branch and
-      team), less those on approved leave for it;
+      team), less those on approved leave for it and the organiser;
     - `present`: of those, the ones who signed in;
     - `excused`: invitations excused by approved leave;
     - `rate` (property): present / expected.
@@ -352,7 +352,7 @@ def branch_attendance(
                 or (a.scope == BRANCH and a.scope_id == branch_id)
                 or (a.scope == TEAM and a.scope_id == team_id)
             )
-            if not invited:
+            if not invited or member_id == a.organiser_id:  # the organiser runs it
                 continue
             if (a.id, member_id) in excused:
                 figures[branch_id][2] += 1

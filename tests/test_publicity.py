@@ -1,4 +1,4 @@
-""""1+1+N" publicity through encrypted callbacks: 投稿, the module lead's card, 录用 at a channel (and
+""" "1+1+N" publicity through encrypted callbacks: 投稿, the module lead's card, 录用 at a channel (and
 higher later), 退回 and revision, 不录用, quotas, the reminder and the monthly report, every refusal
 recording nothing.
 
@@ -66,7 +66,9 @@ async def test_accepting_books_the_channel_split_between_authors_and_a_higher_ch
     row = await article(bot, number)
     assert (row.best_channel, row.best_points_x100) == ("company", 400)
     channels = await bot.query(
-        lambda s: list(s.execute(select(ArticlePublication.channel).order_by(ArticlePublication.id)).scalars())
+        lambda s: list(
+            s.execute(select(ArticlePublication.channel).order_by(ArticlePublication.id)).scalars()
+        )
     )
     assert channels == ["factory", "company", "workshop"]
     await bot.drain()
@@ -105,7 +107,9 @@ async def test_send_back_then_revise_then_accept_keeps_the_revision_count(bot: B
     await bot.drain()
     assert any("数据请核对" in t and f"投稿 #{number}" in t for t in bot.texts_to("wangfang"))
     assert await item_status(bot, number) == ("rejected", "sunli")
-    reply = await bot.say("wangfang", f"投稿 #{number}\n内容：修改后：叶丝干燥出口水分标准偏差由0.21降到0.15，附现场照片。")
+    reply = await bot.say(
+        "wangfang", f"投稿 #{number}\n内容：修改后：叶丝干燥出口水分标准偏差由0.21降到0.15，附现场照片。"
+    )
     assert "已重新提交" in reply and "第 1 次修改" in reply, reply
     assert await item_status(bot, number) == ("pending", "")
     row = await article(bot, number)
@@ -118,7 +122,9 @@ async def test_send_back_then_revise_then_accept_keeps_the_revision_count(bot: B
 async def test_a_revision_is_refused_while_pending_for_others_and_after_closing(bot: BotKit):
     number = await submit(bot)
     before = await ledger(bot)
-    assert "还在审核中" in await bot.say("wangfang", f"投稿 #{number}\n内容：再改一遍的正文内容，不少于十个字。")
+    assert "还在审核中" in await bot.say(
+        "wangfang", f"投稿 #{number}\n内容：再改一遍的正文内容，不少于十个字。"
+    )
     assert "不是你的稿件" in await bot.say("xuming", f"投稿 #{number}\n内容：别人的稿件我来改一改看看。")
     assert await ledger(bot) == before
     reply = await bot.say("sunli", f"不录用 #{number} 与上月稿件内容重复")
@@ -200,6 +206,8 @@ async def test_voiding_an_accepted_article_reverses_its_points(bot: BotKit):
     assert await total(bot, "wangfang") == 0
     mid = await member_id(bot, "wangfang")
     lines = await bot.query(
-        lambda s: s.execute(text("SELECT count(*) FROM point_entries WHERE member_id = :m"), {"m": mid}).scalar_one()
+        lambda s: s.execute(
+            text("SELECT count(*) FROM point_entries WHERE member_id = :m"), {"m": mid}
+        ).scalar_one()
     )
     assert lines == 4  # two bookings and their two reversals
