@@ -18,7 +18,10 @@ from storage.publicity import Article, ArticlePublication
 from tests.kit import BotKit, item_status, ledger
 from tests.test_points import cards, item_number, member_id, total
 
-ARTICLE = "投稿\n标题：叶丝干燥工序水分稳定性攻关见成效\n内容：本月工艺质量模块围绕叶丝干燥出口水分开展攻关，标准偏差由0.21降到0.15。"
+ARTICLE = (
+    "投稿\n标题：叶丝干燥工序水分稳定性攻关见成效\n"
+    "内容：本月工艺质量模块围绕叶丝干燥出口水分开展攻关，标准偏差由0.21降到0.15。"
+)
 
 
 async def submit(bot: BotKit, userid: str = "wangfang", extra: str = "") -> int:
