@@ -30,7 +30,7 @@ from handlers.approvals import split_number
 from handlers.export import Scope, Sheet, workbook_sheet
 from handlers.items import ItemKind
 from handlers.ledger import book, fmt, short
-from handlers.people import Person, person, sender_person
+from handlers.people import Person, find_person, person, sender_person
 from handlers.periods import period_of
 from handlers.points_config import PointsConfig
 from storage import activities as store
@@ -467,12 +467,33 @@ def parse_code(raw: str, _ctx: Any) -> str:
     return text
 
 
-def _in_scope(member: Sender, activity: Activity) -> bool:
+def _in_scope(member: Sender | Person, activity: Activity) -> bool:
     if activity.scope == WORKSHOP:
         return True
     if activity.scope == BRANCH:
         return member.branch_id is not None and member.branch_id == activity.scope_id
     return member.team_id is not None and member.team_id == activity.scope_id
+
+
+def _record(ctx: Context, row: Activity, who: Person, approver_id: int) -> int:
+    """Record `who` present and book the activity's points when they are due; returns the points."""
+    in_scope = _in_scope(who, row)
+    points = row.points_x100 if in_scope or ActivitiesConfig.of(ctx.config).out_of_scope_points else 0
+    store.sign_in(ctx.session, row.id, who.id, ctx.now, in_scope, points)
+    if points:
+        book(
+            ctx.session,
+            who,
+            points,
+            category=row.category,
+            indicator=row.indicator,
+            day=row.starts_at.astimezone(ctx.config.tz).date(),
+            at=ctx.now,
+            item_id=row.id,
+            approver_id=approver_id,
+            note=f"签到 {row.name}",
+        )
+    return points
 
 
 @router.command("签到", code="signin", aliases=("打卡",), args=parse_code)
@@ -489,7 +510,6 @@ def signin(ctx: Context, member: Sender, args: str) -> str:
         return "现在没有你可以签到的活动。签到码在活动通知里，开始前 20 分钟起可以签到。"
     if not re.fullmatch(r"\d{4}", text):
         return "签到码是 4 位数字，例：签到 4821。"
-    config = ActivitiesConfig.of(ctx.config)
     row = store.by_code(ctx.session, text, ctx.now - timedelta(days=1))
     if row is None:
         return f"签到码 {text} 不对，请核对活动通知里的签到码。"
@@ -508,25 +528,63 @@ def signin(ctx: Context, member: Sender, args: str) -> str:
     if earlier is not None:
         return f"你已在 {_local(earlier, ctx.config, '%H:%M')} 签到过 #{row.id} {row.name}，无需重复签到。"
     in_scope = _in_scope(member, row)
-    points = row.points_x100 if in_scope or config.out_of_scope_points else 0
-    store.sign_in(ctx.session, row.id, member.id, ctx.now, in_scope, points)
+    points = _record(ctx, row, sender_person(member), row.organiser_id)
     if points:
-        book(
-            ctx.session,
-            sender_person(member),
-            points,
-            category=row.category,
-            indicator=row.indicator,
-            day=row.starts_at.astimezone(ctx.config.tz).date(),
-            at=ctx.now,
-            item_id=row.id,
-            approver_id=row.organiser_id,
-            note=f"签到 {row.name}",
-        )
         return f"签到成功：#{row.id} {row.name}，+{fmt(points)} 分。"
     if not in_scope:
         return f"签到成功：#{row.id} {row.name}。你不在这项活动的范围（{row.scope_name}）内，不计分。"
     return f"签到成功：#{row.id} {row.name}。"
+
+
+def parse_attendees(raw: str, ctx: Context) -> list[Person]:
+    found: dict[int, Person] = {}
+    for word in (w for w in re.split(r"[\s,，、;；]+", half_width(raw)) if w):
+        p = find_person(ctx.session, word)
+        found.setdefault(p.id, p)
+    if not found:
+        raise FieldError("请写参加者的姓名")
+    return list(found.values())
+
+
+class RecordForm(Form):
+    number: int = Field("编号", example="#12", parse=parse_show, positional=True)  # type: ignore[assignment]
+    members: list[Person] = Field(
+        "成员", example="王芳、陈静", parse=parse_attendees, positional=True, rest=True, aliases=("参加者",)
+    )  # type: ignore[assignment]
+
+
+@router.command("补签", code="activity_record", roles=ORGANISERS, form=RecordForm)
+def record(ctx: Context, member: Sender, form: RecordForm) -> str:
+    """组织者为到场但没能签到的人补记签到（记分同签到），例：补签 #12 王芳、陈静。"""
+    item = ctx.session.get(Item, form.number)
+    row = ctx.session.get(Activity, form.number) if item is not None else None
+    if item is None or row is None:
+        return f"没有编号为 #{form.number} 的活动。"
+    refusal = ACTIVITY.refusal(ctx.session, ctx.config, member, item)
+    if refusal:
+        return refusal
+    if item.status != ItemState.APPROVED:
+        return f"#{row.id} {row.name} 已取消，不能补签。"
+    if ctx.now < row.opens_at:
+        return f"#{row.id} {row.name} 的签到还没开始，不能补签。"
+    done, already = [], []
+    for who in form.members:
+        if store.signed_at(ctx.session, row.id, who.id) is not None:
+            already.append(who.name)
+            continue
+        points = _record(ctx, row, who, member.id)
+        done.append(f"{who.name}" + (f" +{fmt(points)} 分" if points else "（不计分）"))
+        ctx.send(
+            who.userid,
+            f"{member.name}为你补记了 #{row.id} {row.name} 的签到"
+            + (f"，+{fmt(points)} 分。" if points else "。"),
+        )
+    parts = []
+    if done:
+        parts.append(f"已为 #{row.id} {row.name} 补签：{'、'.join(done)}。")
+    if already:
+        parts.append(f"{'、'.join(already)} 已签到过，无需补签。")
+    return "".join(parts)
 
 
 # -- 请假 -------------------------------------------------------------------------------------------

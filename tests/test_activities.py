@@ -255,3 +255,19 @@ async def test_voiding_an_activity_reverses_the_sign_in_points(bot: BotKit, cloc
     reply = await bot.say("zhangwei", f"撤销 #{number} 场地临时调整，改期")
     assert "已作废" in reply and "王芳 -1 分" in reply, reply
     assert await total(bot, "wangfang", quarter()) == 0
+
+
+async def test_the_organiser_records_someone_who_could_not_sign_in_and_others_may_not(bot: BotKit, clock):
+    clock(0, 9, 0)
+    number, code = await announce(bot)
+    before = await ledger(bot)
+    assert "签到还没开始" in await bot.say("zhangwei", f"补签 #{number} 王芳")
+    assert "仅限" in await bot.say("wangfang", f"补签 #{number} 陈静")
+    assert "只能由组织者" in await bot.say("wuhao", f"补签 #{number} 陈静")
+    assert await ledger(bot) == before
+    clock(1, 21, 30)
+    await bot.say("liuyang", f"签到 {code}")  # closed: recorded by the organiser instead
+    reply = await bot.say("zhangwei", f"补签 #{number} 陈静、刘洋")
+    assert "补签：陈静 +1 分、刘洋 +1 分" in reply, reply
+    assert "已签到过" in await bot.say("zhangwei", f"补签 #{number} 陈静")
+    assert await signed(bot, number) == 2 and await total(bot, "chenjing", quarter()) == 100
