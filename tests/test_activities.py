@@ -271,3 +271,26 @@ async def test_the_organiser_records_someone_who_could_not_sign_in_and_others_ma
     assert "补签：陈静 +1 分、刘洋 +1 分" in reply, reply
     assert "已签到过" in await bot.say("zhangwei", f"补签 #{number} 陈静")
     assert await signed(bot, number) == 2 and await total(bot, "chenjing", quarter()) == 100
+
+
+async def test_branch_attendance_rate_for_the_assessment(bot: BotKit, clock):
+    from storage.activities import branch_attendance
+    from storage.people import branch_id
+
+    clock(0, 9, 0)
+    number, code = await announce(bot)
+    leave = item_number((await bot.say("chenjing", f"请假 #{number} 上中班")).split("已提交请假")[1])
+    await bot.say("zhangwei", f"通过 #{leave}")
+    clock(1, 19, 20)
+    for userid in ("wangfang", "sunli", "wuhao"):  # 吴昊 is outside the scope: counted nowhere
+        await bot.say(userid, f"签到 {code}")
+    tz = bot.app.config.tz
+    lo, hi = period_of("quarter", datetime(2026, 12, 2).date()).bounds(tz)
+    early = await bot.query(lambda s: branch_attendance(s, lo, hi, clock(1, 20, 0)))
+    assert early == {}  # sign-in still open
+    figures = await bot.query(lambda s: branch_attendance(s, lo, hi, clock(1, 21, 5)))
+    first = await bot.query(lambda s: branch_id(s, "第一党支部"))
+    # 8 members of 第一党支部 less the organiser 张伟 = 7 invited; 陈静 excused; 2 of 6 present.
+    assert (figures[first].expected, figures[first].present, figures[first].excused) == (6, 2, 1)
+    assert round(figures[first].rate, 3) == 0.333
+    assert list(figures) == [first]

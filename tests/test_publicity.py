@@ -214,3 +214,25 @@ async def test_voiding_an_accepted_article_reverses_its_points(bot: BotKit):
         ).scalar_one()
     )
     assert lines == 4  # two bookings and their two reversals
+
+
+async def test_branch_publicity_counts_accepted_articles_against_the_correspondents_quota(bot: BotKit):
+    from storage.people import branch_id
+    from storage.publicity import branch_publicity
+
+    number = await submit(bot)  # 王芳, 第一党支部
+    await bot.say("sunli", f"录用 #{number}")
+    await bot.say("sunli", f"录用 #{number} 厂内")  # still one article
+    voided = await submit(bot)
+    await bot.say("sunli", f"录用 #{voided}")
+    await bot.say("sunli", f"撤销 #{voided} 重复")
+    tz = bot.app.config.tz
+    quarter_ = period_of("quarter", datetime.now(tz).date())
+    lo, hi = quarter_.bounds(tz)
+    quotas = {"工艺质量": 2, "设备管理": 2}
+    figures = await bot.query(lambda s: branch_publicity(s, lo, hi, 3, quotas))
+    first = await bot.query(lambda s: branch_id(s, "第一党支部"))
+    second = await bot.query(lambda s: branch_id(s, "第二党支部"))
+    # 王芳 is 工艺质量's only correspondent (2 a month × 3), 徐明 设备管理's.
+    assert (figures[first].accepted, figures[first].quota) == (1, 6.0)
+    assert (figures[second].accepted, figures[second].quota) == (0, 6.0)
