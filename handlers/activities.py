@@ -43,6 +43,7 @@ from storage.vocabulary import ItemState, Role
 
 router = Router("activities")
 ORGANISERS = frozenset({Role.SECRETARY, Role.COMMITTEE})
+STALE_REPORT = timedelta(days=1)  # reports for activities closed longer ago are not sent
 SCOPE_WORDS = {WORKSHOP: ("车间", "全车间", "党总支", "全体"), BRANCH: ("本支部", "支部", "我的支部")}
 
 
@@ -684,7 +685,7 @@ def activity_tick(ctx: JobContext) -> str:
     """Remind the people in scope before an activity starts; send the organiser the attendance
     report once its sign-in has closed."""
     config = ActivitiesConfig.of(ctx.config)
-    reminded = reported = 0
+    reminded = reported = stale = 0
     for row in store.starting_between(
         ctx.session, ctx.now, ctx.now + timedelta(minutes=config.reminder_minutes)
     ):
@@ -707,13 +708,18 @@ def activity_tick(ctx: JobContext) -> str:
         reminded += 1
     for row in store.ended_unreported(ctx.session, ctx.now):
         organiser = person(ctx.session, row.organiser_id)
-        if organiser is not None:
+        # A report more than a day late (the bot was down, or history was loaded) is noise: the
+        # organiser can still ask with 活动 #N.
+        if organiser is not None and row.closes_at > ctx.now - STALE_REPORT:
             ctx.send(organiser.userid, "活动出勤报告\n" + report_text(ctx.session, ctx.config, row))
+            reported += 1
+        else:
+            stale += 1
         store.mark(ctx.session, row.id, reported=True)
-        reported += 1
-    if not reminded and not reported:
+    if not reminded and not reported and not stale:
         return "没有要提醒或报告的活动。"
-    return f"提醒了 {reminded} 项活动，发出 {reported} 份出勤报告。"
+    late = f"；{stale} 项活动结束已超过一天，不再发报告" if stale else ""
+    return f"提醒了 {reminded} 项活动，发出 {reported} 份出勤报告{late}。"
 
 
 # -- the workbook -----------------------------------------------------------------------------------

@@ -294,3 +294,13 @@ async def test_branch_attendance_rate_for_the_assessment(bot: BotKit, clock):
     assert (figures[first].expected, figures[first].present, figures[first].excused) == (6, 2, 1)
     assert round(figures[first].rate, 3) == 0.333
     assert list(figures) == [first]
+
+
+async def test_a_report_more_than_a_day_late_is_not_sent(bot: BotKit, clock):
+    clock(0, 9, 0)
+    number, _code = await announce(bot)
+    result = (await bot.app.scheduler.run("activity_tick", clock(3, 9, 2))).detail
+    assert "发出 0 份出勤报告；1 项活动结束已超过一天" in result, result
+    await bot.drain()
+    assert not [t for t in bot.texts_to("zhangwei") if "出勤报告" in t]
+    assert "应到 7" in await bot.say("zhangwei", f"活动 #{number}")

@@ -18,7 +18,7 @@ from bot.config import parse_config
 from bot.serve import serve
 from bot.simulator import demo
 from bot.simulator.demo import Step, click, say, timeline
-from handlers import points_demo
+from handlers import activities_demo, points_demo, publicity_demo
 from storage.models import InboxEntry, OutboxMessage
 from tests import kit
 from tests.simkit import LocalKit, next_event, start_local, stop_local
@@ -42,7 +42,8 @@ async def seeded(database_url: str, http: aiohttp.ClientSession) -> Any:
 
 def test_the_points_history_is_collected_from_its_companion_module() -> None:
     steps = demo.histories(handlers.MODULES)
-    assert steps == points_demo.DEMO_HISTORY  # the only practice with a history so far
+    # In the order of handlers.MODULES.
+    assert steps == points_demo.DEMO_HISTORY + publicity_demo.DEMO_HISTORY + activities_demo.DEMO_HISTORY
     assert len(steps) > 50
     labels = {s.label for s in steps if s.label}
     for s in steps:  # every reference is to an item labelled somewhere in the script
@@ -110,7 +111,12 @@ async def test_local_mode_opens_with_weeks_of_history(seeded: LocalKit) -> None:
         await asyncio.sleep(0.05)
     shown = [e for e in seeded.sim.log.since("") if e["kind"] == "app"]
     assert shown and all(e["msgtype"] == "template_card" and e["body"]["button_list"] for e in shown)
-    assert {u for e in shown for u in e["users"]} == {"zhangwei", "wuhao", "liqiang"}  # the approvers
+    assert {u for e in shown for u in e["users"]} == {
+        "zhangwei",
+        "wuhao",
+        "liqiang",
+        "sunli",
+    }  # the approvers
     assert await seeded.app.db.run(count(OutboxMessage)) > 100  # the history's pushes, marked sent
 
     # 导出 has the quarter's points to write.
