@@ -111,8 +111,8 @@ class ArticleKind(ItemKind):
     def card(self, session: Session, config: Config, item: Item, owner: Person, evidence: int = 0) -> Card:
         assert item.id is not None
         evidence = item_store.evidence_counts(session, [item.id]).get(item.id, 0)
-        default = PublicityConfig.of(config).default_channel
-        channel = PublicityConfig.of(config).channel(default) if default else None
+        article = session.get(Article, item.id)
+        channel = PublicityConfig.of(config).default_for(article.module if article else "")
         return Card(
             title=f"稿件 #{item.id}",
             subtitle=f"《{item.title}》",
@@ -136,12 +136,11 @@ class ArticleKind(ItemKind):
         )
 
     def approve(self, ctx: Context, item: Item, approver: Sender) -> list[Booked]:
-        config = PublicityConfig.of(ctx.config)
-        channel = ctx.extra.get(CHANNEL_KEY) or (
-            config.channel(config.default_channel) if config.default_channel else None
+        article = ctx.session.get(Article, item.id)
+        channel = ctx.extra.get(CHANNEL_KEY) or PublicityConfig.of(ctx.config).default_for(
+            article.module if article else ""
         )
-        if channel is None:
-            channel = config.channels[0]
+        assert channel is not None, "the publicity section has no channels"
         return accept_at(ctx, item, approver, channel)
 
 

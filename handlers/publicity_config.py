@@ -38,6 +38,7 @@ class PublicityModule(NamedEntry):
     """A business module (宣传模块) with its lead and correspondents; quota = articles per month."""
 
     monthly_quota: int | None = Field(default=None, ge=0)
+    default_channel: str | None = None  # this module's channel for `录用 #N` alone; else the section's
     description: str = ""
 
 
@@ -77,6 +78,12 @@ class PublicityConfig(PracticeSection):
                 )
         if self.default_channel is not None and self.channel(self.default_channel) is None:
             problems.add("default_channel", f"unknown channel (channels are {names_of(self.channels)})")
+        for i, m in enumerate(self.modules):
+            if m.default_channel is not None and self.channel(m.default_channel) is None:
+                problems.add(
+                    f"modules[{i}].default_channel",
+                    f"unknown channel (channels are {names_of(self.channels)})",
+                )
         problems.raise_if_any()
         return self
 
@@ -103,6 +110,12 @@ class PublicityConfig(PracticeSection):
     def channel_rank(self, code: str) -> int:
         """0 for the lowest channel; -1 for none."""
         return next((i for i, c in enumerate(self.channels) if c.code == code), -1)
+
+    def default_for(self, module: str) -> Channel | None:
+        """The channel `录用 #N` (or the card's button) uses for an article of `module`."""
+        found = self.module(module)
+        code = (found.default_channel if found else None) or self.default_channel
+        return self.channel(code) if code else (self.channels[0] if self.channels else None)
 
     def module_quota(self, name: str) -> int:
         """Articles a module owes per month: its own quota, else the default."""

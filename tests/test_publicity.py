@@ -236,3 +236,17 @@ async def test_branch_publicity_counts_accepted_articles_against_the_corresponde
     # 王芳 is 工艺质量's only correspondent (2 a month × 3), 徐明 设备管理's.
     assert (figures[first].accepted, figures[first].quota) == (1, 6.0)
     assert (figures[second].accepted, figures[second].quota) == (0, 6.0)
+
+
+async def test_a_module_may_have_its_own_default_channel(make_bot):  # type: ignore[no-untyped-def]
+    from tests.kit import shipped_config
+
+    modules = shipped_config()["publicity"]["modules"]
+    for m in modules:
+        if m["name"] == "工艺质量":
+            m["default_channel"] = "厂内"
+    bot = await make_bot(publicity={"modules": modules})
+    number = await submit(bot)
+    await bot.click("sunli", f"accept:{number}")
+    assert (await article(bot, number)).best_channel == "factory"
+    assert await total(bot, "wangfang") == 250
