@@ -64,6 +64,13 @@ class Command:
     def summary(self) -> str:
         return self.doc.splitlines()[0] if self.doc else ""
 
+    @functools.cached_property
+    def gist(self) -> str:
+        """The summary's first clause, for the list in 帮助: short enough that a secretary's whole
+        list fits one phone message (the rest is in 「帮助 命令」)."""
+        first = re.split(r"[；;。，,：:（(]", self.summary, maxsplit=1)[0].strip()
+        return first if len(first) <= 24 else first[:23] + "…"
+
     def refusal(self, sender: Sender) -> str | None:
         """Why `sender` may not use this command, or None if they may."""
         roles = self.roles() if callable(self.roles) else self.roles

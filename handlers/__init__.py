@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from bot.router import Router
 from handlers import (  # noqa: F401 - imported for what they register
+    activities,
     activities_config,
     approvals,
     basics,
     export,
     points,
     projects_config,
+    publicity,
     publicity_config,
     rankings,
     skills,
@@ -27,6 +29,8 @@ MODULES = (
     approvals,
     export,
     skills,
+    publicity,
+    activities,
 )  # with commands; 我的 shows their sections in this order
 
 

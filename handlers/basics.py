@@ -22,7 +22,7 @@ def help_(ctx: Context, member: Sender, args: str) -> str:
         return describe(cmd) + (f"\n（{refusal}）" if refusal else "")
     lines = [f"{member.name}，你可以用这些命令（发送「帮助 命令」看说明和示例）："]
     for cmd in ctx.router.available_to(member):
-        lines.append(f"· {cmd.name}：{cmd.summary}")
+        lines.append(f"· {cmd.name}：{cmd.gist}")
     lines.append("填写中途发送「取消」可放弃。")
     return "\n".join(lines)
 

@@ -5,6 +5,8 @@ commands that use it (投稿, 录用, 退回) belong to the publicity practice.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from bot.config import (
@@ -36,6 +38,7 @@ class PublicityModule(NamedEntry):
     """A business module (宣传模块) with its lead and correspondents; quota = articles per month."""
 
     monthly_quota: int | None = Field(default=None, ge=0)
+    default_channel: str | None = None  # this module's channel for `录用 #N` alone; else the section's
     description: str = ""
 
 
@@ -45,11 +48,18 @@ class PublicityConfig(PracticeSection):
     submission_points: NonNegative = 0.5
     default_monthly_quota: int = Field(default=2, ge=0)
     default_channel: str | None = None  # used by `录用 #N` without a channel
+    # How a channel's points are shared by co-authors: `equal` (split evenly) or `each` (every author
+    # earns the channel's full points).
+    coauthor_split: Literal["equal", "each"] = "equal"
+    announce_group: str | None = None  # a group robot told of every accepted article (None: nobody)
     channels: list[Channel] = Field(default_factory=list)  # lowest first
     modules: list[PublicityModule] = Field(default_factory=list)
 
     def references(self, config: Config) -> list[tuple[str, str]]:
-        return indicator_refs(config, [("publicity.indicator", self.indicator)])
+        problems = indicator_refs(config, [("publicity.indicator", self.indicator)])
+        if self.announce_group and self.announce_group not in config.groups:
+            problems.append(("publicity.announce_group", f"unknown group {self.announce_group!r}"))
+        return problems
 
     @model_validator(mode="after")
     def _consistent(self) -> PublicityConfig:
@@ -68,6 +78,12 @@ class PublicityConfig(PracticeSection):
                 )
         if self.default_channel is not None and self.channel(self.default_channel) is None:
             problems.add("default_channel", f"unknown channel (channels are {names_of(self.channels)})")
+        for i, m in enumerate(self.modules):
+            if m.default_channel is not None and self.channel(m.default_channel) is None:
+                problems.add(
+                    f"modules[{i}].default_channel",
+                    f"unknown channel (channels are {names_of(self.channels)})",
+                )
         problems.raise_if_any()
         return self
 
@@ -80,6 +96,26 @@ class PublicityConfig(PracticeSection):
 
     def module(self, text: str) -> PublicityModule | None:
         return find_named(self.modules, text)
+
+    def shares(self, points_x100: int, authors: int) -> list[int]:
+        """What each of `authors` earns of `points_x100` (hundredths), the submitter first: an equal
+        split gives the remainder of the division to the first authors, so the shares add up."""
+        if authors <= 0:
+            return []
+        if self.coauthor_split == "each":
+            return [points_x100] * authors
+        base, rest = divmod(points_x100, authors)
+        return [base + (1 if i < rest else 0) for i in range(authors)]
+
+    def channel_rank(self, code: str) -> int:
+        """0 for the lowest channel; -1 for none."""
+        return next((i for i, c in enumerate(self.channels) if c.code == code), -1)
+
+    def default_for(self, module: str) -> Channel | None:
+        """The channel `录用 #N` (or the card's button) uses for an article of `module`."""
+        found = self.module(module)
+        code = (found.default_channel if found else None) or self.default_channel
+        return self.channel(code) if code else (self.channels[0] if self.channels else None)
 
     def module_quota(self, name: str) -> int:
         """Articles a module owes per month: its own quota, else the default."""

@@ -8,6 +8,7 @@ same transaction as each entry; rankings and 我的 read them instead of scannin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -129,6 +130,19 @@ class InnovationMember(SQLModel, table=True):
 # -- the ledger -------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _upsert_statement(dialect: str, table: Any, keys: tuple[str, ...], also: tuple[str, ...]) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE for one row of bound values, built once per table: building and
+    compiling it anew for every entry cost more than running it (a sign-in burst measured it)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table)
+    values = {
+        "points_x100": table.c.points_x100 + stmt.excluded.points_x100,
+        **{c: stmt.excluded[c] for c in also},
+    }
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=values)
+
+
 def _upsert(
     session: Session,
     model: type[SQLModel],
@@ -140,15 +154,10 @@ def _upsert(
     overwritten."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(model).values(rows)  # type: ignore[arg-type]
+    connection = session.connection()
     table = model.__table__  # type: ignore[attr-defined]
-    values = {
-        "points_x100": table.c.points_x100 + stmt.excluded.points_x100,
-        **{c: stmt.excluded[c] for c in also},
-    }
-    session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=values))
+    stmt = _upsert_statement(connection.dialect.name, table, tuple(keys), tuple(also))
+    connection.execute(stmt, rows)
 
 
 def add_entry(

@@ -1,3 +1,3 @@
 """Imports every table module so that SQLModel.metadata is complete (for Alembic and tests)."""
 
-from storage import items, models, points, skills  # noqa: F401
+from storage import activities, items, models, points, publicity, skills  # noqa: F401

@@ -18,7 +18,7 @@ from bot.config import parse_config
 from bot.serve import serve
 from bot.simulator import demo
 from bot.simulator.demo import Step, click, say, timeline
-from handlers import points_demo, skills_demo
+from handlers import activities_demo, points_demo, publicity_demo, skills_demo
 from storage.models import InboxEntry, OutboxMessage
 from tests import kit
 from tests.simkit import LocalKit, next_event, start_local, stop_local
@@ -42,7 +42,13 @@ async def seeded(database_url: str, http: aiohttp.ClientSession) -> Any:
 
 def test_the_points_history_is_collected_from_its_companion_module() -> None:
     steps = demo.histories(handlers.MODULES)
-    assert steps == points_demo.DEMO_HISTORY + skills_demo.DEMO_HISTORY  # in MODULES order
+    # In the order of handlers.MODULES.
+    assert steps == (
+        points_demo.DEMO_HISTORY
+        + skills_demo.DEMO_HISTORY
+        + publicity_demo.DEMO_HISTORY
+        + activities_demo.DEMO_HISTORY
+    )
     assert len(steps) > 50
     labels = {s.label for s in steps if s.label}
     for s in steps:  # every reference is to an item labelled somewhere in the script
@@ -91,7 +97,7 @@ async def test_local_mode_opens_with_weeks_of_history(seeded: LocalKit) -> None:
     ):
         assert "本期还没有积分记录" not in await seeded.say("wangfang", request), request
     mine = await seeded.say("wangfang", "我的")
-    assert re.search(r"本季度积分（.+）：\d+ 分", mine) and "最近记分" in mine and "待审：#" in mine
+    assert re.search(r"本季度积分（.+）：[\d.]+ 分", mine) and "最近记分" in mine and "待审：#" in mine
 
     # 待审: items still waiting for 张伟, dated on the days they were claimed (the dispatcher's clock).
     waiting = await seeded.say("zhangwei", "待审")
@@ -110,8 +116,8 @@ async def test_local_mode_opens_with_weeks_of_history(seeded: LocalKit) -> None:
         await asyncio.sleep(0.05)
     shown = [e for e in seeded.sim.log.since("") if e["kind"] == "app"]
     assert shown and all(e["msgtype"] == "template_card" and e["body"]["button_list"] for e in shown)
-    # The approvers, and 刘洋 with a training step to confirm.
-    assert {u for e in shown for u in e["users"]} == {"zhangwei", "wuhao", "liqiang", "liuyang"}
+    # The approvers, 孙丽 (a module lead) with an article to review, 刘洋 with a training step to confirm.
+    assert {u for e in shown for u in e["users"]} == {"zhangwei", "wuhao", "liqiang", "sunli", "liuyang"}
     assert await seeded.app.db.run(count(OutboxMessage)) > 100  # the history's pushes, marked sent
 
     # 导出 has the quarter's points to write.

@@ -15,7 +15,7 @@ from handlers.periods import period_of
 from tests.kit import BotKit, merge, shipped_config
 from tests.test_points import add_members, approve, claim, item_number, today
 
-SHEETS = ["汇总", "明细", "创新成果", "多能工训练表", "带教记录", "待审与驳回"]
+SHEETS = ["汇总", "明细", "创新成果", "多能工训练表", "带教记录", "活动签到", "待审与驳回"]
 
 
 async def received_workbook(bot: BotKit, userid: str) -> tuple[str, Workbook]:

@@ -134,7 +134,7 @@ async def test_approving_a_new_kind_runs_its_effect_once_and_tells_the_owner(lbo
 
 async def test_a_new_kind_refuses_its_owner_and_other_branches_and_takes_no_photos(lbot: BotKit):
     n = number(await lbot.say("wangfang", "请假条 孩子家长会"))
-    assert "仅限支部书记、党总支使用" in await lbot.say("wangfang", f"通过 #{n}")  # not a decider at all
+    assert "支部书记、党总支使用" in await lbot.say("wangfang", f"通过 #{n}")  # not a decider at all
     assert "只能由该支部书记或党总支处理" in await lbot.say("wuhao", f"驳回 #{n} 不行")
     assert "已附到" not in await lbot.image("wangfang")  # takes_evidence = False
     rejected = await lbot.say("zhangwei", f"驳回 #{n} 那天车间检修，请换一天")

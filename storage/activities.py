@@ -1,0 +1,378 @@
+"""Activities (主题教育, 宣讲, 我来阅读 …): each an item `#N` with its time, place, scope and sign-in
+code; who signed in (once each); leave requests (items decided by the organiser); and the figures
+per activity and per branch.
+
+Signing in is the heaviest load the bot sees (a whole branch within minutes), so its statements are
+built once with bindparams and run through Core.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Index, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+from sqlmodel import Field, SQLModel
+
+from storage.items import Item
+from storage.models import Branch, Member, Team, ts
+from storage.vocabulary import ItemState
+
+ACTIVITY_KIND = "活动"
+LEAVE_KIND = "活动请假"
+
+WORKSHOP, BRANCH, TEAM = "workshop", "branch", "team"  # Activity.scope
+
+
+class Activity(SQLModel, table=True):
+    """An announced activity; the item with the same id holds its name (title), organiser (owner)
+    and branch. Sign-in is open in [opens_at, closes_at)."""
+
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_code_closes", "code", "closes_at"),)
+    id: int = Field(foreign_key="items.id", primary_key=True)
+    name: str
+    type: str
+    starts_at: datetime = ts(nullable=False)  # type: ignore[assignment]
+    ends_at: datetime = ts(nullable=False)  # type: ignore[assignment]
+    opens_at: datetime = ts(nullable=False)  # type: ignore[assignment]
+    closes_at: datetime = ts(nullable=False)  # type: ignore[assignment]
+    place: str = ""
+    points_x100: int = 0  # per attendee
+    organiser_points_x100: int = 0
+    indicator: str = ""
+    category: str = ""
+    organiser_id: int = Field(foreign_key="members.id")
+    scope: str = BRANCH  # workshop | branch | team
+    scope_id: int | None = None  # the branch's or team's id
+    scope_name: str = ""
+    code: str  # 4 digits, unique among activities whose sign-in has not closed
+    reminded: bool = False
+    reported: bool = False
+
+
+class Attendance(SQLModel, table=True):
+    """One sign-in: at most one per member and activity (the primary key holds it)."""
+
+    __tablename__ = "attendances"
+    activity_id: int = Field(foreign_key="activities.id", primary_key=True)
+    member_id: int = Field(foreign_key="members.id", primary_key=True)
+    at: datetime = ts(nullable=False)  # type: ignore[assignment]
+    in_scope: bool = True
+    points_x100: int = 0
+
+
+class ActivityLeave(SQLModel, table=True):
+    """A leave request for an activity; the item with the same id holds its state and decision."""
+
+    __tablename__ = "activity_leaves"
+    __table_args__ = (Index("ix_activity_leaves_activity", "activity_id", "member_id"),)
+    id: int = Field(foreign_key="items.id", primary_key=True)
+    activity_id: int = Field(foreign_key="activities.id")
+    member_id: int = Field(foreign_key="members.id")
+    reason: str = ""
+
+
+_ACT = Activity.__table__.c  # type: ignore[attr-defined]
+_ATT = Attendance.__table__.c  # type: ignore[attr-defined]
+_I = Item.__table__.c  # type: ignore[attr-defined]
+_M = Member.__table__.c  # type: ignore[attr-defined]
+
+# Built once: these run for every sign-in.
+_BY_CODE = (
+    select(Activity)
+    .join(Item.__table__, _I.id == _ACT.id)  # type: ignore[attr-defined]
+    .where(
+        _ACT.code == bindparam("code"),
+        _ACT.closes_at > bindparam("since"),
+        _I.status == ItemState.APPROVED,
+    )
+    .order_by(_ACT.starts_at.desc())
+    .limit(1)
+)
+_SIGNED = select(_ATT.at).where(
+    _ATT.activity_id == bindparam("activity"), _ATT.member_id == bindparam("member")
+)
+_SIGN = insert(Attendance.__table__)  # type: ignore[attr-defined]
+_OPEN_CODES = select(_ACT.code).where(_ACT.closes_at > bindparam("now"))
+
+
+def by_code(session: Session, code: str, since: datetime) -> Activity | None:
+    """The live activity with sign-in code `code` whose sign-in closes after `since` (the newest)."""
+    return session.execute(_BY_CODE, {"code": code, "since": since}).scalars().first()
+
+
+def signed_at(session: Session, activity_id: int, member_id: int) -> datetime | None:
+    """When the member signed in to the activity, or None."""
+    row = session.connection().execute(_SIGNED, {"activity": activity_id, "member": member_id}).first()
+    return row[0] if row else None
+
+
+def sign_in(
+    session: Session, activity_id: int, member_id: int, at: datetime, in_scope: bool, points_x100: int
+) -> None:
+    session.connection().execute(
+        _SIGN,
+        {
+            "activity_id": activity_id,
+            "member_id": member_id,
+            "at": at,
+            "in_scope": in_scope,
+            "points_x100": points_x100,
+        },
+    )
+
+
+def codes_in_use(session: Session, now: datetime) -> set[str]:
+    """Sign-in codes of activities whose sign-in has not closed yet."""
+    return set(session.connection().execute(_OPEN_CODES, {"now": now}).scalars())
+
+
+def live(session: Session, now: datetime) -> list[Activity]:
+    """Activities (not voided) whose sign-in window holds `now`."""
+    return list(
+        session.execute(
+            select(Activity)
+            .join(Item, Item.id == Activity.id)
+            .where(Activity.opens_at <= now, Activity.closes_at > now, Item.status == ItemState.APPROVED)
+            .order_by(Activity.starts_at)
+        ).scalars()
+    )
+
+
+def starting_between(session: Session, lo: datetime, hi: datetime) -> list[Activity]:
+    """Live activities starting in (lo, hi] not reminded yet."""
+    return list(
+        session.execute(
+            select(Activity)
+            .join(Item, Item.id == Activity.id)
+            .where(
+                Activity.starts_at > lo,
+                Activity.starts_at <= hi,
+                Activity.reminded.is_(False),  # type: ignore[attr-defined]
+                Item.status == ItemState.APPROVED,
+            )
+            .order_by(Activity.starts_at)
+        ).scalars()
+    )
+
+
+def ended_unreported(session: Session, now: datetime) -> list[Activity]:
+    """Live activities whose sign-in has closed and whose organiser has not had the report."""
+    return list(
+        session.execute(
+            select(Activity)
+            .join(Item, Item.id == Activity.id)
+            .where(
+                Activity.closes_at <= now,
+                Activity.reported.is_(False),  # type: ignore[attr-defined]
+                Item.status == ItemState.APPROVED,
+            )
+            .order_by(Activity.ends_at)
+        ).scalars()
+    )
+
+
+def mark(session: Session, activity_id: int, *, reminded: bool = False, reported: bool = False) -> None:
+    values = {k: True for k, v in (("reminded", reminded), ("reported", reported)) if v}
+    if values:
+        session.execute(update(Activity).where(Activity.id == activity_id).values(**values))
+
+
+@dataclass(frozen=True, slots=True)
+class Invitee:
+    """A member in an activity's scope, with their team's name (the report groups by team)."""
+
+    member_id: int
+    userid: str
+    name: str
+    team: str
+    branch_id: int | None
+
+
+def scope_members(session: Session, scope: str, scope_id: int | None) -> list[Invitee]:
+    """Active members an activity of this scope is for: the workshop, a branch or a team."""
+    where = [_M.active.is_(True)]
+    if scope == BRANCH:
+        where.append(_M.branch_id == scope_id)
+    elif scope == TEAM:
+        where.append(_M.team_id == scope_id)
+    rows = session.execute(
+        select(_M.id, _M.userid, _M.name, Team.name, _M.branch_id)
+        .select_from(Member.__table__)  # type: ignore[attr-defined]
+        .outerjoin(Team, Team.id == _M.team_id)
+        .where(*where)
+        .order_by(_M.id)
+    ).all()
+    return [Invitee(r[0], r[1], r[2], r[3] or "", r[4]) for r in rows]
+
+
+def attendances(session: Session, activity_id: int) -> list[tuple[Attendance, str, str]]:
+    """(sign-in, name, team) for everyone who signed in, in order."""
+    rows = session.execute(
+        select(Attendance, Member.name, Team.name)
+        .join(Member, Member.id == Attendance.member_id)
+        .outerjoin(Team, Team.id == Member.team_id)
+        .where(Attendance.activity_id == activity_id)
+        .order_by(Attendance.at, Attendance.member_id)
+    ).all()
+    return [(r[0], r[1], r[2] or "") for r in rows]
+
+
+def leaves(session: Session, activity_id: int) -> list[tuple[ActivityLeave, str]]:
+    """(leave request, its item state) for an activity."""
+    rows = session.execute(
+        select(ActivityLeave, Item.status)
+        .join(Item, Item.id == ActivityLeave.id)
+        .where(ActivityLeave.activity_id == activity_id)
+        .order_by(ActivityLeave.id)
+    ).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def leave_of(session: Session, activity_id: int, member_id: int) -> tuple[int, str] | None:
+    """(item id, state) of the member's newest leave request for the activity that is not withdrawn."""
+    row = session.execute(
+        select(ActivityLeave.id, Item.status)
+        .join(Item, Item.id == ActivityLeave.id)
+        .where(
+            ActivityLeave.activity_id == activity_id,
+            ActivityLeave.member_id == member_id,
+            Item.status.in_([ItemState.PENDING, ItemState.APPROVED]),  # type: ignore[attr-defined]
+        )
+        .order_by(ActivityLeave.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+    ).first()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def mine(
+    session: Session, member_id: int, lo: datetime, hi: datetime
+) -> list[tuple[Activity, datetime | None]]:
+    """Activities starting in [lo, hi) that the member signed in to, was invited to or organised:
+    (activity, signed-in time or None). Invitation is read from the member's current branch and team."""
+    member = session.get(Member, member_id)
+    if member is None:
+        return []
+    signed = select(_ATT.at).where(_ATT.activity_id == _ACT.id, _ATT.member_id == member_id).scalar_subquery()
+    invited = (
+        (_ACT.scope == WORKSHOP)
+        | ((_ACT.scope == BRANCH) & (_ACT.scope_id == member.branch_id))
+        | ((_ACT.scope == TEAM) & (_ACT.scope_id == member.team_id))
+        | (_ACT.organiser_id == member_id)
+        | signed.is_not(None)
+    )
+    rows = session.execute(
+        select(Activity, signed)
+        .join(Item, Item.id == Activity.id)
+        .where(_ACT.starts_at >= lo, _ACT.starts_at < hi, invited, Item.status == ItemState.APPROVED)
+        .order_by(_ACT.starts_at)
+    ).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def in_period(session: Session, lo: datetime, hi: datetime, branch_id: int | None) -> list[Activity]:
+    """Live activities starting in [lo, hi): all, or those of one branch (its own and workshop-wide)."""
+    where = [_ACT.starts_at >= lo, _ACT.starts_at < hi, Item.status == ItemState.APPROVED]
+    if branch_id is not None:
+        where.append((_ACT.scope == WORKSHOP) | (Item.branch_id == branch_id))
+    return list(
+        session.execute(
+            select(Activity).join(Item, Item.id == Activity.id).where(*where).order_by(_ACT.starts_at)
+        ).scalars()
+    )
+
+
+@dataclass(frozen=True)
+class BranchAttendance:
+    """A branch's attendance at activities for the 党建考评."""
+
+    expected: int  # invitations, less approved leave
+    present: int  # of those, signed in
+    excused: int  # approved leave
+
+    @property
+    def rate(self) -> float:
+        """present / expected, 0.0 when nothing was expected."""
+        return self.present / self.expected if self.expected else 0.0
+
+
+def branch_attendance(
+    session: Session, lo: datetime, hi: datetime, now: datetime
+) -> dict[int, BranchAttendance]:
+    """Per branch id, for activities (not voided) that started in [lo, hi) and whose sign-in closed
+    before `now`:
+
+    - `expected`: invitations of the branch's active members (each member once per activity whose
+      scope holds them: the workshop, their branch or their team, read from their current branch and
+      team), less those on approved leave for it and the organiser;
+    - `present`: of those, the ones who signed in;
+    - `excused`: invitations excused by approved leave;
+    - `rate` (property): present / expected.
+
+    Sign-ins from outside an activity's scope count nowhere. Branches with no invitation are absent."""
+    acts = [
+        a
+        for a in session.execute(
+            select(Activity)
+            .join(Item, Item.id == Activity.id)
+            .where(
+                _ACT.starts_at >= lo,
+                _ACT.starts_at < hi,
+                _ACT.closes_at <= now,
+                Item.status == ItemState.APPROVED,
+            )
+        ).scalars()
+    ]
+    if not acts:
+        return {}
+    members = session.execute(select(_M.id, _M.branch_id, _M.team_id).where(_M.active.is_(True))).all()
+    ids = [a.id for a in acts]
+    present = set(
+        session.execute(
+            select(_ATT.activity_id, _ATT.member_id).where(_ATT.activity_id.in_(ids), _ATT.in_scope.is_(True))
+        ).all()
+    )
+    excused = set(
+        session.execute(
+            select(ActivityLeave.activity_id, ActivityLeave.member_id)
+            .join(Item, Item.id == ActivityLeave.id)
+            .where(ActivityLeave.activity_id.in_(ids), Item.status == ItemState.APPROVED)  # type: ignore[attr-defined]
+        ).all()
+    )
+    figures: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for a in acts:
+        for member_id, branch_id, team_id in members:
+            if branch_id is None:
+                continue
+            invited = (
+                a.scope == WORKSHOP
+                or (a.scope == BRANCH and a.scope_id == branch_id)
+                or (a.scope == TEAM and a.scope_id == team_id)
+            )
+            if not invited or member_id == a.organiser_id:  # the organiser runs it
+                continue
+            if (a.id, member_id) in excused:
+                figures[branch_id][2] += 1
+                continue
+            figures[branch_id][0] += 1
+            if (a.id, member_id) in present:
+                figures[branch_id][1] += 1
+    return {b: BranchAttendance(e, p, x) for b, (e, p, x) in figures.items()}
+
+
+def count_attendances(session: Session, activity_id: int) -> int:
+    return int(
+        session.execute(
+            select(func.count()).select_from(Attendance).where(Attendance.activity_id == activity_id)
+        ).scalar_one()
+    )
+
+
+def units(session: Session) -> tuple[dict[str, int], dict[str, int]]:
+    """({branch name: id}, {team name: id}): what an activity's 范围 may name."""
+    branches = {r[0]: r[1] for r in session.execute(select(Branch.name, Branch.id)).all()}
+    teams = {r[0]: r[1] for r in session.execute(select(Team.name, Team.id)).all()}
+    return branches, teams
