@@ -11,9 +11,11 @@ from bot.router import Router
 from handlers import (  # noqa: F401 - imported for what they register
     activities_config,
     approvals,
+    assessment,
     basics,
     export,
     points,
+    projects,
     projects_config,
     publicity_config,
     rankings,
@@ -26,6 +28,8 @@ MODULES = (
     rankings,
     approvals,
     export,
+    projects,
+    assessment,
 )  # with commands; 我的 shows their sections in this order
 
 

@@ -1,3 +1,3 @@
 """Imports every table module so that SQLModel.metadata is complete (for Alembic and tests)."""
 
-from storage import items, models, points  # noqa: F401
+from storage import assessment, items, models, points, projects  # noqa: F401
