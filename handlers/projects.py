@@ -205,11 +205,22 @@ def parse_topic_name(raw: str, _ctx: object) -> str:
     return value
 
 
+_DAYS_LATER = re.compile(r"(\d{1,3})\s*天(?:后|以后)")
+
+
+def parse_day(raw: str, today: date) -> date:
+    """A date as people write it (2026-12-20, 12月20日, 今天) or counted from today (20天后)."""
+    m = _DAYS_LATER.fullmatch(half_width(raw).strip())
+    if m:
+        return today + timedelta(days=int(m.group(1)))
+    return parse_date(raw, today)
+
+
 def parse_deadline(raw: str, ctx: Context) -> date:
     try:
-        day = parse_date(raw, ctx.now.date())
+        day = parse_day(raw, ctx.now.date())
     except FieldError:
-        raise FieldError("应是日期，如 2026-12-31") from None
+        raise FieldError("应是日期，如 2026-12-31 或 60天后") from None
     if day < ctx.now.date():
         raise FieldError("截止日期已经过去，请写今天以后的日期")
     return day
@@ -380,14 +391,17 @@ def show_project(ctx: Context, project: Project) -> str:
             pics = f"（图 {photos}）" if photos else ""
             lines.append(f"{p.at.astimezone(ctx.config.tz):%m-%d} {name}：{short(p.text, 60)}{pics}")
     if state == "进行中" and ctx.member is not None and ctx.member.id == project.leader_id:
-        lines.append(f"设置成员和里程碑：\n{PROJECT_USAGE.replace('#5', f'#{project.id}')}")
+        if not others or not steps:
+            lines.append(f"设置成员和里程碑：\n{PROJECT_USAGE.replace('#5', f'#{project.id}')}")
+        else:
+            lines.append(f"修改：发送「项目 #{project.id}」，另起一行写「成员：…」或「里程碑：日期 内容」。")
     return "\n".join(lines)
 
 
 def parse_milestone(value: str, ctx: Context, deadline: date | None) -> tuple[date, str]:
     head, _, title = half_width(value).strip().partition(" ")
     try:
-        day = parse_date(head, ctx.now.date())
+        day = parse_day(head, ctx.now.date())
     except FieldError:
         raise FieldError(
             f"里程碑「{value.strip()}」要先写日期再写内容，例：2026-12-20 完成切丝宽度测量"
@@ -676,7 +690,7 @@ def close_project(ctx: Context, member: Sender, form: ClosingForm) -> str:
     split = "、".join(f"{t.name} {fmt(parts.get(t.id, 0) + bonus)}" for t in crew)
     milestone_note = f"（含里程碑 {done} 个 × {fmt(x100(config.milestone_points))} 分）" if bonus else ""
     return (
-        f"已提交项目 #{project.id} 的结题 #{item.id}：{form.outcome}。"
+        f"已提交结题 #{item.id}（项目 #{project.id}）：{form.outcome}。"
         f"验收通过后积分：{split}{milestone_note}。"
         f"{items.waiting_for(approvers)}\n10 分钟内发送图片，会作为成果材料附到 #{item.id}。"
     )

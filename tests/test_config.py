@@ -78,7 +78,7 @@ def test_shipped_config_uses_credentials_from_the_environment() -> None:
 def test_shipped_schedules_parse_avoid_busy_minutes_and_name_known_groups(config: Config) -> None:
     names = {s.name for s in config.schedules}
     assert {"pending_digest", "ranking_weekly", "ranking_monthly", "ranking_quarterly"} <= names
-    assert {s.job for s in config.schedules} == {"pending_digest", "ranking_broadcast"}
+    assert {"pending_digest", "ranking_broadcast"} <= {s.job for s in config.schedules}
     for s in config.schedules:
         CronTrigger.from_crontab(s.cron, timezone=config.tz)
         assert s.cron.split()[0] not in {"0", "00", "30"}, s.name

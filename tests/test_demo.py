@@ -42,7 +42,7 @@ async def seeded(database_url: str, http: aiohttp.ClientSession) -> Any:
 
 def test_the_points_history_is_collected_from_its_companion_module() -> None:
     steps = demo.histories(handlers.MODULES)
-    assert steps == points_demo.DEMO_HISTORY  # the only practice with a history so far
+    assert set(points_demo.DEMO_HISTORY) <= set(steps)  # each practice's history is collected
     assert len(steps) > 50
     labels = {s.label for s in steps if s.label}
     for s in steps:  # every reference is to an item labelled somewhere in the script
@@ -185,7 +185,7 @@ async def test_serve_seeds_a_fresh_database_once(database_url: str, http: aiohtt
         inbox.append(await app.db.run(count(InboxEntry)))
         stop.set()
         await task
-    assert inbox[0] == len(points_demo.DEMO_HISTORY) and inbox[1] == inbox[0]
+    assert inbox[0] == len(demo.histories(handlers.MODULES)) and inbox[1] == inbox[0]
 
 
 def test_replayed_times_are_in_the_past_of_the_real_clock() -> None:

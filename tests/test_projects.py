@@ -56,7 +56,7 @@ async def staffed_project(bot: BotKit, members: str = "王芳、赵磊") -> tupl
     reply = await bot.say(
         "zhangwei",
         f"项目 #{project}\n成员：{members}\n"
-        f"里程碑：{later(bot, 20)} 完成切丝宽度测量\n里程碑：{later(bot, 5)} 标定刀门压力",
+        f"里程碑：20天后 完成切丝宽度测量\n里程碑：{later(bot, 5)} 标定刀门压力",
     )
     assert f"已更新项目 #{project}" in reply, reply
     return topic, project
@@ -257,7 +257,7 @@ async def test_sending_back_reopens_the_project(bot: BotKit):
     assert "· 进行中" in await bot.say("zhangwei", f"项目 #{project}")
     assert (await bot.say("wangfang", f"进展 #{project} 调整磨刀周期后复测")).startswith("已记录")
     second = await bot.say("zhangwei", f"结题 #{project}\n成果：合格率 92%→98%")
-    assert "已提交项目" in second
+    assert "已提交结题" in second
     assert await total(bot, "zhangwei") == 0
 
 
