@@ -299,8 +299,8 @@ def add_points(ctx: Context, member: Sender, rest: str) -> str:
     "考评", code="assessment", aliases=("党建考评", "支部考评"), roles={Role.COMMITTEE, Role.SECRETARY}
 )
 def assessment(ctx: Context, member: Sender, args: str) -> str:
-    """党建考评：考评 [本季度|上季度|2026Q4] 查看各支部得分和各项构成（支部书记看本支部）；
-    党总支：考评 加分 支部 分值 说明。"""
+    """党建考评：考评 [2026Q4]，各支部得分和构成。
+    支部书记看本支部；党总支加分或扣分：考评 加分 支部 分值 说明。"""
     text = args.strip()
     if text.startswith("加分") or text.startswith("扣分"):
         rest = text[2:]
@@ -373,7 +373,7 @@ def assessment_broadcast(ctx: JobContext) -> str:
     return f"已把{period.label}党建考评（文字和表格图片）发到 {len(groups)} 个群：{'、'.join(groups)}。"
 
 
-@workbook_sheet(80)
+@workbook_sheet(110)
 def assessment_sheet(session: Session, config: Config, scope: Scope) -> Sheet:
     """党建考评: each branch's components (value and points) and score, for the workbook's quarter."""
     period = scope.period if scope.period.kind == "quarter" else period_of("quarter", scope.period.start)

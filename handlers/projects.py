@@ -254,7 +254,8 @@ class TopicForm(Form):
 
 @router.command("出题", code="topic_new", aliases=("发布课题",), roles={Role.COMMITTEE}, form=TopicForm)
 def set_topic(ctx: Context, member: Sender, form: TopicForm) -> str:
-    """党总支出题：发布一个书记项目课题，各支部书记可「选题」。"""
+    """党总支出题：发布书记项目课题。
+    各支部书记收到通知后可以「选题」；截止和积分可以不写。"""
     config = ProjectsConfig.of(ctx.config)
     points_x100 = form.points if form.points is not None else x100(config.points)
     item = new_item(ctx, TOPIC, None, member.id, None, form.name, decided=True)  # type: ignore[arg-type]
@@ -289,7 +290,7 @@ def set_topic(ctx: Context, member: Sender, form: TopicForm) -> str:
 
 @router.command("课题", code="topics", aliases=("书记项目", "课题列表"))
 def list_topics(ctx: Context, member: Sender) -> str:
-    """列出未截止的书记项目课题和领题的支部。"""
+    """开放的书记项目课题和选题的支部。"""
     topics = store.open_topics(ctx.session, ctx.now.date())
     if not topics:
         return "目前没有开放的书记项目课题。"
@@ -312,7 +313,7 @@ def list_topics(ctx: Context, member: Sender) -> str:
 
 @router.command("选题", code="topic_take", aliases=("领题", "揭榜"), roles={Role.SECRETARY})
 def take_topic(ctx: Context, member: Sender, args: str) -> str:
-    """支部书记选题：领一个课题，成为项目第一责任人，例：选题 #3。"""
+    """领课题，成为项目第一责任人：选题 #3。"""
     numbers = item_numbers(args)
     if len(numbers) != 1:
         return "请写一个课题编号，例：选题 #3。发送「课题」查看开放的课题。"
@@ -425,7 +426,8 @@ def parse_team(value: str, ctx: Context) -> list[Person]:
 
 @router.command("项目", code="project", aliases=("项目详情",))
 def project_command(ctx: Context, member: Sender, args: str) -> str:
-    """查看书记项目；第一责任人可设置成员和里程碑（可写多行里程碑），例：
+    """查看书记项目；第一责任人设置成员和里程碑。
+    里程碑可以写多行，例：
     项目 #5
     成员：王芳、赵磊
     里程碑：2026-12-20 完成切丝宽度测量"""
@@ -489,7 +491,8 @@ def on_team(session: Session, project: Project, member_id: int) -> bool:
 
 @router.command("进展", code="progress", aliases=("项目进展", "答题"))
 def report_progress(ctx: Context, member: Sender, args: str) -> str:
-    """项目组成员记录书记项目进展，10 分钟内发图片会附上，例：进展 #5 完成3台切丝机刀门压力标定。"""
+    """记录项目进展：进展 #5 内容。
+    项目组成员（含第一责任人）可以记录；10 分钟内发图片会附到这条进展。"""
     project, text, refusal = project_or_refusal(ctx.session, args, "进展 #5 完成刀门压力标定")
     if project is None:
         return refusal
@@ -526,7 +529,7 @@ def attach_progress_photo(ctx: Context) -> str | None:
 
 @router.command("完成", code="milestone_done", aliases=("完成里程碑",))
 def milestone_done(ctx: Context, member: Sender, args: str) -> str:
-    """第一责任人标记里程碑完成，例：完成 #5 1。"""
+    """标记里程碑完成：完成 #5 1。"""
     project, rest, refusal = project_or_refusal(ctx.session, args, "完成 #5 1")
     if project is None:
         return refusal
@@ -626,7 +629,8 @@ def split_points(
 
 @router.command("结题", code="project_close", aliases=("申请结题", "项目结题"), form=ClosingForm)
 def close_project(ctx: Context, member: Sender, form: ClosingForm) -> str:
-    """第一责任人申请结题，党总支验收通过后积分分给项目组，例：结题 #5 成果：切丝宽度合格率 92%→98%。"""
+    """申请项目验收：结题 #5 成果：…。
+    第一责任人申请，党总支验收通过后积分按配置分给项目组。"""
     config = ProjectsConfig.of(ctx.config)
     project = ctx.session.get(Project, form.number)
     if project is None:
@@ -797,7 +801,7 @@ def _local(at: datetime | None, config: Config) -> str:
     return at.astimezone(config.tz).strftime("%Y-%m-%d") if at else ""
 
 
-@workbook_sheet(70)
+@workbook_sheet(100)
 def projects_sheet(session: Session, config: Config, scope: Scope) -> Sheet:
     """书记项目: every project of the branch (or all), with milestones, last progress and acceptance."""
     states = {"": "进行中", ItemState.PENDING: "待验收", ItemState.APPROVED: "已验收"}

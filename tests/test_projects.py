@@ -444,3 +444,33 @@ async def test_the_workbook_gains_the_project_and_assessment_sheets(bot: BotKit)
     scores = list(wb["党建考评"].iter_rows(values_only=True))
     assert scores[0][:4] == ("名次", "支部", "党员人均积分", "党员人均积分得分")
     assert scores[1][1] == "第二党支部" and scores[1][-1] == 2
+
+
+async def test_voiding_an_accepted_closing_reverses_the_points_and_reopens_the_project(bot: BotKit):
+    _, project = await staffed_project(bot)
+    reply = await bot.say("zhangwei", f"结题 #{project}\n成果：合格率 92%→98%")
+    closing = item_number(reply)
+    await bot.say("liqiang", f"通过 #{closing}")
+    assert await total(bot, "zhangwei") == 800
+    voided = await bot.say("liqiang", f"撤销 #{closing} 复核发现合格率数据取样不足")
+    assert voided.startswith(f"已作废 #{closing}")
+    assert await total(bot, "zhangwei") == 0 and await total(bot, "wangfang") == 0
+    assert "· 进行中" in await bot.say("zhangwei", f"项目 #{project}")
+
+
+async def test_topics_and_projects_are_not_decided_or_voided(bot: BotKit):
+    topic, project = await staffed_project(bot)
+    for number in (topic, project):
+        reply = await bot.say("liqiang", f"撤销 #{number} 不需要了")
+        assert reply.startswith(f"#{number} 是") and "不需要审核，也不能撤销" in reply
+        assert "不需要审核" in await bot.say("liqiang", f"通过 #{number}")
+    statuses = await bot.query(lambda s: s.execute(select(Item.status)).scalars().all())
+    assert set(statuses) == {"approved"}
+
+
+async def test_my_projects_show_in_my_profile(bot: BotKit):
+    _, project = await staffed_project(bot)
+    mine = await bot.say("wangfang", "我的")
+    assert "—— 书记项目" in mine
+    assert f"#{project}《提高切丝宽度合格率》成员 · 进行中，下个里程碑" in mine and "标定刀门压力" in mine
+    assert "书记项目" not in await bot.say("xuming", "我的")
