@@ -318,8 +318,10 @@ def assessment(ctx: Context, member: Sender, args: str) -> str:
                 f"看不懂「{text}」。写法：考评 [本季度|上季度|2026Q4]；党总支加分：考评 加分 支部 分值 说明。"
             )
         return f"「{text}」不是季度。党建考评按季度计，例：考评 2026Q4 或 考评 上季度。"
-    scores = assess(ctx.session, ctx.config, period)
     only = None if member.has(Role.COMMITTEE) else member.branch_id
+    if only is None and not member.has(Role.COMMITTEE):
+        return "你还没有登记所在支部，看不到本支部的考评。请联系管理员。"
+    scores = assess(ctx.session, ctx.config, period)
     return render(ctx.config, period, scores, only)
 
 

@@ -387,6 +387,8 @@ async def test_assessment_shows_components_and_secretaries_see_their_own_line(bo
     assert "未接入：以技带岗覆盖率、宣传录用完成率、活动出勤率" in shown
     own = await bot.say("wuhao", "考评 本季度")
     assert "第二党支部" in own and "第一党支部" not in own and "共 2 个支部参评" in own
+    taken = await bot.say("liqiang", "考评 扣分 第二党支部 1 三会一课记录不全")
+    assert "第二党支部 -1 分" in taken and "考评加分 -1分→-1" in await bot.say("liqiang", "考评")
     # 撤销 with a reason voids the addition: it no longer counts.
     await bot.say("liqiang", f"撤销 #{addition} 重复记录")
     assert "考评加分 0分→0" in await bot.say("liqiang", "考评")
