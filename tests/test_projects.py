@@ -476,3 +476,17 @@ async def test_my_projects_show_in_my_profile(bot: BotKit):
     assert "—— 书记项目" in mine
     assert f"#{project}《提高切丝宽度合格率》成员 · 进行中，下个里程碑" in mine and "标定刀门压力" in mine
     assert "书记项目" not in await bot.say("xuming", "我的")
+
+
+def test_without_a_chinese_font_the_picture_fails_naming_the_debian_package(monkeypatch):  # type: ignore[no-untyped-def]
+    from handlers import charts
+
+    charts.cjk_font.cache_clear()
+    monkeypatch.setattr(charts, "CJK_FONTS", ("No Such Font",))
+    try:
+        with pytest.raises(charts.MissingFont, match="fonts-noto-cjk"):
+            charts.table_png("党建考评", ["支部"], [["第一党支部"]])
+    finally:
+        monkeypatch.undo()
+        charts.cjk_font.cache_clear()
+    assert charts.table_png("党建考评", ["支部"], [["第一党支部"]]).startswith(b"\x89PNG")
