@@ -12,9 +12,11 @@ from handlers import (  # noqa: F401 - imported for what they register
     activities,
     activities_config,
     approvals,
+    assessment,
     basics,
     export,
     points,
+    projects,
     projects_config,
     publicity,
     publicity_config,
@@ -31,6 +33,8 @@ MODULES = (
     skills,
     publicity,
     activities,
+    projects,
+    assessment,
 )  # with commands; 我的 shows their sections in this order
 
 

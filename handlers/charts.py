@@ -1,6 +1,6 @@
 """Charts as PNG images for chat: one house style (colours, the CJK font, sizes) and the pictures built
-on it. The 多能工训练表's ILUO matrix is the first; later charts (rankings, assessments) reuse `font`,
-`canvas`, `to_png` and the palette so that every picture the bot sends looks the same.
+on it: the 多能工训练表's ILUO matrix and a generic table (the quarterly 党建考评 posts one). Later
+charts (rankings) reuse `font`, `canvas`, `to_png` and the palette so that every picture looks the same.
 
 Pictures are drawn inside a handler's transaction (there is no handing them off the event loop there),
 so they are drawn with Pillow directly rather than through a plotting library: the five ILUO symbols
@@ -190,4 +190,49 @@ def iluo_matrix(m: Matrix) -> bytes:
     x += SYMBOL + 16 + int(draw.textlength("低于目标", font=small))
     picture.paste(symbol(3, WHITE, EXPIRED), (x, y))
     draw.text((x + SYMBOL + 4, y + SYMBOL // 2), "已过期", font=small, fill=MUTED, anchor="lm")
+    return to_png(picture)
+
+
+# -- a table ----------------------------------------------------------------------------------------
+
+TABLE_PAD = 12  # px around each cell's text
+TABLE_ROW = 34  # px
+
+
+def table_png(title: str, header: Sequence[str], rows: Sequence[Sequence[object]], note: str = "") -> bytes:
+    """A PNG of a table: `title` above, a party-red header, striped rows, `note` below in grey."""
+    body, bold, title_font, small = font(15), font(15), font(20), font(12)
+    cells = [[str(c) for c in row] for row in rows]
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    widths = [
+        int(max([probe.textlength(h, font=bold), *(probe.textlength(r[i], font=body) for r in cells)]))
+        + 2 * TABLE_PAD
+        for i, h in enumerate(header)
+    ]
+    width = max(sum(widths) + 2 * TABLE_PAD, int(probe.textlength(title, font=title_font)) + 2 * TABLE_PAD)
+    top = 56
+    height = top + TABLE_ROW * (len(cells) + 1) + (40 if note else 16)
+    picture, draw = canvas(width, height)
+    draw.text((TABLE_PAD, 16), title, font=title_font, fill=PARTY_RED)
+    x0 = TABLE_PAD
+    draw.rectangle((x0, top, x0 + sum(widths), top + TABLE_ROW), fill=PARTY_RED)
+    for i, row in enumerate([list(header), *cells]):
+        y = top + TABLE_ROW * i
+        if i and i % 2 == 0:
+            draw.rectangle((x0, y, x0 + sum(widths), y + TABLE_ROW), fill=HEADER_FILL)
+        x = x0
+        for j, text in enumerate(row):
+            colour = WHITE if i == 0 else INK
+            draw.text(
+                (x + widths[j] // 2, y + TABLE_ROW // 2),
+                text,
+                font=bold if i == 0 else body,
+                fill=colour,
+                anchor="mm",
+            )
+            x += widths[j]
+    bottom = top + TABLE_ROW * (len(cells) + 1)
+    draw.line((x0, bottom, x0 + sum(widths), bottom), fill=MUTED, width=1)
+    if note:
+        draw.text((TABLE_PAD, bottom + 12), note, font=small, fill=MUTED)
     return to_png(picture)

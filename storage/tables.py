@@ -1,3 +1,3 @@
 """Imports every table module so that SQLModel.metadata is complete (for Alembic and tests)."""
 
-from storage import activities, items, models, points, publicity, skills  # noqa: F401
+from storage import activities, assessment, items, models, points, projects, publicity, skills  # noqa: F401

@@ -18,7 +18,7 @@ from bot.config import parse_config
 from bot.serve import serve
 from bot.simulator import demo
 from bot.simulator.demo import Step, click, say, timeline
-from handlers import activities_demo, points_demo, publicity_demo, skills_demo
+from handlers import activities_demo, points_demo, projects_demo, publicity_demo, skills_demo
 from storage.models import InboxEntry, OutboxMessage
 from tests import kit
 from tests.simkit import LocalKit, next_event, start_local, stop_local
@@ -48,6 +48,7 @@ def test_the_points_history_is_collected_from_its_companion_module() -> None:
         + skills_demo.DEMO_HISTORY
         + publicity_demo.DEMO_HISTORY
         + activities_demo.DEMO_HISTORY
+        + projects_demo.DEMO_HISTORY
     )
     assert len(steps) > 50
     labels = {s.label for s in steps if s.label}

@@ -181,24 +181,25 @@ async def test_the_ranking_broadcast_posts_markdown_to_the_configured_groups(mak
 
 
 async def test_the_branch_assessment_reports_the_quarter_just_ended(bot: BotKit):
-    """Fired on day 10 of the next quarter, whatever today's date: the scheduled time is the job's now."""
+    """Fired on day 10 of the next quarter, whatever today's date: the scheduled time is the job's now.
+    The post is the 党建考评 (handlers/assessment.py), whose 人均积分 is this ranking's branch rule."""
     quarter = period_of("quarter", today(bot))
     await award(bot, "zhangwei", "王芳", "A04", 7)
     await award(bot, "wuhao", "徐明", "A04", 2)
     fired = datetime.combine(quarter.end + timedelta(days=9), time(9, 37), bot.app.config.tz)
     result = await bot.app.scheduler.run("branch_assessment", fired)
-    assert result.status == "done" and result.detail.startswith(f"已把上季度（{quarter.label}）")
+    assert result.status == "done" and result.detail.startswith(f"已把{quarter.label}党建考评")
     await bot.drain()
-    [post] = bot.fake.webhooks("党总支群")
-    assert post.body["content"].startswith(f"### 支部党建考评排行 · {quarter.label}")
+    post, _picture = bot.fake.webhooks("党总支群")
+    assert post.body["content"].startswith(f"### 党建考评 · {quarter.label}")
     assert "**1.** 第一党支部" in post.body["content"] and "**2.** 第二党支部" in post.body["content"]
     assert bot.fake.webhooks("制丝车间群") == []  # the assessment goes to the committee only
     # The quarter after has nothing yet: nothing is posted.
     later = datetime.combine(quarter.end + timedelta(days=100), time(9, 37), bot.app.config.tz)
     result = await bot.app.scheduler.run("branch_assessment", later)
-    assert result.status == "done" and "还没有积分记录" in result.detail
+    assert result.status == "done" and "没有党建考评得分" in result.detail
     await bot.drain()
-    assert len(bot.fake.webhooks("党总支群")) == 1
+    assert len(bot.fake.webhooks("党总支群")) == 2
 
 
 def test_the_broadcast_result_says_in_a_sentence_what_was_posted():
