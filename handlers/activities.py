@@ -28,11 +28,12 @@ from bot.scheduler import JobContext, job
 from handlers import items
 from handlers.activities_config import ActivitiesConfig, ActivityType
 from handlers.approvals import split_number
+from handlers.assessment import assessment_component
 from handlers.export import Scope, Sheet, workbook_sheet
 from handlers.items import ItemKind
 from handlers.ledger import book, fmt, short
 from handlers.people import Person, find_person, person, sender_person
-from handlers.periods import period_of
+from handlers.periods import Period, period_of
 from handlers.points_config import PointsConfig
 from storage import activities as store
 from storage import items as item_store
@@ -773,3 +774,17 @@ def attendance_sheet(session: Session, config: Config, scope: Scope) -> Sheet:
         ],
         rows,
     )
+
+
+# -- the quarterly 党建考评 --------------------------------------------------------------------------
+
+
+@assessment_component("activity_attendance", "活动出勤率", unit="%")
+def attendance_for_assessment(session: Session, config: Config, period: Period) -> dict[int, float]:
+    """Present / expected over the quarter's activities whose sign-in has closed (approved leave and
+    the organiser are not expected)."""
+    lo, hi = period.bounds(config.tz)
+    now = datetime.now(config.tz)
+    return {
+        b: a.rate for b, a in store.branch_attendance(session, lo, hi, min(now, hi)).items() if a.expected
+    }

@@ -25,10 +25,11 @@ from bot.router import Router
 from bot.scheduler import JobContext, job
 from handlers import items
 from handlers.approvals import approve_one, split_number, stamp
+from handlers.assessment import assessment_component
 from handlers.items import ItemKind, ref
 from handlers.ledger import Booked, book, fmt, short, signed
 from handlers.people import Person, find_person, person, sender_person
-from handlers.periods import period_of, previous
+from handlers.periods import Period, period_of, previous
 from handlers.points_config import PointsConfig
 from handlers.publicity_config import Channel, PublicityConfig, PublicityModule
 from storage import items as item_store
@@ -753,3 +754,18 @@ def monthly_report(ctx: JobContext) -> str:
     return (
         f"{month.label}宣传月报已发给党总支 {len(committee)} 人：{met}/{len(config.modules)} 个模块完成定额。"
     )
+
+
+# -- the quarterly 党建考评 --------------------------------------------------------------------------
+
+
+@assessment_component("publicity_quota", "宣传录用完成率", unit="%")
+def quota_for_assessment(session: Session, config: Config, period: Period) -> dict[int, float]:
+    """Articles accepted in the quarter against what the branch's correspondents owe (0–1, at most 1).
+    A branch with no correspondents owes nothing and is left out (it scores 0 on this part)."""
+    publicity = PublicityConfig.of(config)
+    lo, hi = period.bounds(config.tz)
+    quotas = {m.name: publicity.module_quota(m.name) for m in publicity.modules}
+    months = (period.end.year - period.start.year) * 12 + period.end.month - period.start.month
+    found = store.branch_publicity(session, lo, hi, months, quotas)
+    return {b: min(1.0, p.accepted / p.quota) for b, p in found.items() if p.quota}

@@ -31,10 +31,12 @@ from bot.scheduler import JobContext, job
 from bot.simulator.local import demo_file
 from handlers import charts
 from handlers.approvals import approve_one, item_numbers
+from handlers.assessment import assessment_component
 from handlers.export import Scope, Sheet, workbook_sheet
 from handlers.items import ItemKind, ref
 from handlers.ledger import Booked, book, reverse_item
 from handlers.people import find_person, person, sender_person
+from handlers.periods import Period
 from handlers.points_config import PointsConfig
 from handlers.skills_config import Skill, SkillsConfig
 from storage import items as item_store
@@ -1247,3 +1249,23 @@ def demo_levels(session: Session, config: Config, text: str) -> ImportReport:
     return import_levels(
         session, config, "\n".join([*lines[:1], *kept]) + "\n", actor="local-mode", at=held_since
     )
+
+
+# -- the quarterly 党建考评 --------------------------------------------------------------------------
+
+
+@assessment_component("training_coverage", "以技带岗覆盖率", unit="%")
+def coverage_for_assessment(session: Session, config: Config, period: Period) -> dict[int, float]:
+    """Share (0–1) of the catalogue's posts in which the branch has at least the ideal number of
+    people at `coverage_min_level` or above, levels lapsed by the end of the quarter not counting."""
+    skills = SkillsConfig.of(config)
+    _, end = period.bounds(config.tz)
+    found = store.training_coverage(
+        session,
+        {p.name: p.ideal_qualified for p in skills.posts},
+        skills.iluo.targets.own,
+        skills.iluo.coverage_min_level,
+        lapse_days={p.name: p.recert_days for p in skills.posts if p.recert_days},
+        at=end,
+    )
+    return {branch: c.coverage for branch, c in found.items()}
