@@ -29,7 +29,7 @@ from handlers.export import Scope, Sheet, workbook_sheet
 from handlers.items import ItemKind
 from handlers.ledger import fmt, signed, x100
 from handlers.periods import Period, looks_like_period, parse_period, period_of, relative
-from handlers.rankings import branch_scores, competition_ranks
+from handlers.rankings import branch_assessment, branch_scores, competition_ranks
 from storage import assessment as store
 from storage import items as item_store
 from storage.assessment import AssessmentAddition
@@ -144,6 +144,12 @@ def assess(session: Session, config: Config, period: Period) -> list[BranchScore
     return combine(weights, values, store.branches(session), labels)
 
 
+@branch_assessment
+def ranked_branches(session: Session, config: Config, period: Period) -> list[tuple[int, str, int, int]]:
+    """排行 支部 for a quarter's overall total: each branch's 党建考评 score (x100) and rank, as in 考评."""
+    return [(s.branch_id, s.name, x100(s.score), s.rank) for s in assess(session, config, period)]
+
+
 # Labels of the components other practices will register, so 未接入 reads in Chinese until they do.
 KNOWN_LABELS = {
     "training_coverage": "以技带岗覆盖率",
@@ -161,7 +167,7 @@ def unregistered(config: Config) -> list[str]:
 
 @assessment_component("average_points", "党员人均积分", unit="分")
 def average_points(session: Session, config: Config, period: Period) -> dict[int, float]:
-    """排行 支部's rule (`handlers.rankings.branch_scores`): points per party member in the quarter."""
+    """`points.branch_ranking` (`handlers.rankings.branch_scores`): points per party member in the quarter."""
     return {b: score / 100 for b, _name, score, _detail in branch_scores(session, config, period.key, TOTAL)}
 
 

@@ -2,14 +2,19 @@
 
 The rules live here; the queries live in `storage.rankings`, which reads `member_totals` (kept in step
 with the ledger) through indexed, prebuilt statements and never scans the ledger. Ties share a rank
-(competition ranking: 1, 1, 3). The branch ranking is the quarterly 党建考评, scored by the rule in
-`points.branch_ranking`.
+(competition ranking: 1, 1, 3).
+
+排行 支部 for a quarter's overall total is the quarterly 党建考评 (its score and rank, the numbers `考评`
+shows), through the hook `handlers.assessment` registers with `@branch_assessment`: this module does
+not import it (it imports `branch_scores` from here). For other periods or a category, and when no
+assessment is registered, branches rank by `points.branch_ranking` (points per party member, or the
+total), titled as such.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -37,7 +42,14 @@ SCOPES = {
     "支部": "branch",
     "党支部": "branch",
 }
-SCOPE_TITLES = {"member": "个人积分排行", "team": "班组积分排行", "branch": "支部党建考评排行"}
+SCOPE_TITLES = {
+    "member": "个人积分排行",
+    "team": "班组积分排行",
+    "branch": "支部党建考评排行",  # a quarter's 党建考评
+    "branch_average": "支部人均积分排行",  # points per party member, any period or category
+    "branch_total": "支部积分合计排行",  # `points.branch_ranking.rule: total`
+}
+ASSESSMENT_NOTE = "党建考评按季度计，看考评名次请用「排行 支部 本季度」或「考评」。"
 DEFAULT_TOP = 10
 MAX_TOP = 50
 
@@ -87,6 +99,11 @@ class Ranking:
     rows: list[Standing]
     size: int  # how many are ranked
     mine: Standing | None = None  # the asker (or their team), wherever they stand
+    board: str = ""  # which SCOPE_TITLES entry it is, when not the scope's own (branch_average …)
+
+    @property
+    def title(self) -> str:
+        return SCOPE_TITLES[self.board or self.scope]
 
 
 def _previous_ranks(session: Session, period: str, category: str, ids: Sequence[int]) -> dict[int, int]:
@@ -178,16 +195,57 @@ def branch_scores(
     return scored
 
 
+# The 党建考评 of a quarter: (branch id, name, score x100, rank), best first. `handlers.assessment`
+# registers it; None when that practice is not installed.
+AssessmentFunc = Callable[[Session, Config, Period], list[tuple[int, str, int, int]]]
+_assessment: list[AssessmentFunc] = []
+
+
+def branch_assessment(func: AssessmentFunc) -> AssessmentFunc:
+    """Register the quarterly 党建考评 that 排行 支部 shows for a quarter's overall total."""
+    if _assessment:
+        raise ValueError("the branch assessment is registered twice")
+    _assessment.append(func)
+    return func
+
+
+def uses_assessment(period: Period, category: str) -> bool:
+    """Whether 排行 支部 for this period and category is the 党建考评 (a quarter's overall total)."""
+    return bool(_assessment) and period.kind == "quarter" and category == TOTAL
+
+
+def _assessment_ranking(
+    session: Session, config: Config, period: Period, top: int, my_branch: int | None
+) -> Ranking:
+    assess = _assessment[0]
+    earlier = assess(session, config, previous(period))
+    # A quarter where no branch scored was not assessed: every branch is 新 against it.
+    before = {b: rank for b, _name, _score, rank in earlier} if any(s[2] for s in earlier) else {}
+    now = assess(session, config, period)
+    if not any(s[2] for s in now):
+        now = []
+    rows = [Standing(b, name, rank, score, rank_change(rank, before.get(b))) for b, name, score, rank in now]
+    mine = next((s for s in rows if s.id == my_branch), None)
+    return Ranking("branch", period, TOTAL, rows[:top], len(rows), mine)
+
+
 def branch_ranking(
     session: Session, config: Config, period: Period, category: str, top: int, my_branch: int | None
 ) -> Ranking:
+    """A quarter's overall total: the 党建考评. Otherwise the `points.branch_ranking` rule."""
+    if uses_assessment(period, category):
+        return _assessment_ranking(session, config, period, top, my_branch)
+    board = (
+        "branch_average"
+        if PointsConfig.of(config).branch_ranking.rule == "average_per_party_member"
+        else "branch_total"
+    )
     # A branch without points in the previous period was not ranked then (新), whatever its zero score.
     earlier = [s for s in branch_scores(session, config, previous(period).key, category) if s[2]]
     before = {s.id: s.rank for s in _ranked(earlier, {})}
     rows = _ranked(branch_scores(session, config, period.key, category), before)
-    return Ranking(
-        "branch", period, category, rows[:top], len(rows), next((s for s in rows if s.id == my_branch), None)
-    )
+    mine = next((s for s in rows if s.id == my_branch), None)
+    return Ranking("branch", period, category, rows[:top], len(rows), mine, board)
 
 
 # -- 排行 -------------------------------------------------------------------------------------------
@@ -249,11 +307,15 @@ MINE = {"member": ("（你）", "你"), "team": ("（你所在）", "你的班�
 
 
 def render(config: Config, r: Ranking) -> str:
-    head = f"{SCOPE_TITLES[r.scope]} · {r.period.label}" + (
+    head = f"{r.title} · {r.period.label}" + (
         f" · {category_name(config, r.category)}" if r.category != TOTAL else ""
     )
+    note = ASSESSMENT_NOTE if r.board.startswith("branch_") else ""
     if not r.rows:
-        return f"{head}\n本期还没有积分记录。"
+        empty = (
+            "该季度还没有党建考评得分。" if r.scope == "branch" and not r.board else "本期还没有积分记录。"
+        )
+        return "\n".join([head, empty, *([note] if note else [])])
     mark, who = MINE[r.scope]
     lines = [head]
     for s in r.rows:
@@ -261,7 +323,8 @@ def render(config: Config, r: Ranking) -> str:
         if r.scope == "member":  # the member's branch beside the name; team and branch details after
             line = f"{s.rank}. {s.name}{me} {s.detail} {fmt(s.points_x100)} 分 {s.change}"
         else:
-            line = f"{s.rank}. {s.name}{me} {fmt(s.points_x100)} 分 {s.change}（{s.detail}）"
+            detail = f"（{s.detail}）" if s.detail else ""
+            line = f"{s.rank}. {s.name}{me} {fmt(s.points_x100)} 分 {s.change}{detail}"
         lines.append(re.sub(r" +", " ", line).rstrip())
     if r.mine is not None and all(s.id != r.mine.id for s in r.rows):
         if r.mine.rank:
@@ -271,7 +334,15 @@ def render(config: Config, r: Ranking) -> str:
         else:
             lines.append(f"—— {who}：本期还没有积分，暂未上榜")
     unit = "人" if r.scope == "member" else "个"
-    lines.append(f"共 {r.size} {unit}上榜；箭头是与{previous(r.period).label}相比的名次变化。")
+    if r.scope == "branch" and not r.board:
+        lines.append(
+            f"共 {r.size} 个支部参评；得分和名次即{r.period.label}党建考评（与「考评」一致），"
+            f"箭头是与{previous(r.period).label}考评相比的名次变化。"
+        )
+    else:
+        lines.append(f"共 {r.size} {unit}上榜；箭头是与{previous(r.period).label}相比的名次变化。")
+    if note:
+        lines.append(note)
     return "\n".join(lines)
 
 
@@ -359,7 +430,7 @@ def my_points(ctx: Context) -> str:
 
 def _markdown(config: Config, r: Ranking, top: int) -> str:
     lines = [
-        f"### {SCOPE_TITLES[r.scope]} · {r.period.label}",
+        f"### {r.title} · {r.period.label}",
         f"> {r.period.span}" + (f" · {category_name(config, r.category)}" if r.category != TOTAL else ""),
     ]
     for s in r.rows[:top]:
@@ -385,7 +456,8 @@ _SCHEDULED_NAMES = {
 def broadcast_result(
     config: Config, word: str, period: Period, category: str, posted: Sequence[str], groups: Sequence[str]
 ) -> str:
-    """The job's result in a sentence: what was posted where, or why nothing was."""
+    """The job's result in a sentence: what was posted where (`posted`: SCOPE_TITLES keys), or why
+    nothing was."""
     when = f"{_SCHEDULED_NAMES[word]}（{period.label}）" if word in _SCHEDULED_NAMES else period.label
     cat = category_name(config, category) if category != TOTAL else ""
     if not posted:
@@ -399,7 +471,8 @@ def broadcast_result(
 @job("ranking_broadcast")
 def ranking_broadcast(ctx: JobContext) -> str:
     """Post rankings to group robots. Arguments: groups, scope member|team|branch (default all three),
-    period previous_week|previous_month|previous_quarter|previous_year (or current_…), top."""
+    period previous_week|previous_month|previous_quarter|previous_year (or current_…), top. The branch
+    ranking of a quarter's overall total is the 党建考评, as in 排行 支部."""
     args = ctx.arguments
     groups = args.get("groups", args.get("group", []))
     groups = [groups] if isinstance(groups, str) else list(groups)
@@ -422,7 +495,7 @@ def ranking_broadcast(ctx: JobContext) -> str:
             raise ValueError(f"unknown scope {scope!r} (use member, team or branch)")
         if r.rows and any(s.points_x100 for s in r.rows):
             parts.append(_markdown(ctx.config, r, top))
-            posted.append(scope)
+            posted.append(r.board or scope)
     if parts:
         text = "\n\n".join(parts) + "\n\n" + tone("发送「排行」给先锋查看自己的名次", "comment")
         for group in groups:

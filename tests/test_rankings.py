@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 from bot.config import parse_config
 from handlers.periods import parse_period, period_of, previous
 from handlers.rankings import broadcast_result
-from tests.kit import BotKit, shipped_config
+from tests.kit import BotKit, quiet_schedules, shipped_config
 from tests.test_points import add_members, approve, claim, today
 
 
@@ -111,10 +111,77 @@ async def test_team_and_branch_rankings(bot: BotKit):
     assert ranked(teams) == [(1, "甲班", "17", "新"), (2, "乙班", "2", "新")]
     assert "乙班（你所在）" in teams
     assert "—— 你的班组：第 2 名，2 分 新" in await bot.say("xuming", "排行 班组 前1")
-    branches = await bot.say("wangfang", "排行 支部")
-    assert branches.startswith("支部党建考评排行")
+    # Outside a quarter's overall total it is points per party member, and says so.
+    branches = await bot.say("wangfang", "排行 支部 本月")
+    assert branches.startswith(f"支部人均积分排行 · {period_of('month', today(bot)).label}")
     assert ranked(branches) == [(1, "第一党支部", "1", "新"), (2, "第二党支部", "0.5", "新")]
     assert "党员 7 人，人均 1" in branches and "党员 4 人，人均 0.5" in branches
+    assert "党建考评按季度计" in branches and "「考评」" in branches
+    by_category = await bot.say("wangfang", "排行 支部 攻坚克难")
+    assert by_category.startswith("支部人均积分排行") and "· 攻坚克难" in by_category
+
+
+async def test_the_branch_ranking_of_a_quarter_is_the_assessment(make_bot):  # type: ignore[no-untyped-def]
+    """排行 支部 for a quarter shows the 党建考评's scores and ranks, the numbers 考评 shows."""
+    bot = await make_bot(points={"claim_backdate": True})
+    quarter = period_of("quarter", today(bot))
+    last = previous(quarter)
+    # Last quarter 第二党支部 led; this quarter 第一党支部 does, despite the committee's +2 for 第二.
+    await award(bot, "wuhao", "徐明", "A04", 6, last.last)
+    await award(bot, "zhangwei", "王芳", "A04", 1, last.last)
+    await award(bot, "zhangwei", "王芳", "A04", 7)
+    await award(bot, "wuhao", "徐明", "A04", 2)
+    assert "已记考评加分" in await bot.say("liqiang", "考评 加分 第二支部 2 承办车间党建+质量现场会")
+    assessed = [(r, n, p) for r, n, p, _ in ranked(await bot.say("liqiang", "考评"))]
+    branches = await bot.say("wangfang", "排行 支部")
+    assert branches.startswith(f"支部党建考评排行 · {quarter.label}")
+    assert [(r, n, p) for r, n, p, _ in ranked(branches)] == assessed
+    assert [n for _, n, _ in assessed] == ["第一党支部", "第二党支部"]
+    assert assessed[1][2] != "0.5"  # not the 人均积分 alone
+    assert [c for *_, c in ranked(branches)] == ["↑1", "↓1"]  # against last quarter's 考评
+    assert "第一党支部（你所在）" in branches and "与「考评」一致" in branches
+    assert "党建考评按季度计" not in branches
+    # The same quarter written otherwise gives the same; where my branch stands outside the top.
+    assert ranked(await bot.say("wangfang", f"排行 支部 {quarter.key}")) == ranked(branches)
+    second = assessed[1]
+    assert f"—— 你的支部：第 2 名，{second[2]} 分 ↓1" in await bot.say("xuming", "排行 支部 前1")
+    # Last quarter against 考评 上季度: nothing before it, so every branch is 新.
+    before = ranked(await bot.say("wangfang", "排行 支部 上季度"))
+    assert [(r, n, p) for r, n, p, _ in before] == [
+        (r, n, p) for r, n, p, _ in ranked(await bot.say("liqiang", "考评 上季度"))
+    ]
+    assert [n for _, n, _, c in before] == ["第二党支部", "第一党支部"] and {c for *_, c in before} == {"新"}
+    assert "该季度还没有党建考评得分" in await bot.say("wangfang", "排行 支部 2025Q1")
+
+
+async def test_the_quarterly_branch_broadcast_posts_the_assessment(make_bot):  # type: ignore[no-untyped-def]
+    schedule = {
+        "name": "branch_ranking_quarterly",
+        "cron": "0 0 29 2 *",
+        "grace_minutes": 0,
+        "job": "ranking_broadcast",
+        "arguments": {"groups": ["党总支群"], "scope": "branch", "period": "previous_quarter"},
+    }
+    monthly = {**schedule, "name": "branch_ranking_monthly"}
+    monthly["arguments"] = {**schedule["arguments"], "period": "previous_month"}
+    bot = await make_bot(schedules=[*quiet_schedules(), schedule, monthly])
+    quarter = period_of("quarter", today(bot))
+    await award(bot, "zhangwei", "王芳", "A04", 7)
+    await award(bot, "wuhao", "徐明", "A04", 2)
+    assessed = ranked(await bot.say("liqiang", "考评"))
+    fired = datetime.combine(quarter.end + timedelta(days=1), time(7, 23), bot.app.config.tz)
+    result = await bot.app.scheduler.run("branch_ranking_quarterly", fired)
+    assert result.status == "done" and "支部党建考评排行" in result.detail
+    await bot.drain()
+    [post] = bot.fake.webhooks("党总支群")
+    text = post.body["content"]
+    assert text.startswith(f"### 支部党建考评排行 · {quarter.label}")
+    for rank, name, points, _ in assessed:
+        assert f'**{rank}.** {name} <font color="info">{points} 分</font>' in text
+    month = period_of("month", today(bot))
+    fired = datetime.combine(month.end + timedelta(days=1), time(7, 13), bot.app.config.tz)
+    result = await bot.app.scheduler.run("branch_ranking_monthly", fired)
+    assert result.status == "done" and "支部人均积分排行" in result.detail
 
 
 async def test_the_branch_rule_comes_from_the_config(make_bot):  # type: ignore[no-untyped-def]
@@ -122,7 +189,9 @@ async def test_the_branch_rule_comes_from_the_config(make_bot):  # type: ignore[
     await award(bot, "zhangwei", "王芳", "A04", 7)
     await award(bot, "zhangwei", "刘洋", "A04", 10)
     await award(bot, "wuhao", "徐明", "A04", 2)
-    assert ranked(await bot.say("wangfang", "排行 支部")) == [
+    reply = await bot.say("wangfang", "排行 支部 本月")
+    assert reply.startswith("支部积分合计排行")
+    assert ranked(reply) == [
         (1, "第一党支部", "17", "新"),
         (2, "第二党支部", "2", "新"),
     ]
@@ -216,3 +285,6 @@ def test_the_broadcast_result_says_in_a_sentence_what_was_posted():
         config, "previous_week", week, "", ["member", "team"], ["制丝车间群", "党总支群"]
     ) == ("已把上周（2026年第48周）的个人积分排行、班组积分排行发到 2 个群：制丝车间群、党总支群。")
     assert "没有配置要发布的群" in broadcast_result(config, "previous_week", week, "", ["member"], [])
+    assert broadcast_result(config, "previous_week", week, "", ["branch_average"], ["党总支群"]) == (
+        "已把上周（2026年第48周）的支部人均积分排行发到 1 个群：党总支群。"
+    )
