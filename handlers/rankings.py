@@ -49,7 +49,7 @@ SCOPE_TITLES = {
     "branch_average": "支部人均积分排行",  # points per party member, any period or category
     "branch_total": "支部积分合计排行",  # `points.branch_ranking.rule: total`
 }
-ASSESSMENT_NOTE = "党建考评按季度计，看考评名次请用「排行 支部 本季度」或「考评」。"
+ASSESSMENT_NOTE = "党建考评按季度计：名次看「排行 支部 本季度」，各项得分由支部书记和党总支用「考评」查看。"
 DEFAULT_TOP = 10
 MAX_TOP = 50
 
