@@ -1,5 +1,6 @@
 """Deciding items of every kind: 待审, 通过, 驳回 (typed or by card button), 撤销 (withdraw or void),
-the photos that follow a submission, and the working-day digest of what waits for each approver.
+the photos that follow a submission, and the working-day digest of what waits for each approver
+(with the lines practices add through `@digest_section`, e.g. overdue 轮训 plans).
 
 Nothing here knows a kind: each is registered in `handlers/items.py` by its practice, which says who
 decides it, how its card reads and what a decision books. A decision is a conditional update
@@ -10,8 +11,12 @@ approver's card, tells the people it concerns, and books in the same transaction
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
+
+from bot.config import Config
 from bot.context import Context, Sender
 from bot.forms import Field, FieldError, Form, half_width
 from bot.replies import ReplaceButton, Reply, Text
@@ -333,17 +338,41 @@ def age(delta: timedelta) -> str:
     return f"{max(1, delta.seconds // 60)} 分钟"
 
 
+DigestSection = Callable[[Session, Config, datetime], dict[str, list[str]]]
+DIGEST_SECTIONS: list[DigestSection] = []
+
+
+def digest_section(fn: DigestSection) -> DigestSection:
+    """Register lines for the working-day digest: `(session, config, now) -> {userid: [line, ...]}`.
+
+    A practice adds what its people should hear about each morning (e.g. overdue plans) without this
+    module knowing it; the lines follow the 待审 sentence, in registration order, one message each."""
+    DIGEST_SECTIONS.append(fn)
+    return fn
+
+
 @job("pending_digest")
 def pending_digest(ctx: JobContext) -> str:
-    """Working days: tell each approver how many items wait for them and how old the oldest is."""
+    """Working days: tell each approver how many items wait for them and how old the oldest is, followed by
+    the lines of every registered digest section; one message per recipient."""
     rows = item_store.digest(ctx.session)
+    messages: dict[str, list[str]] = {}
     for userid, count, oldest, first in rows:
         waited = age(ctx.now - oldest)
-        ctx.send(
-            userid,
+        messages[userid] = [
             f"待审提醒：有 {count} 项申报等你审核，最早的 #{first} 已等 {waited}。"
-            "发送「待审」查看，或直接点卡片上的按钮处理。",
-        )
-    if not rows:
-        return "没有等待审核的事项，没有发提醒。"
-    return f"已提醒 {len(rows)} 位审核人：共 {sum(r[1] for r in rows)} 项等待审核。"
+            "发送「待审」查看，或直接点卡片上的按钮处理。"
+        ]
+    extra = 0
+    for section in DIGEST_SECTIONS:
+        for userid, lines in section(ctx.session, ctx.config, ctx.now).items():
+            if lines:
+                messages.setdefault(userid, ["待审提醒："]).extend(lines)
+                extra += len(lines)
+    for userid, lines in messages.items():
+        ctx.send(userid, "\n".join(lines))
+    if not messages:
+        return "没有等待审核或需要提醒的事项，没有发提醒。"
+    waiting = sum(r[1] for r in rows)
+    more = f"，另有 {extra} 条其他提醒" if extra else ""
+    return f"已提醒 {len(messages)} 人：共 {waiting} 项等待审核{more}。"

@@ -30,7 +30,7 @@ from bot.router import Router
 from bot.scheduler import JobContext, job
 from bot.simulator.local import demo_file
 from handlers import charts
-from handlers.approvals import approve_one, item_numbers
+from handlers.approvals import approve_one, digest_section, item_numbers
 from handlers.assessment import assessment_component
 from handlers.export import Scope, Sheet, workbook_sheet
 from handlers.items import ItemKind, ref
@@ -1008,18 +1008,16 @@ def plan_reminders(today: date, plan: TrainingPlan) -> list[str]:
 
 @job("training_plans")
 def training_plans(ctx: JobContext) -> str:
-    """Daily: remind coach and trainee of a plan at its start, halfway and two days before it is due;
-    tell each branch's secretaries which plans are overdue."""
+    """Daily: remind coach and trainee of a plan at its start, halfway and two days before it is due.
+    Overdue plans are not here: they go to the secretaries in the working-day digest (`overdue_plans`)."""
     today = ctx.now.date()
     reminded = 0
-    overdue: dict[int | None, list[tuple[TrainingPlan, people_store.Person]]] = {}
-    for plan, item in store.open_plans(ctx.session):
+    for plan, _item in store.open_plans(ctx.session):
+        if plan.due < today:
+            continue
         trainee = person(ctx.session, plan.trainee_id)
         coach = person(ctx.session, plan.coach_id) if plan.coach_id else None
         if trainee is None:
-            continue
-        if plan.due < today:
-            overdue.setdefault(item.branch_id, []).append((plan, trainee))
             continue
         for which in plan_reminders(today, plan):
             words = {"start": "今天开始", "half": "已过一半", "due": f"{plan.due:%m-%d} 到期，还剩 2 天"}
@@ -1033,19 +1031,26 @@ def training_plans(ctx: JobContext) -> str:
             # Every earlier reminder counts as given: a plan opened late is not told "today it starts".
             plan.reminded = ",".join(REMINDERS[: REMINDERS.index(which) + 1])
             reminded += 1
-    told = 0
-    for branch_id, plans in overdue.items():
+    return f"轮训提醒 {reminded} 条。"
+
+
+@digest_section
+def overdue_plans(session: Session, config: Config, now: datetime) -> dict[str, list[str]]:
+    """For the secretaries of each trainee's branch: the open 轮训 plans past their due date."""
+    today = now.astimezone(config.tz).date()
+    by_branch: dict[int, list[str]] = {}
+    for plan, branch_id, trainee in store.overdue_plans(session, today):
         if branch_id is None:
             continue
-        lines = [f"逾期的轮训计划 {len(plans)} 项："] + [
-            f"#{plan.id} {who.name} {plan.skill}，{plan.due:%m-%d} 到期，已逾期 {(today - plan.due).days} 天"
-            for plan, who in plans
-        ]
-        for secretary in people_store.with_role(ctx.session, Role.SECRETARY, branch_id):
-            ctx.send(secretary.userid, "\n".join(lines))
-            told += 1
-    late = sum(len(plans) for plans in overdue.values())
-    return f"轮训提醒 {reminded} 条，逾期 {late} 项已告知 {told} 位支部书记。"
+        late = (today - plan.due).days
+        by_branch.setdefault(branch_id, []).append(
+            f"轮训 #{plan.id} {trainee} 学 {plan.skill}，已逾期 {late} 天（到期 {plan.due:%m-%d}）"
+        )
+    out: dict[str, list[str]] = {}
+    for branch_id, lines in by_branch.items():
+        for secretary in people_store.with_role(session, Role.SECRETARY, branch_id):
+            out.setdefault(secretary.userid, []).extend(lines)
+    return out
 
 
 # -- 我的 -------------------------------------------------------------------------------------------

@@ -419,6 +419,18 @@ def open_plans(
     return [(r[0], r[1]) for r in session.execute(stmt).all()]
 
 
+def overdue_plans(session: Session, today: date) -> list[tuple[TrainingPlan, int | None, str]]:
+    """(plan, its branch, the trainee's name) for open rotation plans due before `today`, oldest first."""
+    stmt = (
+        select(TrainingPlan, Item.branch_id, Member.name)
+        .join(Item, Item.id == TrainingPlan.id)  # type: ignore[arg-type]
+        .join(Member, Member.id == TrainingPlan.trainee_id)  # type: ignore[arg-type]
+        .where(Item.status == ItemState.PENDING, TrainingPlan.due < today)  # type: ignore[arg-type]
+        .order_by(TrainingPlan.id)  # type: ignore[arg-type]
+    )
+    return [(r[0], r[1], r[2]) for r in session.execute(stmt).all()]
+
+
 def levels_in(session: Session, skills: Sequence[str]) -> list[tuple[int, str, str, datetime]]:
     """Every recorded level above untrained in these posts: (member id, skill, level, set at)."""
     if not skills:

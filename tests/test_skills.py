@@ -381,9 +381,9 @@ async def test_a_rotation_plan_defaults_its_cycle_reminds_and_closes_on_passing(
     quiet = await sbot.app.scheduler.run("training_plans", now + timedelta(days=89))
     assert "轮训提醒 0 条" in quiet.detail
     late = await sbot.app.scheduler.run("training_plans", now + timedelta(days=93))
-    assert "逾期 1 项已告知 1 位支部书记" in late.detail
-    await sbot.drain()
-    assert any(f"#{n} 陈静 切叶丝岗" in t and "已逾期 3 天" in t for t in sbot.texts_to("zhangwei"))
+    assert late.detail == "轮训提醒 0 条。"  # overdue plans go to the secretaries in the digest
+    await run_digest(sbot, now + timedelta(days=93))
+    assert any(f"轮训 #{n} 陈静 学 切叶丝岗，已逾期 3 天" in t for t in sbot.texts_to("zhangwei"))
     assert "自动关闭" in await sbot.say("zhangwei", f"通过 #{n}")
     # Passing step 3 closes it.
     await confirm(sbot, await step(sbot, "带教 陈静 切丝 1"))
@@ -395,6 +395,52 @@ async def test_a_rotation_plan_defaults_its_cycle_reminds_and_closes_on_passing(
     await sbot.drain()
     assert any(f"轮训 #{n}" in t and "已完成" in t for t in sbot.texts_to("zhoujie"))
     assert f"轮训 #{n}" not in await sbot.say("chenjing", "我的")
+
+
+async def run_digest(bot: BotKit, when: datetime) -> str:
+    result = await bot.app.scheduler.run("pending_digest", when)
+    assert result.status == "done", result
+    await bot.drain()
+    return result.detail
+
+
+async def test_an_overdue_plan_is_in_its_branchs_secretary_digest_and_not_a_message_of_its_own(
+    sbot: BotKit,
+):
+    n = await plan(sbot, "轮训 陈静 切丝\n周期：30")
+    m = await plan(sbot, "轮训 黄鑫 切丝\n周期：30", leader="maqiang")  # 乙班, 第二党支部
+    await sbot.drain()
+    now = datetime.now(sbot.app.config.tz)
+    due = (now + timedelta(days=30)).date()
+    before = {u: len(sbot.texts_to(u)) for u in ("zhangwei", "wuhao", "liqiang")}
+    job = await sbot.app.scheduler.run("training_plans", now + timedelta(days=33))
+    assert job.detail == "轮训提醒 0 条。"
+    await sbot.drain()
+    assert {u: len(sbot.texts_to(u)) for u in before} == before  # the training job says nothing of them
+    detail = await run_digest(sbot, now + timedelta(days=33))
+    assert detail == "已提醒 2 人：共 0 项等待审核，另有 2 条其他提醒。", detail
+    [digest] = sbot.texts_to("zhangwei")[before["zhangwei"] :]
+    assert digest.startswith("待审提醒")
+    assert f"轮训 #{n} 陈静 学 切叶丝岗，已逾期 3 天（到期 {due:%m-%d}）" in digest
+    assert f"#{m}" not in digest and "等你审核" not in digest
+    [other] = sbot.texts_to("wuhao")[before["wuhao"] :]
+    assert f"轮训 #{m} 黄鑫 学 切叶丝岗，已逾期 3 天" in other and f"#{n} " not in other
+    assert len(sbot.texts_to("liqiang")) == before["liqiang"]
+
+
+async def test_waiting_items_and_overdue_plans_come_in_one_digest(sbot: BotKit):
+    n = await plan(sbot, "轮训 陈静 切丝\n周期：30")
+    reply = await sbot.say("wangfang", "尽责\n指标：A01\n说明：参加切丝机停产技改突击队")
+    assert "已提交尽责申报" in reply, reply
+    claim = item_number(reply)
+    await sbot.drain()
+    before = len(sbot.texts_to("zhangwei"))
+    now = datetime.now(sbot.app.config.tz)
+    detail = await run_digest(sbot, now + timedelta(days=32))
+    assert detail.startswith("已提醒 1 人：共 1 项等待审核"), detail
+    [digest] = sbot.texts_to("zhangwei")[before:]
+    assert f"待审提醒：有 1 项申报等你审核，最早的 #{claim} 已等 32 天" in digest
+    assert f"轮训 #{n} 陈静 学 切叶丝岗，已逾期 2 天" in digest
 
 
 @pytest.mark.parametrize(
