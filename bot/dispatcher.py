@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from bot import members
 from bot.context import Context
 from bot.replies import ReplaceButton, Reply, Text
-from bot.wecom.messages import UNSUPPORTED_TYPES, Incoming, PassiveReply
+from bot.wecom.messages import MEDIA_TYPES, UNSUPPORTED_TYPES, Incoming, PassiveReply
 from storage.models import InboxEntry
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ _STORED = select(_INBOX.c.reply, _INBOX.c.reply_via_outbox, _INBOX.c.command).wh
 _INSERT = insert(_INBOX)
 
 SORRY = "抱歉，刚才没有处理成功，请稍后再发一次。"
-UNSUPPORTED = "暂时只能处理文字和图片消息。发送「帮助」查看可以用的命令。"
+UNSUPPORTED = "暂时只能处理文字、图片和文件消息。发送「帮助」查看可以用的命令。"
 SILENT_EVENTS = frozenset({"enter_agent", "subscribe", "unsubscribe"})
 
 
@@ -279,8 +279,8 @@ class Dispatcher:
             return [Text(members.refuse_unknown(ctx))]
         if m.kind == "text":
             return self.router.handle_text(ctx)
-        if m.kind == "image":
-            return self.router.handle_image(ctx)
+        if m.kind in MEDIA_TYPES:
+            return self.router.handle_media(ctx)
         if ctx.by_click:
             return self.router.handle_card(ctx)
         if m.kind in UNSUPPORTED_TYPES:

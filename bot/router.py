@@ -95,12 +95,12 @@ class Command:
 
 
 class Router:
-    """A set of commands and image handlers; routers nest with `include_router`."""
+    """A set of commands and media handlers (images, files); routers nest with `include_router`."""
 
     def __init__(self, name: str = ""):
         self.name = name
         self.commands: list[Command] = []
-        self.image_handlers: list[Callable[[Context], HandlerResult]] = []
+        self.media_handlers: list[Callable[[Context], HandlerResult]] = []
         # Parts of 我的 contributed by the practices (points, training…), each returning text or "".
         self.profile_sections: list[Callable[[Context], str]] = []
         self._by_word: dict[str, Command] = {}
@@ -150,9 +150,10 @@ class Router:
 
         return register
 
-    def on_image(self, func: Callable[[Context], HandlerResult]) -> Callable[[Context], HandlerResult]:
-        """Register a handler for images; the first that returns something wins."""
-        self.image_handlers.append(func)
+    def on_media(self, func: Callable[[Context], HandlerResult]) -> Callable[[Context], HandlerResult]:
+        """Register a handler for media (images and files, `ctx.message.media_id`); the first that
+        returns something wins."""
+        self.media_handlers.append(func)
         return func
 
     def profile_section(self, func: Callable[[Context], str]) -> Callable[[Context], str]:
@@ -163,7 +164,7 @@ class Router:
     def include_router(self, other: Router) -> None:
         for cmd in other.commands:
             self._add(cmd)
-        self.image_handlers.extend(other.image_handlers)
+        self.media_handlers.extend(other.media_handlers)
         self.profile_sections.extend(other.profile_sections)
 
     def _add(self, cmd: Command) -> None:
@@ -276,12 +277,19 @@ class Router:
             return [Text("这个按钮已失效，请用文字命令操作。发送「帮助」查看命令。")]
         return self.run(ctx, cmd, argument, [])
 
-    def handle_image(self, ctx: Context) -> list[Reply]:
-        for handler in self.image_handlers:
+    def handle_media(self, ctx: Context) -> list[Reply]:
+        """An image or a file: the first media handler that takes it answers; else say what to do."""
+        for handler in self.media_handlers:
             replies = as_replies(handler(ctx))
             if replies:
                 return replies
-        return [Text("图片已收到。请先发送申报或投稿，再在 10 分钟内发图片，图片会作为证明材料附上。")]
+        what = "文件" if ctx.message.kind == "file" else "图片"
+        return [
+            Text(
+                f"{what}已收到，但现在没有可以附上的事项。请先发送申报或投稿，"
+                f"再在 10 分钟内发图片或文件，会作为证明材料附上。"
+            )
+        ]
 
     def run(self, ctx: Context, cmd: Command, rest: str, lines: list[str]) -> list[Reply]:
         assert ctx.member is not None

@@ -3,8 +3,8 @@ for workshop-wide ones) with a 4-digit sign-in code, attended by `签到 码`, e
 and reported to the organiser after the end.
 
 An activity is an item `#N` of the kind 活动, booked as decided when it is announced (voiding it with
-`撤销 #N 理由` cancels it and reverses the points its sign-ins booked). A leave request is an item of
-the kind 活动请假, decided by the activity's organiser.
+`撤销 #N 理由` cancels it and reverses the points its sign-ins and its organiser booked). A leave
+request is an item of the kind 活动请假, decided by the activity's organiser.
 """
 
 from __future__ import annotations
@@ -684,10 +684,30 @@ def my_activities(ctx: Context) -> str:
 # -- jobs -------------------------------------------------------------------------------------------
 
 
+def book_organiser(ctx: JobContext, row: Activity, organiser: Person) -> int:
+    """Book the type's organiser points once the sign-in has closed, if anyone signed in (called once
+    per activity: by whoever claimed its report). On the activity's item, so voiding it reverses them."""
+    if row.organiser_points_x100 <= 0 or store.count_attendances(ctx.session, row.id) == 0:
+        return 0
+    book(
+        ctx.session,
+        organiser,
+        row.organiser_points_x100,
+        category=row.category,
+        indicator=row.indicator,
+        day=row.starts_at.astimezone(ctx.config.tz).date(),
+        at=ctx.now,
+        item_id=row.id,
+        approver_id=None,
+        note=f"组织 {row.name}",
+    )
+    return row.organiser_points_x100
+
+
 @job("activity_tick")
 def activity_tick(ctx: JobContext) -> str:
-    """Remind the people in scope before an activity starts; send the organiser the attendance
-    report once its sign-in has closed."""
+    """Remind the people in scope before an activity starts; once its sign-in has closed, send the
+    organiser the attendance report and book their organiser points (if anyone signed in)."""
     config = ActivitiesConfig.of(ctx.config)
     reminded = reported = stale = 0
     for row in store.starting_between(
@@ -711,7 +731,11 @@ def activity_tick(ctx: JobContext) -> str:
         store.mark(ctx.session, row.id, reminded=True)
         reminded += 1
     for row in store.ended_unreported(ctx.session, ctx.now):
+        if not store.claim_report(ctx.session, row.id):
+            continue  # another process got there first
         organiser = person(ctx.session, row.organiser_id)
+        if organiser is not None:
+            book_organiser(ctx, row, organiser)
         # A report more than a day late (the bot was down, or history was loaded) is noise: the
         # organiser can still ask with 活动 #N.
         if organiser is not None and row.closes_at > ctx.now - STALE_REPORT:
@@ -719,7 +743,6 @@ def activity_tick(ctx: JobContext) -> str:
             reported += 1
         else:
             stale += 1
-        store.mark(ctx.session, row.id, reported=True)
     if not reminded and not reported and not stale:
         return "没有要提醒或报告的活动。"
     late = f"；{stale} 项活动结束已超过一天，不再发报告" if stale else ""

@@ -91,7 +91,7 @@ def pending(ctx: Context, member: Sender) -> str:
         lines.append(
             f"#{x.id} {created:%m-%d} {owner} {x.kind} {short(x.title, 24)}"
             + (f" {value}" if value else "")
-            + (f" · 图 {evidence}" if evidence else "")
+            + (f" · 附件 {evidence}" if evidence else "")
         )
     if waiting.total > LIST_LIMIT:
         lines.append(f"……另有 {waiting.total - LIST_LIMIT} 项，处理完再发「待审」查看。")
@@ -312,9 +312,9 @@ def my_pending(ctx: Context) -> str:
 # -- evidence ---------------------------------------------------------------------------------------
 
 
-@router.on_image
+@router.on_media
 def attach_evidence(ctx: Context) -> str | None:
-    """A photo sent within 10 minutes of a submission is kept as that item's evidence."""
+    """A photo or file sent within 10 minutes of a submission is kept as that item's evidence."""
     assert ctx.member is not None
     item_id = item_store.latest_pending_since(ctx.session, ctx.member.id, ctx.now - EVIDENCE_WINDOW)
     if item_id is None:
@@ -324,7 +324,7 @@ def attach_evidence(ctx: Context) -> str | None:
         return None
     ctx.fetch_media(ctx.message.media_id, ref=ref(item_id))
     count = item_store.evidence_counts(ctx.session, [item_id]).get(item_id, 0)
-    return f"已附到 #{item_id}（共 {count} 张）。"
+    return f"已附到 #{item_id}（共 {count} 个附件）。"
 
 
 # -- the digest -------------------------------------------------------------------------------------

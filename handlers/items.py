@@ -119,7 +119,7 @@ class ItemKind:
         lines = self.facts(session, config, item) if facts is None else list(facts)
         facts = [("提交人", f"{owner.name}（{owner.branch or '未登记支部'}）"), *lines]
         if self.takes_evidence:
-            facts.append(("证明材料", f"{evidence} 张"))
+            facts.append(("证明材料", f"{evidence} 个"))
         return Card(
             title=f"{item.kind}{self.noun} #{item.id}",
             subtitle=item.title,

@@ -514,9 +514,9 @@ def report_progress(ctx: Context, member: Sender, args: str) -> str:
     return f"已记录项目 #{project.id} 的进展。10 分钟内发送图片，会附到这条进展。"
 
 
-@router.on_image
+@router.on_media
 def attach_progress_photo(ctx: Context) -> str | None:
-    """A photo sent within 10 minutes of a progress entry is filed under it."""
+    """A photo or file sent within 10 minutes of a progress entry is filed under it."""
     assert ctx.member is not None
     entry = store.latest_progress_since(ctx.session, ctx.member.id, ctx.now - EVIDENCE_WINDOW)
     if entry is None:

@@ -175,6 +175,17 @@ def ended_unreported(session: Session, now: datetime) -> list[Activity]:
     )
 
 
+def claim_report(session: Session, activity_id: int) -> bool:
+    """Mark the activity reported unless it already is; True for the one caller that marked it (a
+    conditional update, so of two bot processes only one sends the report and books the organiser)."""
+    result = session.execute(
+        update(Activity)
+        .where(Activity.id == activity_id, Activity.reported.is_(False))  # type: ignore[attr-defined]
+        .values(reported=True)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
 def mark(session: Session, activity_id: int, *, reminded: bool = False, reported: bool = False) -> None:
     values = {k: True for k, v in (("reminded", reminded), ("reported", reported)) if v}
     if values:

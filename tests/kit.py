@@ -143,6 +143,21 @@ class BotKit:
         assert d.status == 200
         return d.reply.text if d.reply else ""
 
+    async def file(
+        self,
+        userid: str,
+        media_id: str | None = None,
+        filename: str = "材料.pdf",
+        data: bytes = b"%PDF-1.4 fake document",
+    ) -> str:
+        """Send a file (MsgType file) as `userid`; its bytes are stored in the fake API under `media_id`
+        (a new one if not given) for media/get."""
+        if media_id is None:
+            media_id = self.fake.store_media(data, filename, "application/pdf")
+        d = await self.deliver(self.wecom.file(userid, media_id))
+        assert d.status == 200
+        return d.reply.text if d.reply else ""
+
     # -- what came out ----------------------------------------------------------------------------
 
     async def drain(self, timeout: float = 5.0) -> None:

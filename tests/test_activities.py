@@ -304,3 +304,38 @@ async def test_a_report_more_than_a_day_late_is_not_sent(bot: BotKit, clock):
     await bot.drain()
     assert not [t for t in bot.texts_to("zhangwei") if "出勤报告" in t]
     assert "应到 7" in await bot.say("zhangwei", f"活动 #{number}")
+
+
+async def test_the_organiser_is_booked_the_types_organiser_points_once_after_the_window(bot: BotKit, clock):
+    clock(0, 9, 0)
+    number, code = await announce(bot)
+    clock(1, 19, 20)
+    await bot.say("wangfang", f"签到 {code}")
+    assert await total(bot, "zhangwei", quarter()) == 0  # not while the sign-in is open
+    await bot.app.scheduler.run("activity_tick", clock(1, 21, 2))
+    assert await total(bot, "zhangwei", quarter()) == 300  # 主题教育: organiser_points 3
+    before = await ledger(bot)
+    await bot.app.scheduler.run("activity_tick", clock(1, 21, 7))
+    assert await ledger(bot) == before  # once
+    reply = await bot.say("zhangwei", f"撤销 #{number} 登记有误")
+    assert "已作废" in reply and "张伟 -3 分" in reply and "王芳 -1 分" in reply, reply
+    assert await total(bot, "zhangwei", quarter()) == 0 and await total(bot, "wangfang", quarter()) == 0
+
+
+async def test_no_organiser_points_for_an_activity_nobody_attended(bot: BotKit, clock):
+    clock(0, 9, 0)
+    await announce(bot)
+    before = await ledger(bot)
+    result = (await bot.app.scheduler.run("activity_tick", clock(1, 21, 2))).detail
+    assert "发出 1 份出勤报告" in result, result
+    assert await ledger(bot) == before and await total(bot, "zhangwei", quarter()) == 0
+
+
+async def test_a_type_with_no_organiser_points_books_only_the_sign_ins(bot: BotKit, clock):
+    clock(0, 9, 0)
+    number, code = await announce(bot, text=ANNOUNCE.replace("类型：主题教育", "类型：主题党日"))
+    clock(1, 19, 20)
+    await bot.say("wangfang", f"签到 {code}")
+    before = await ledger(bot)
+    await bot.app.scheduler.run("activity_tick", clock(1, 21, 2))
+    assert await ledger(bot) == before and await total(bot, "zhangwei", quarter()) == 0

@@ -192,7 +192,7 @@ async def test_voice_gets_a_polite_text_answer(bot: BotKit):
         .replace("<Content><![CDATA[x]]></Content>", "<MediaId><![CDATA[m1]]></MediaId><Format>amr</Format>")
     )
     d = await bot.deliver(plain)
-    assert d.status == 200 and d.reply is not None and "文字和图片" in d.reply.text
+    assert d.status == 200 and d.reply is not None and "文字、图片和文件" in d.reply.text
 
 
 async def test_string_msgid_is_kept_as_text_and_deduplicated(bot: BotKit):

@@ -132,7 +132,7 @@ async def test_a_claim_is_pending_and_reaches_the_branch_secretary_as_a_card(bot
         "指标": "A01 参加党员突击队/攻坚任务",
         "日期": f"{today(bot):%m-%d}",
         "分值": "3 分",
-        "证明材料": "0 张",
+        "证明材料": "0 个",
     }
     assert [(b["text"], b["key"]) for b in card["button_list"]] == [
         ("通过", f"approve:{n}"),
@@ -255,8 +255,8 @@ async def test_a_cap_per_period_is_enforced_counting_pending_claims(bot: BotKit)
 
 async def test_photos_sent_after_a_claim_are_kept_as_its_evidence(bot: BotKit):
     n = await claim(bot, "wangfang")
-    assert await bot.image("wangfang", b"\x89PNG first") == f"已附到 #{n}（共 1 张）。"
-    assert await bot.image("wangfang", b"\x89PNG second") == f"已附到 #{n}（共 2 张）。"
+    assert await bot.image("wangfang", b"\x89PNG first") == f"已附到 #{n}（共 1 个附件）。"
+    assert await bot.image("wangfang", b"\x89PNG second") == f"已附到 #{n}（共 2 个附件）。"
     await bot.drain()
     kept = await bot.query(
         lambda s: s.execute(
@@ -267,7 +267,7 @@ async def test_photos_sent_after_a_claim_are_kept_as_its_evidence(bot: BotKit):
     )
     assert [(d, st) for d, st in kept] == [(b"\x89PNG first", "fetched"), (b"\x89PNG second", "fetched")]
     listing = await bot.say("zhangwei", "待审")
-    assert f"#{n}" in listing and "图 2" in listing
+    assert f"#{n}" in listing and "附件 2" in listing
 
 
 async def test_a_photo_without_a_recent_claim_gets_the_default_answer(bot: BotKit):

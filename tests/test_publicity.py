@@ -200,6 +200,46 @@ async def test_a_photo_after_submitting_attaches_to_the_article(bot: BotKit):
     assert f"已附到 #{number}" in reply, reply
 
 
+async def test_a_pdf_after_submitting_attaches_to_the_article_and_its_bytes_are_kept(bot: BotKit):
+    from handlers.people import person
+    from handlers.publicity import ARTICLE as KIND
+    from storage.items import Item
+    from storage.models import MediaFile
+
+    number = await submit(bot)
+    assert await bot.image("wangfang") == f"已附到 #{number}（共 1 个附件）。"
+    reply = await bot.file("wangfang", filename="干燥工序攻关材料.pdf", data=b"%PDF-1.4 report")
+    assert reply == f"已附到 #{number}（共 2 个附件）。", reply
+    await bot.drain()
+    kept = await bot.query(
+        lambda s: s.execute(
+            select(MediaFile.filename, MediaFile.data, MediaFile.status)
+            .where(MediaFile.ref == f"item:{number}")
+            .order_by(MediaFile.id)
+        ).all()
+    )
+    assert [tuple(k) for k in kept][1] == ("干燥工序攻关材料.pdf", b"%PDF-1.4 report", "fetched")
+    listing = await bot.say("sunli", "待审")
+    assert f"#{number}" in listing and "附件 2" in listing, listing
+
+    def card_facts(s: Any) -> dict[str, str]:
+        item = s.get(Item, number)
+        owner = person(s, item.member_id)
+        return dict(KIND.card(s, bot.app.config, item, owner).facts)
+
+    assert (await bot.query(card_facts))["附件"] == "2 个"
+
+
+async def test_a_file_with_nothing_to_attach_to_gets_told_what_to_do(bot: BotKit):
+    from storage.models import MediaFile
+
+    before = await ledger(bot)
+    reply = await bot.file("wangfang")
+    assert reply.startswith("文件已收到") and "请先发送申报或投稿" in reply, reply
+    assert await ledger(bot) == before
+    assert await bot.query(lambda s: s.execute(select(MediaFile)).all()) == []
+
+
 async def test_voiding_an_accepted_article_reverses_its_points(bot: BotKit):
     number = await submit(bot)
     await bot.say("sunli", f"录用 #{number} 厂内")

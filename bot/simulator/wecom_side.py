@@ -60,6 +60,13 @@ class WeComSide:
             f"<MsgId>{msg_id or self.next_msg_id()}</MsgId><AgentID>{self.agent_id}</AgentID></xml>"
         )
 
+    def file(self, user: str, media_id: str, *, msg_id: str | None = None) -> str:
+        """A file a member sends in the app (MsgType file, its MediaId)."""
+        return (
+            self._head(user, "file", None) + f"<MediaId>{_cdata(media_id)}</MediaId>"
+            f"<MsgId>{msg_id or self.next_msg_id()}</MsgId><AgentID>{self.agent_id}</AgentID></xml>"
+        )
+
     def event(self, user: str, event: str, *, event_key: str = "", create_time: int | None = None) -> str:
         return (
             self._head(user, "event", create_time) + f"<Event>{_cdata(event)}</Event>"

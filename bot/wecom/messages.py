@@ -15,8 +15,10 @@ from wechatpy.events import BaseEvent
 from wechatpy.messages import UnknownMessage
 
 # Message types the bot acts on, and types it knows but only answers politely.
-HANDLED_TYPES = frozenset({"text", "image", "event"})
-UNSUPPORTED_TYPES = frozenset({"voice", "video", "location", "link", "file"})
+HANDLED_TYPES = frozenset({"text", "image", "file", "event"})
+UNSUPPORTED_TYPES = frozenset({"voice", "video", "location", "link"})
+# Messages that carry a MediaId the bot keeps (attached to what the sender submitted last).
+MEDIA_TYPES = frozenset({"image", "file"})
 HANDLED_EVENTS = frozenset({"template_card_event", "enter_agent", "subscribe", "unsubscribe", "click"})
 # Events that are a person pressing a button (a template card's, or a menu item's): routed as commands.
 CLICK_EVENTS = frozenset({"template_card_event", "click"})
@@ -30,7 +32,7 @@ class MalformedMessage(ValueError):
 class Incoming:
     """One decrypted callback: a message or an event from a member."""
 
-    kind: str  # text | image | event | voice | … | unknown
+    kind: str  # text | image | file | event | voice | … | unknown
     sender: str
     create_time: int
     agent_id: str = ""
