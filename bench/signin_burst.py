@@ -293,7 +293,7 @@ def report(results: list[tuple[str, dict[str, Any]]]) -> str:
             *rows,
             "",
             f"Measured {datetime.now():%Y-%m-%d} on {machine()}; load average {LOAD[0]:.1f} when the",
-            "run began (the machine is shared: other processes were busy on its two cores).",
+            "run began" + (" (other processes were busy on its two cores)." if LOAD[0] > 1 else "."),
             END,
         ]
     )
