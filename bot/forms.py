@@ -7,11 +7,12 @@ Every error shown to a person names the field, the problem and an accepted examp
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 Parser = Callable[[str, Any], Any]  # (raw text, handler context) -> value
 
@@ -28,6 +29,25 @@ _HALF_WIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)} | {0x3000: 0x20, 0x300
 def half_width(text: str) -> str:
     """Fold full-width forms to half-width (`：`→`:`, `，`→`,`, `＃`→`#`, `１`→`1`, `　`→space, `、`→`,`)."""
     return text.translate(_HALF_WIDTH)
+
+
+class Named(Protocol):
+    name: str
+    aliases: list[str]
+
+
+def near_names(entries: Sequence[Named], text: str) -> list[str]:
+    """The names (at most three, best first) of entries whose name or alias is close to `text`."""
+    words = {w: e.name for e in entries for w in (e.name, *e.aliases)}
+    return list(dict.fromkeys(words[w] for w in difflib.get_close_matches(text.strip(), list(words), 3, 0.3)))
+
+
+def unknown_choice(entries: Sequence[Named], text: str, noun: str) -> FieldError:
+    """「没有「X」这个{noun}。你是不是想写：…？可选：…」 for a configured list people pick from by name."""
+    near, choices = near_names(entries, text), "、".join(e.name for e in entries)
+    if near:
+        return FieldError(f"没有「{text}」这个{noun}。你是不是想写：{'、'.join(near)}？可选：{choices}")
+    return FieldError(f"没有「{text}」这个{noun}，可选：{choices}")
 
 
 def as_text(raw: str, _ctx: Any) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.context import Context, Sender
-from bot.forms import Field, FieldError, Form, as_number, half_width
+from bot.forms import Field, FieldError, Form, as_number, half_width, unknown_choice
 from bot.replies import Markdown
 from bot.router import Router
 from bot.scheduler import JobContext, job
@@ -146,14 +146,7 @@ def parse_type(raw: str, ctx: Context) -> ActivityType:
     found = config.type(text)
     if found is not None:
         return found
-    words = {w: t for t in config.types for w in (t.name, *t.aliases)}
-    near = [words[w].name for w in difflib.get_close_matches(text, list(words), n=3, cutoff=0.3)]
-    choices = "、".join(t.name for t in config.types)
-    if near:
-        raise FieldError(
-            f"没有「{text}」这个类型。你是不是想写：{'、'.join(dict.fromkeys(near))}？可选：{choices}"
-        )
-    raise FieldError(f"没有「{text}」这个类型，可选：{choices}")
+    raise unknown_choice(config.types, text, "类型")
 
 
 _TIME = re.compile(r"(\d{1,2})[:：点](\d{2})?分?$")

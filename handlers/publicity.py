@@ -9,7 +9,6 @@ the difference and a lower one is only recorded.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Config, comparison_key
 from bot.context import Context, Sender
-from bot.forms import Field, FieldError, Form, half_width
+from bot.forms import Field, FieldError, Form, half_width, unknown_choice
 from bot.replies import Button, Card, Markdown, ReplaceButton, Reply, Text, tone
 from bot.router import Router
 from bot.scheduler import JobContext, job
@@ -277,14 +276,7 @@ def parse_module(raw: str, ctx: Context) -> PublicityModule:
     found = config.module(text)
     if found is not None:
         return found
-    words = {w: m for m in config.modules for w in (m.name, *m.aliases)}
-    near = [words[w].name for w in difflib.get_close_matches(text, list(words), n=3, cutoff=0.3)]
-    choices = "、".join(m.name for m in config.modules)
-    if near:
-        raise FieldError(
-            f"没有「{text}」这个模块。你是不是想写：{'、'.join(dict.fromkeys(near))}？可选：{choices}"
-        )
-    raise FieldError(f"没有「{text}」这个模块，可选：{choices}")
+    raise unknown_choice(config.modules, text, "模块")
 
 
 def parse_content(raw: str, _ctx: Any) -> str:
@@ -511,14 +503,7 @@ def parse_channel(text: str, ctx: Context) -> Channel:
     found = config.channel(text)
     if found is not None:
         return found
-    words = {w: c for c in config.channels for w in (c.name, *c.aliases)}
-    near = [words[w].name for w in difflib.get_close_matches(text.strip(), list(words), n=3, cutoff=0.3)]
-    choices = "、".join(c.name for c in config.channels)
-    if near:
-        raise FieldError(
-            f"没有「{text}」这个渠道。你是不是想写：{'、'.join(dict.fromkeys(near))}？可选：{choices}"
-        )
-    raise FieldError(f"没有「{text}」这个渠道，可选：{choices}")
+    raise unknown_choice(config.channels, text, "渠道")
 
 
 def parse_accept(raw: str, ctx: Any) -> tuple[int, str]:

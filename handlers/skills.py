@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from bot.cli import import_csv, practice_command
 from bot.config import Config
 from bot.context import Context, Sender
-from bot.forms import Field, FieldError, Form, half_width, parse_date
+from bot.forms import Field, FieldError, Form, half_width, near_names, parse_date
 from bot.members import ImportReport, import_skills
 from bot.replies import Button, Card, Image, ReplaceButton, Reply, Text
 from bot.router import Router
@@ -83,10 +83,9 @@ def parse_skill(raw: str, ctx: Any) -> Skill:
     found = config.skill(text)
     if found is not None:
         return found
-    words = {w: p for p in config.posts for w in (p.name, *p.aliases)}
-    near = [words[w] for w in difflib.get_close_matches(text, list(words), n=3, cutoff=0.3)]
+    near = near_names(config.posts, text)
     if near:
-        hint = "、".join(dict.fromkeys(p.name for p in near))
+        hint = "、".join(near)
         raise FieldError(f"没有「{text}」这个岗位技能。你是不是想写：{hint}？")
     raise FieldError(f"没有「{text}」这个岗位技能。可选：{'、'.join(p.name for p in config.posts)}")
 
