@@ -269,7 +269,7 @@ QUIET_PATTERN = re.compile(rf"\s*({_HHMM})\s*[-–~～至到]\s*({_HHMM})\s*")
 
 
 def check_quiet_window(v: str) -> str:
-    """"21:30-07:30" (a window may pass midnight) or "" for none; returned as written, normalised."""
+    """ "21:30-07:30" (a window may pass midnight) or "" for none; returned as written, normalised."""
     v = unicodedata.normalize("NFKC", v).strip()
     if not v:
         return ""
@@ -374,7 +374,6 @@ class Config(Section):
     # Pushes that are not answers to the one who wrote wait through this window (see bot/outbox.py).
     quiet_hours: Annotated[str, BeforeValidator(lambda v: "" if v is None else str(v))] = "21:30-07:30"
     directory: DirectoryConfig = DirectoryConfig()
-
 
     @field_validator("quiet_hours")
     @classmethod

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from bot.replies import Card, File, Image, Markdown, ReplaceButton, Reply, Text
 from bot.wecom import render
 from bot.wecom.errors import Misconfiguration, misconfiguration
-from storage.models import Member, MediaFile, OutboxMessage
+from storage.models import MediaFile, Member, OutboxMessage
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -134,12 +134,9 @@ def webhook_rows(group: str, msgtype: str, body: dict[str, Any]) -> list[Row]:
 
 
 # Members with quiet hours of their own (免打扰): NULL keeps the workshop's window, "" has none.
-_OWN_QUIET = (
-    select(Member.__table__.c.userid, Member.__table__.c.quiet_hours)
-    .where(
-        Member.__table__.c.userid.in_(bindparam("userids", expanding=True)),
-        Member.__table__.c.quiet_hours.is_not(None),
-    )
+_OWN_QUIET = select(Member.__table__.c.userid, Member.__table__.c.quiet_hours).where(
+    Member.__table__.c.userid.in_(bindparam("userids", expanding=True)),
+    Member.__table__.c.quiet_hours.is_not(None),
 )
 
 
@@ -165,7 +162,11 @@ class QuietRule:
         if not others and not any(r["channel"] == "webhook" for r in rows):
             return  # only answers: the hot path reads nothing more
         workshop = parse_window(self.config.quiet_hours)
-        own = dict(session.connection().execute(_OWN_QUIET, {"userids": sorted(others)}).all()) if others else {}
+        own = (
+            dict(session.connection().execute(_OWN_QUIET, {"userids": sorted(others)}).all())
+            if others
+            else {}
+        )
         local = self.now.timetz().replace(tzinfo=None)
         for r in rows:
             if r["channel"] == "webhook":

@@ -33,7 +33,7 @@ class Window:
 
 @functools.lru_cache(maxsize=256)
 def parse_window(text: str | None) -> Window | None:
-    """"22:00-06:00" (full-width digits and 至/到/~ accepted) → Window; "" or None → None.
+    """ "22:00-06:00" (full-width digits and 至/到/~ accepted) → Window; "" or None → None.
     Raises ValueError for anything else."""
     if not text:
         return None

@@ -259,7 +259,7 @@ class Scheduler:
         return RunResult(name, "done", detail)
 
     async def _skip_holiday(self, name: str, scheduled_at: datetime, trigger: str) -> RunResult:
-        """A `workdays` schedule on a day off: recorded as skipped (so that no catch-up runs it) and logged."""
+        """A `workdays` schedule on a day off: recorded as skipped (no catch-up runs it) and logged."""
         local = scheduled_at.astimezone(self.config.tz)
         detail = f"{local:%Y-%m-%d} is not a working day (calendar: workdays)"
 

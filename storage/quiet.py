@@ -8,13 +8,13 @@ from sqlalchemy.orm import Session
 from storage.models import Member
 
 _M = Member.__table__.c
-_GET = select(_M.quiet_hours).where(_M.id == bindparam("id"))
-_SET = update(Member.__table__).where(_M.id == bindparam("id")).values(quiet_hours=bindparam("value"))
+_GET = select(_M.quiet_hours).where(_M.id == bindparam("member_id"))
+_SET = update(Member.__table__).where(_M.id == bindparam("member_id")).values(quiet_hours=bindparam("quiet"))
 
 
 def quiet_hours(session: Session, member_id: int) -> str | None:
-    return session.connection().execute(_GET, {"id": member_id}).scalar_one_or_none()
+    return session.connection().execute(_GET, {"member_id": member_id}).scalar_one_or_none()
 
 
 def set_quiet_hours(session: Session, member_id: int, value: str | None) -> None:
-    session.connection().execute(_SET, {"id": member_id, "value": value})
+    session.connection().execute(_SET, {"member_id": member_id, "quiet": value})
