@@ -332,3 +332,7 @@ def calendar_check(ctx: JobContext) -> str:
         ctx.send(userid, text, ref="calendar")
     log.warning("working calendar: %s not covered; told %d admins", years, len(admins))
     return f"not covered: {years}; told {len(admins)} admins"
+
+
+# The runtime's other job (it needs the WeCom client, hence its own module): registered with the rest.
+from bot import directory as _directory  # noqa: E402, F401
