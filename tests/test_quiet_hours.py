@@ -180,3 +180,12 @@ async def test_wrong_quiet_hours_are_refused_and_change_nothing(qbot: BotKit):
 async def test_strangers_may_not_set_quiet_hours(qbot: BotKit):
     reply = await qbot.say("nobody", "免打扰 22:00-06:00")
     assert "还不是「先锋」的登记成员" in reply
+
+
+def test_local_mode_sends_at_any_hour():
+    from bot.config import load_config
+    from bot.simulator.local import local_config
+
+    shipped = load_config("config.yaml", env={})
+    assert shipped.quiet_hours == "21:30-07:30"
+    assert local_config(shipped).quiet_hours == ""
