@@ -17,7 +17,7 @@ from bot.simulator.fake_api import FakeWeCom
 from storage.models import Member, MemberRole
 from tests.kit import CAST, BotKit, quiet_schedules
 from tests.test_cli import bot_cli, write_config
-from tests.test_points import approve, claim
+from tests.test_points import add_members, approve, claim
 
 MAPPING = {
     "甲班": {"branch": "第一党支部", "team": "甲班"},  # by name
@@ -152,6 +152,12 @@ async def test_roles_and_political_status_survive_a_move_and_a_name_from_wecom_f
         ).all()
     )
     assert [tuple(r) for r in still] == [("党员", "secretary")]
+    # Once an admin's CSV names the newcomer, WeCom's name no longer wins.
+    await add_members(dbot, "tianyu,田宇（维修）,第二党支部,维修班,,,预备党员,")
+    fake.add_person("tianyu", "田雨雨", [5])
+    report = await dry_run(dbot)
+    assert "姓名由管理员导入，保留：田宇（维修）（tianyu），企业微信里叫「田雨雨」" in report
+    assert report[0].endswith("将改名 0，将调整支部/班组 0")
 
 
 async def test_an_app_without_the_right_to_user_list_falls_back_to_simplelist(dbot: BotKit, fake: FakeWeCom):
@@ -209,12 +215,22 @@ async def test_the_command_line_dry_run_and_real_run(tmp_path: Path, database_ur
     assert out.returncode == 1 and "nothing changed" in out.stderr
 
 
-async def test_the_simulators_address_book_and_the_shipped_mapping(make_bot, fake: FakeWeCom):
-    from bot.simulator import address_book
+async def test_the_simulators_address_book_and_the_shipped_mapping(database_url: str, http):
+    """Local mode: the simulator's fake API (under /sim) has the cast and one newcomer; the shipped
+    `directory.departments` maps every department it has."""
+    from tests.simkit import start_local, stop_local
 
-    address_book.fill(fake)
-    bot = await make_bot()  # the shipped directory section
-    lines = await dry_run(bot)
-    assert lines[0] == "（试运行，未做任何修改）将新增 1，将停用 0，将恢复 0，将改名 0，将调整支部/班组 0"
-    assert "新增（无角色，政治面貌待导入）：田宇（tianyu） 第二党支部" in lines
-    assert not any(line.startswith("部门没有对应") for line in lines)
+    local = await start_local(database_url, http)
+    try:
+        app = local.app
+        directory = await fetch_directory(app.config, app.client)
+        report = await app.db.run(lambda s: sync_members(s, app.config, directory, dry_run=True))
+        lines = report.lines()
+        assert lines[0] == "（试运行，未做任何修改）将新增 1，将停用 0，将恢复 0，将改名 0，将调整支部/班组 0"
+        assert "新增（无角色，政治面貌待导入）：田宇（tianyu） 第二党支部" in lines
+        assert not any(line.startswith("部门没有对应") for line in lines)
+        assert "还不是「先锋」的登记成员" in await local.say("tianyu", "我的")
+        await app.db.run(lambda s: sync_members(s, app.config, directory))
+        assert "田宇（群众）" in await local.say("tianyu", "我的")
+    finally:
+        await stop_local(local)
