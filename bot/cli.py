@@ -207,6 +207,52 @@ def cmd_members_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_members_sync(args: argparse.Namespace) -> int:
+    """Follow WeCom's address book (bot/directory.py); in local mode, the running simulator's."""
+    config = _load(args)
+    if not config.wecom.configured:
+        from bot.simulator.local import local_config
+
+        config = local_config(config)
+    from bot.wecom.errors import WeComError
+
+    try:
+        report = asyncio.run(_members_sync(config, args.dry_run))
+    except WeComError as exc:
+        print(f"members sync: nothing changed: {exc}", file=sys.stderr)
+        return 1
+    for line in report.lines():
+        print(line)
+    return 1 if report.problems else 0
+
+
+async def _members_sync(config: Config, dry_run: bool) -> Any:
+    import aiohttp
+
+    from bot.directory import fetch_directory, sync_members
+    from bot.wecom.client import WeComClient
+    from storage.database import Database
+    from storage.migrate import upgrade
+
+    async with aiohttp.ClientSession() as http:
+        client = WeComClient(
+            http,
+            corp_id=config.wecom.corp_id,
+            secret=config.wecom.secret,
+            agent_id=config.wecom.agent_id,
+            api_base=config.wecom.api_base,
+            timeout=config.outbox.request_timeout_seconds,
+        )
+        directory = await fetch_directory(config, client)
+    await asyncio.to_thread(upgrade, config.database.url)
+    db = Database(config.database.url, busy_timeout_ms=config.database.busy_timeout_ms)
+    db.start()
+    try:
+        return await db.run(lambda s: sync_members(s, config, directory, dry_run=dry_run))
+    finally:
+        await db.close()
+
+
 def cmd_jobs_list(args: argparse.Namespace) -> int:
     config = _load(args)
     from datetime import datetime
@@ -255,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("members", help="members").add_subparsers(dest="members_command", required=True)
     add("import", cmd_members_import, parent=m, help="import members from CSV").add_argument("file")
     add("list", cmd_members_list, parent=m, help="list members")
+    add(
+        "sync", cmd_members_sync, parent=m, help="follow WeCom's address book (new, left, renamed, moved)"
+    ).add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
     j = sub.add_parser("jobs", help="scheduled jobs").add_subparsers(dest="jobs_command", required=True)
     add("list", cmd_jobs_list, parent=j, help="list scheduled jobs")
     add("run", cmd_jobs_run, parent=j, help="run one job now").add_argument("name")

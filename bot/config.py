@@ -18,6 +18,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -247,6 +248,9 @@ class ScheduleConfig(Section):
     arguments: dict[str, Any] = Field(default_factory=dict)
     grace_minutes: int = Field(default=60, ge=0)
     description: str = ""
+    # workdays: not on statutory holidays, but on 调休 make-up Saturdays and Sundays; every_day: always.
+    # None: the job's own default (`@job(name, calendar=...)`; see docs/configuration.md).
+    calendar: Literal["workdays", "every_day"] | None = None
 
     @field_validator("cron")
     @classmethod
@@ -258,6 +262,56 @@ class ScheduleConfig(Section):
         except ValueError as exc:
             raise ValueError(f"not a cron expression ({exc})") from None
         return v
+
+
+_HHMM = r"(?:[01]?\d|2[0-3]):[0-5]\d"
+QUIET_PATTERN = re.compile(rf"\s*({_HHMM})\s*[-–~～至到]\s*({_HHMM})\s*")
+
+
+def check_quiet_window(v: str) -> str:
+    """ "21:30-07:30" (a window may pass midnight) or "" for none; returned as written, normalised."""
+    v = unicodedata.normalize("NFKC", v).strip()
+    if not v:
+        return ""
+    m = QUIET_PATTERN.fullmatch(v)
+    if m is None or m[1] == m[2]:
+        raise ValueError(f"must be a window like 21:30-07:30 (or empty for none), got {v!r}")
+    return "-".join(f"{int(h):02d}:{mm}" for h, mm in (t.split(":") for t in (m[1], m[2])))
+
+
+class CalendarConfig(Section):
+    """Overrides of the official working calendar (`chinesecalendar`), which win over it: for a year
+    the library does not know yet, or a workshop's own arrangement."""
+
+    holidays: list[date] = Field(default_factory=list)  # days off, e.g. 2027-10-01
+    workdays: list[date] = Field(default_factory=list)  # working days, e.g. a 调休 Saturday
+
+    @model_validator(mode="after")
+    def _not_both(self) -> CalendarConfig:
+        both = sorted(set(self.holidays) & set(self.workdays))
+        if both:
+            raise ValueError(f"{', '.join(map(str, both))} listed both as holiday and as workday")
+        return self
+
+
+class DirectoryDepartment(Section):
+    """Where the people of one WeCom department belong: a branch and/or a team (names as in the CSV)."""
+
+    branch: str = ""
+    team: str = ""
+
+
+class DirectoryConfig(Section):
+    """`python -m bot members sync` and the `directory_sync` job: WeCom departments (by id, or by name
+    where the API gives names) mapped to branches and teams."""
+
+    departments: dict[str, DirectoryDepartment] = Field(default_factory=dict)
+    root_department: int = Field(default=1, ge=1)  # whose members (with sub-departments) are synced
+
+    @field_validator("departments", mode="before")
+    @classmethod
+    def _keys_as_text(cls, v: Any) -> Any:
+        return {str(k): val for k, val in v.items()} if isinstance(v, dict) else v
 
 
 class LoggingConfig(Section):
@@ -316,6 +370,15 @@ class Config(Section):
     admins: list[str] = Field(default_factory=list)
     groups: dict[str, GroupConfig] = Field(default_factory=dict)
     schedules: list[ScheduleConfig] = Field(default_factory=list)
+    calendar: CalendarConfig = CalendarConfig()
+    # Pushes that are not answers to the one who wrote wait through this window (see bot/outbox.py).
+    quiet_hours: Annotated[str, BeforeValidator(lambda v: "" if v is None else str(v))] = "21:30-07:30"
+    directory: DirectoryConfig = DirectoryConfig()
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_window(cls, v: str) -> str:
+        return check_quiet_window(v)
 
     @field_validator("timezone")
     @classmethod

@@ -65,7 +65,10 @@ class Context:
     out: outbox.Outgoing = field(init=False)
 
     def __post_init__(self) -> None:
-        self.out = outbox.Outgoing(self.session)
+        # What answers the sender leaves now; notices to others wait through their quiet hours.
+        self.out = outbox.Outgoing(
+            self.session, quiet=outbox.QuietRule(self.config, self.now, answering=self.message.sender)
+        )
 
     @property
     def userid(self) -> str:

@@ -239,6 +239,7 @@ def import_members(session: Session, text: str, actor: str = "cli") -> ImportRep
             "module_id": _named(session, Module, row["module"], cache),
             "political_status": row["political_status"],
             "active": True,
+            "name_source": "csv",  # an admin's name: the directory sync never overwrites it
         }
         if "post" in row:  # an older file without the column leaves the posts as they are
             values["post"] = row["post"]

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from bot.replies import Card, File, Image, Markdown, ReplaceButton, Reply, Text
 from bot.wecom import render
 from bot.wecom.errors import Misconfiguration, misconfiguration
-from storage.models import MediaFile, OutboxMessage
+from storage.models import MediaFile, Member, OutboxMessage
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -133,12 +133,60 @@ def webhook_rows(group: str, msgtype: str, body: dict[str, Any]) -> list[Row]:
     return [_row("webhook", group, msgtype, body)]
 
 
+# Members with quiet hours of their own (免打扰): NULL keeps the workshop's window, "" has none.
+_OWN_QUIET = select(Member.__table__.c.userid, Member.__table__.c.quiet_hours).where(
+    Member.__table__.c.userid.in_(bindparam("userids", expanding=True)),
+    Member.__table__.c.quiet_hours.is_not(None),
+)
+
+
+class QuietRule:
+    """Which pushes of one handler run or job wait through quiet hours, and until when.
+
+    Urgent, never held: what answers `answering` (the member whose message is being handled), card
+    updates and file downloads. Held, when the recipient's window holds `now`: everything else: a job's
+    pushes, and a message's notices to other people (approval cards, decisions, alerts). App messages
+    follow the recipient's own window (免打扰) or the workshop's (`quiet_hours`); group robots the
+    workshop's. A held row has status `held` and leaves when its window ends, in order.
+    """
+
+    def __init__(self, config: Config, now: datetime, answering: str | None = None):
+        self.config = config
+        self.now = now  # aware, in the configured zone
+        self.answering = answering
+
+    def hold(self, session: Session, rows: list[Row]) -> None:
+        from bot.quiet import parse_window
+
+        others = {r["target"] for r in rows if r["channel"] == "app" and r["target"] != self.answering}
+        if not others and not any(r["channel"] == "webhook" for r in rows):
+            return  # only answers: the hot path reads nothing more
+        workshop = parse_window(self.config.quiet_hours)
+        own = (
+            dict(session.connection().execute(_OWN_QUIET, {"userids": sorted(others)}).all())
+            if others
+            else {}
+        )
+        local = self.now.timetz().replace(tzinfo=None)
+        for r in rows:
+            if r["channel"] == "webhook":
+                window = workshop
+            elif r["channel"] == "app" and r["target"] != self.answering:
+                window = parse_window(own[r["target"]]) if r["target"] in own else workshop
+            else:
+                continue
+            if window is not None and window.contains(local):
+                r["status"] = "held"
+                r["next_attempt_at"] = r["created_at"] + (window.end_after(self.now) - self.now)
+
+
 class Outgoing:
     """What a handler or a job decides to send, written to the outbox in one statement when its
-    work is done (`flush`), inside the same transaction."""
+    work is done (`flush`), inside the same transaction; `quiet` decides what waits for the morning."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, *, quiet: QuietRule | None = None):
         self.session = session
+        self.quiet = quiet
         self.pending: list[Row] = []
         self.written = 0  # rows written so far, including media fetches and card updates
 
@@ -164,6 +212,8 @@ class Outgoing:
 
     def flush(self) -> int:
         """Write what is pending; returns how many rows this Outgoing has written in all."""
+        if self.quiet is not None and self.pending:
+            self.quiet.hold(self.session, self.pending)
         self.written += enqueue(self.session, self.pending)
         self.pending = []
         return self.written
@@ -184,7 +234,7 @@ def enqueue_card_updates(session: Session, ref: str, label: str) -> int:
     )
     rows = []
     for card in cards:
-        if card.status == "queued":
+        if card.status in ("queued", "held"):
             card.status = "superseded"
             continue
         code = json.loads(card.result or "{}").get("response_code") if card.status == "sent" else None
@@ -249,6 +299,12 @@ _AHEAD = (
     )
     .order_by(_O.id)
     .limit(1)
+)
+# Pushes held through quiet hours become ordinary queued rows when their window has ended.
+_RELEASE = (
+    update(OutboxMessage.__table__)
+    .where(_O.status == "held", _O.next_attempt_at <= bindparam("now"))
+    .values(status="queued")
 )
 # Only the messages due now are moved (through the due index): the rest of a long queue already waits.
 _WAIT = (
@@ -403,6 +459,7 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.clock = utcnow  # what "now" is when claiming (tests move it past a quiet window)
 
     def wake(self) -> None:
         self._wake.set()
@@ -491,9 +548,10 @@ class OutboxWorker:
     # -- inside transactions ----------------------------------------------------------------------
 
     def _claim(self, session: Session, limit: int) -> list[Claimed]:
-        now = utcnow()
+        now = self.clock()
         o = OutboxMessage
         conn = session.connection()
+        conn.execute(_RELEASE, {"now": now})
         heads = conn.execute(_DUE_HEADS, {"now": now, "limit": limit}).all()
         stale = conn.execute(_STALE, {"now": now, "limit": limit}).scalars().all()
         if not heads and not stale:
@@ -731,7 +789,8 @@ class OutboxWorker:
 
 
 async def stats(db: Database) -> dict[str, Any]:
-    """Depth, age of the oldest queued message (seconds) and dead count, for health and metrics."""
+    """Depth, age of the oldest queued message (seconds), dead count and how many wait through quiet
+    hours (`held`, not part of the depth), for health and metrics."""
 
     def read(session: Session) -> dict[str, Any]:
         o = OutboxMessage
@@ -739,7 +798,8 @@ async def stats(db: Database) -> dict[str, Any]:
             select(func.count(), func.min(o.created_at)).where(o.status.in_(PENDING))
         ).one()
         dead = session.execute(select(func.count()).where(o.status == "dead")).scalar_one()
+        held = session.execute(select(func.count()).where(o.status == "held")).scalar_one()
         age = (utcnow() - oldest).total_seconds() if oldest else 0.0
-        return {"depth": depth, "oldest_age_seconds": round(age, 1), "dead": dead}
+        return {"depth": depth, "oldest_age_seconds": round(age, 1), "dead": dead, "held": held}
 
     return await db.run(read)

@@ -9,7 +9,7 @@ over a `JobContext`, registered with `@job("name")`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,11 +23,13 @@ from sqlalchemy.orm import Session
 from bot import outbox
 from bot.cron import crontab_trigger
 from bot.replies import Image, Markdown, Reply
+from bot.workdays import WorkCalendar, last_known_year
 from storage.models import JobRun
 
 if TYPE_CHECKING:
     from bot.config import Config, ScheduleConfig
     from bot.outbox import OutboxWorker
+    from bot.wecom.client import WeComClient
     from storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -41,10 +43,12 @@ class JobContext:
     config: Config
     now: datetime  # the scheduled time, in the configured zone
     arguments: dict[str, Any] = field(default_factory=dict)
+    prepared: Any = None  # what the job's `prepare` fetched before the transaction (e.g. the directory)
     out: outbox.Outgoing = field(init=False)
 
     def __post_init__(self) -> None:
-        self.out = outbox.Outgoing(self.session)
+        # A job's pushes are never answers to someone: all of them wait through quiet hours.
+        self.out = outbox.Outgoing(self.session, quiet=outbox.QuietRule(self.config, self.now))
 
     def send(self, userid: str, reply: Reply | str, *, ref: str = "") -> None:
         self.out.send(userid, reply, ref=ref)
@@ -55,17 +59,37 @@ class JobContext:
 
 
 JobFunc = Callable[[JobContext], str | None]
+# Runs before the job's transaction, outside it, for what must come from the network first.
+Prepare = Callable[["Config", "WeComClient"], Awaitable[Any]]
 JOBS: dict[str, JobFunc] = {}
+# The calendar a job keeps when its schedule names none: "workdays" for jobs whose every run repeats
+# what is still open (a skipped holiday loses nothing), "every_day" for the rest (docs/configuration.md).
+JOB_CALENDARS: dict[str, str] = {}
+JOB_PREPARES: dict[str, Prepare] = {}
 
 
-def job(name: str) -> Callable[[JobFunc], JobFunc]:
-    """Register a job function under the name that `schedules[].job` refers to."""
+def job(
+    name: str, *, calendar: str = "every_day", prepare: Prepare | None = None
+) -> Callable[[JobFunc], JobFunc]:
+    """Register a job function under the name that `schedules[].job` refers to, with its default
+    calendar (`workdays` or `every_day`) and an optional async `prepare(config, client)` whose result
+    the job reads as `ctx.prepared`."""
+    if calendar not in ("workdays", "every_day"):
+        raise ValueError(f"calendar must be workdays or every_day, not {calendar!r}")
 
     def register(func: JobFunc) -> JobFunc:
         JOBS[name] = func
+        JOB_CALENDARS[name] = calendar
+        if prepare is not None:
+            JOB_PREPARES[name] = prepare
         return func
 
     return register
+
+
+def calendar_of(schedule: ScheduleConfig) -> str:
+    """The schedule's own `calendar`, else its job's default."""
+    return schedule.calendar or JOB_CALENDARS.get(schedule.job, "every_day")
 
 
 class JobObserver(Protocol):
@@ -175,6 +199,22 @@ class Scheduler:
         s = self.schedule(name)
         func = self.jobs[s.job]
         local = scheduled_at.astimezone(self.config.tz)
+        # A manual run is an admin's decision; scheduled and caught-up firings follow the calendar.
+        if trigger != "manual" and calendar_of(s) == "workdays":
+            if not WorkCalendar.of(self.config).is_workday(local.date()):
+                return await self._skip_holiday(name, scheduled_at, trigger)
+        prepared = None
+        prepare = JOB_PREPARES.get(s.job)
+        if prepare is not None:
+            if self.worker is None:
+                raise RuntimeError(f"job {name} needs the WeCom client (a scheduler with a worker)")
+            try:
+                prepared = await prepare(self.config, self.worker.client)
+            except Exception as exc:  # noqa: BLE001 - recorded and reported like a failing job
+                log.exception("job %s (%s) failed to prepare", name, trigger)
+                await self._record_failure(name, scheduled_at, trigger, exc)
+                self.observer.job_run(name, "failed")
+                return RunResult(name, "failed", f"{type(exc).__name__}: {exc}")
 
         def work(session: Session) -> tuple[str, int]:
             if session.execute(
@@ -192,7 +232,7 @@ class Scheduler:
                 )
                 .returning(JobRun.id)
             ).scalar_one()
-            ctx = JobContext(session, self.config, local, dict(s.arguments))
+            ctx = JobContext(session, self.config, local, dict(s.arguments), prepared)
             detail = func(ctx) or ""
             enqueued = ctx.out.flush()
             session.execute(
@@ -218,6 +258,32 @@ class Scheduler:
         log.info("job %s ran for %s (%s): %s", name, f"{local:%Y-%m-%d %H:%M}", trigger, detail)
         return RunResult(name, "done", detail)
 
+    async def _skip_holiday(self, name: str, scheduled_at: datetime, trigger: str) -> RunResult:
+        """A `workdays` schedule on a day off: recorded as skipped (no catch-up runs it) and logged."""
+        local = scheduled_at.astimezone(self.config.tz)
+        detail = f"{local:%Y-%m-%d} is not a working day (calendar: workdays)"
+
+        def record(session: Session) -> None:
+            session.execute(
+                insert(JobRun).values(
+                    job=name,
+                    scheduled_at=scheduled_at,
+                    status="skipped",
+                    started_at=datetime.now(self.config.tz),
+                    finished_at=datetime.now(self.config.tz),
+                    trigger=trigger,
+                    detail=detail,
+                )
+            )
+
+        try:
+            await self.db.run(record)
+        except IntegrityError:  # recorded already (another process, or an earlier catch-up)
+            pass
+        log.info("job %s skipped for %s (%s): %s", name, f"{local:%Y-%m-%d %H:%M}", trigger, detail)
+        self.observer.job_run(name, "skipped")
+        return RunResult(name, "skipped", detail)
+
     async def _record_failure(self, name: str, scheduled_at: datetime, trigger: str, exc: Exception) -> None:
         def record(session: Session) -> None:
             session.execute(
@@ -240,3 +306,33 @@ class Scheduler:
 
 class _AlreadyClaimed(Exception):
     pass
+
+
+@job("calendar_check")
+def calendar_check(ctx: JobContext) -> str:
+    """December (and any time run by hand): tell the admins when this or next year's holidays are known
+    neither to the installed `chinesecalendar` nor to `calendar.holidays` / `calendar.workdays`."""
+    from bot.members import admin_userids
+
+    cal = WorkCalendar.of(ctx.config)
+    missing = [y for y in (ctx.now.year, ctx.now.year + 1) if not cal.covers(y)]
+    if not missing:
+        return f"{ctx.now.year + 1} covered"
+    years = "、".join(str(y) for y in missing)
+    text = (
+        f"【先锋工作日历】{years} 年的法定节假日和调休安排还不知道：已安装的 chinesecalendar 只到 "
+        f"{last_known_year()} 年，"
+        "config.yaml 的 calendar.holidays / calendar.workdays 也没有填。\n"
+        "国务院办公厅公布安排后，请升级 chinesecalendar（pip install -U chinesecalendar），"
+        "或把放假日期填入 calendar.holidays、调休上班日填入 calendar.workdays。"
+        "在此之前，按“工作日”运行的提醒在周一至周五发送，节假日照发。"
+    )
+    admins = admin_userids(ctx.session, ctx.config.admins)
+    for userid in admins:
+        ctx.send(userid, text, ref="calendar")
+    log.warning("working calendar: %s not covered; told %d admins", years, len(admins))
+    return f"not covered: {years}; told {len(admins)} admins"
+
+
+# The runtime's other job (it needs the WeCom client, hence its own module): registered with the rest.
+from bot import directory as _directory  # noqa: E402, F401

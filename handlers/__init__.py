@@ -20,6 +20,7 @@ from handlers import (  # noqa: F401 - imported for what they register
     projects_config,
     publicity,
     publicity_config,
+    quiet,
     rankings,
     skills,
 )
@@ -35,6 +36,7 @@ MODULES = (
     activities,
     projects,
     assessment,
+    quiet,
 )  # with commands; 我的 shows their sections in this order
 
 

@@ -351,7 +351,7 @@ def digest_section(fn: DigestSection) -> DigestSection:
     return fn
 
 
-@job("pending_digest")
+@job("pending_digest", calendar="workdays")
 def pending_digest(ctx: JobContext) -> str:
     """Working days: tell each approver how many items wait for them and how old the oldest is, followed by
     the lines of every registered digest section; one message per recipient."""

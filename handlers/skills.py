@@ -1083,7 +1083,7 @@ def my_skills(ctx: Context) -> str:
 # -- jobs -------------------------------------------------------------------------------------------
 
 
-@job("training_reminders")
+@job("training_reminders", calendar="workdays")
 def training_reminders(ctx: JobContext) -> str:
     """A step still unconfirmed after a day: remind the trainee once, with the card to click."""
     due = store.unconfirmed_steps(ctx.session, ctx.now - REMIND_AFTER)
@@ -1144,7 +1144,7 @@ def recertification(ctx: JobContext) -> str:
     return f"已提醒 {told} 个即将到期的岗位等级。" if told else "没有 30 天或 7 天后到期的岗位等级。"
 
 
-@job("skill_gaps")
+@job("skill_gaps", calendar="workdays")
 def skill_gaps(ctx: JobContext) -> str:
     """Weekly: each team leader gets their team's coverage gaps."""
     config = skills_of(ctx.config)

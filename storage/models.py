@@ -73,6 +73,8 @@ class Member(SQLModel, table=True):
     political_status: str = "群众"
     active: bool = True
     post: str = ""  # own post (岗位) for 多能工 targets, the configured name; "" when not imported
+    quiet_hours: str | None = None  # 免打扰 "22:00-06:00"; None: the workshop's window; "": none
+    name_source: str = "csv"  # csv: set by an admin's import (directory sync keeps it) | wecom
 
 
 class MemberRole(SQLModel, table=True):
@@ -154,7 +156,7 @@ class OutboxMessage(SQLModel, table=True):
     target: str  # userid, group name, or response code owner
     msgtype: str
     payload: str = Field(sa_column=Column(Text, nullable=False))
-    status: str = "queued"
+    status: str = "queued"  # queued | held (quiet hours) | sending | sent | dead | superseded
     attempts: int = 0
     created_at: datetime = ts(nullable=False, default=utcnow)  # type: ignore[assignment]
     next_attempt_at: datetime = ts(nullable=False, default=utcnow)  # type: ignore[assignment]
@@ -175,7 +177,7 @@ class JobRun(SQLModel, table=True):
     scheduled_at: datetime = ts(nullable=False)  # type: ignore[assignment]
     started_at: datetime = ts(nullable=False, default=utcnow)  # type: ignore[assignment]
     finished_at: datetime | None = ts(nullable=True)  # type: ignore[assignment]
-    status: str = "running"  # done | failed
+    status: str = "running"  # done | failed | skipped (a workdays schedule on a day off)
     trigger: str = "schedule"  # schedule | catch-up | manual
     detail: str = ""
 

@@ -29,7 +29,7 @@ async def test_healthz_reports_every_part(bot: BotKit):
     assert health["status"] == "ok"
     assert health["database"]["reachable"] is True
     assert health["scheduler"]["running"] is True
-    assert set(health["outbox"]) == {"depth", "oldest_age_seconds", "dead"}
+    assert set(health["outbox"]) == {"depth", "oldest_age_seconds", "dead", "held"}
     assert health["last_callback_at"] is not None
     assert health["version"] == version("pioneer")  # the installed release, not a stale constant
 

@@ -1,5 +1,6 @@
 """In-process fake of the WeCom HTTP API (gettoken, message/send, update_template_card, media,
-user/get, group-robot webhook) with fault injection and observation, for the tests and the local
+user/get, the directory: department/list, department/simplelist, user/list, user/simplelist;
+group-robot webhook) with fault injection and observation, for the tests and the local
 simulator page. Serve it with `start()` or mount `app()` as a sub-application.
 """
 
@@ -66,6 +67,9 @@ _ERRMSG = {
     45009: "api freq out of limit",
     45033: "api concurrent out of limit",
     47001: "data format error",
+    48002: "api forbidden",
+    60003: "department not found",
+    60011: "no privilege to access/modify contact/party/agent",
     60111: "userid not found",
     60140: "invalid response_code",
     81013: "user & party & tag all invalid",
@@ -172,6 +176,10 @@ class FakeWeCom:
         self._subscribers: list[Subscriber] = []
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
+        # The address book (通讯录): departments by id, and its people (kept apart from `users`, which
+        # is the app's visible range for message/send).
+        self.departments: dict[int, dict[str, Any]] = {}
+        self.directory: dict[str, dict[str, Any]] = {}
 
     # -- serving ------------------------------------------------------------------------------
 
@@ -187,6 +195,10 @@ class FakeWeCom:
             "media/upload": ("POST", self._media_upload),
             "media/get": ("GET", self._media_get),
             "user/get": ("GET", self._user_get),
+            "department/list": ("GET", self._department_list),
+            "department/simplelist": ("GET", self._department_simplelist),
+            "user/list": ("GET", self._user_list),
+            "user/simplelist": ("GET", self._user_simplelist),
         }
         for api, (method, handler) in routes.items():
             app.router.add_route(method, f"/cgi-bin/{api}", self._endpoint(api, handler))
@@ -209,6 +221,25 @@ class FakeWeCom:
 
     def add_user(self, userid: str, name: str, **fields: Any) -> None:
         self.users[userid] = {"userid": userid, "name": name, **fields}
+
+    def add_department(self, dept_id: int, name: str, parentid: int = 1, order: int = 0) -> None:
+        self.departments[dept_id] = {"id": dept_id, "name": name, "parentid": parentid, "order": order}
+
+    def add_person(self, userid: str, name: str, departments: list[int], **fields: Any) -> None:
+        """Someone in the address book (user/list and user/simplelist), in `departments` (the first is
+        their main department)."""
+        self.directory[userid] = {
+            "userid": userid,
+            "name": name,
+            "department": list(departments),
+            "main_department": departments[0],
+            "status": 1,
+            **fields,
+        }
+
+    def remove_person(self, userid: str) -> None:
+        """Someone who left: WeCom deletes them from the address book."""
+        self.directory.pop(userid, None)
 
     def expire_tokens(self) -> None:
         """Every token issued so far answers 42001 from now on."""
@@ -494,6 +525,59 @@ class FakeWeCom:
         if user is None:
             raise _Reject(60111)
         return dict(user)
+
+    # -- the address book: the shapes of WeCom's documents; apps created since 2022 get no phones,
+    # e-mails or avatars from user/list, so the fake returns none either.
+
+    def _subtree(self, request: web.Request, key: str, *, required: bool) -> list[dict[str, Any]]:
+        raw = request.query.get(key, "")
+        if not raw:
+            if required:
+                raise _Reject(40058, f"missing {key}")
+            return sorted(self.departments.values(), key=lambda d: d["id"])
+        try:
+            root = int(raw)
+        except ValueError:
+            raise _Reject(40058, f"invalid {key}") from None
+        if root not in self.departments:
+            raise _Reject(60003)
+        found, frontier = [self.departments[root]], [root]
+        while frontier:
+            children = [d for d in self.departments.values() if d["parentid"] in frontier and d["id"] != root]
+            found += children
+            frontier = [d["id"] for d in children]
+        return found
+
+    async def _department_list(self, request: web.Request) -> dict[str, Any]:
+        self._check_token(request)
+        return {"department": [dict(d) for d in self._subtree(request, "id", required=False)]}
+
+    async def _department_simplelist(self, request: web.Request) -> dict[str, Any]:
+        self._check_token(request)
+        return {
+            "department_id": [
+                {"id": d["id"], "parentid": d["parentid"], "order": d["order"]}
+                for d in self._subtree(request, "id", required=False)
+            ]
+        }
+
+    def _members_of(self, request: web.Request) -> list[dict[str, Any]]:
+        """The people of one department (not its sub-departments: `fetch_child` is no longer offered)."""
+        [dept] = self._subtree(request, "department_id", required=True)[:1]
+        return [p for p in self.directory.values() if dept["id"] in p["department"]]
+
+    async def _user_list(self, request: web.Request) -> dict[str, Any]:
+        self._check_token(request)
+        return {"userlist": [dict(p) for p in self._members_of(request)]}
+
+    async def _user_simplelist(self, request: web.Request) -> dict[str, Any]:
+        self._check_token(request)
+        return {
+            "userlist": [
+                {"userid": p["userid"], "name": p["name"], "department": p["department"]}
+                for p in self._members_of(request)
+            ]
+        }
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from yarl import URL
 
 from bot import members
 from bot.router import ROLE_NAMES
+from bot.simulator import address_book
 from bot.simulator.fake_api import CardUpdate, FakeWeCom, SentMessage, WebhookMessage
 from bot.simulator.wecom_side import Delivery, WeComSide
 
@@ -101,6 +102,7 @@ class Simulator:
         w = app.config.wecom
         self.app = app
         self.fake = FakeWeCom(corp_id=w.corp_id, secret=w.secret, agent_id=w.agent_id or 0)
+        address_book.fill(self.fake)  # for `members sync` against the simulator
         self.side = WeComSide(
             token=w.token, encoding_aes_key=w.encoding_aes_key, corp_id=w.corp_id, agent_id=w.agent_id or 0
         )

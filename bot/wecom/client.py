@@ -154,6 +154,30 @@ class WeComClient:
     async def get_user(self, userid: str) -> dict[str, Any]:
         return await self._api("user/get", "GET", params={"userid": userid})
 
+    # -- the address book (通讯录), read only: `python -m bot members sync` ----------------------
+
+    async def department_list(self, root: int = 1) -> list[dict[str, Any]]:
+        """department/list: `root` and every department under it, with names where the app may see
+        them ({id, name, parentid, order}); WeCom calls it slow and suggests simplelist instead."""
+        answer = await self._api("department/list", "GET", params={"id": str(root)})
+        return list(answer.get("department") or [])
+
+    async def department_simplelist(self, root: int = 1) -> list[dict[str, Any]]:
+        """department/simplelist: ids only ({id, parentid, order}), within the app's visible range."""
+        answer = await self._api("department/simplelist", "GET", params={"id": str(root)})
+        return list(answer.get("department_id") or [])
+
+    async def user_list(self, department_id: int) -> list[dict[str, Any]]:
+        """user/list: the members of one department in detail (userid, name, department,
+        main_department, status …). Refused (e.g. 60011, 48002) to apps without the right."""
+        answer = await self._api("user/list", "GET", params={"department_id": str(department_id)})
+        return list(answer.get("userlist") or [])
+
+    async def user_simplelist(self, department_id: int) -> list[dict[str, Any]]:
+        """user/simplelist: userid, name and department of the members of one department."""
+        answer = await self._api("user/simplelist", "GET", params={"department_id": str(department_id)})
+        return list(answer.get("userlist") or [])
+
     # -- group robot webhook (the key in the URL is the credential; no access token) ---------
 
     async def webhook_send(self, webhook_url: str, msgtype: str, body: dict[str, Any]) -> dict[str, Any]:
