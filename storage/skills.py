@@ -270,15 +270,18 @@ def unconfirmed_steps(session: Session, older_than: datetime) -> list[tuple[int,
     return [(r[0], r[1], r[2], r[3]) for r in session.execute(stmt)]
 
 
+# Built once: it runs on every 我的.
+_UNCONFIRMED = (
+    select(_I.id, _I.title)
+    .join(TrainingStep.__table__, _S.id == _I.id)  # type: ignore[attr-defined]
+    .where(_S.trainee_id == bindparam("trainee"), _I.status == ItemState.PENDING)
+    .order_by(_I.id)
+)
+
+
 def unconfirmed_for(session: Session, trainee_id: int) -> list[tuple[int, str]]:
     """Steps waiting for this trainee's confirmation: (item id, title), oldest first."""
-    stmt = (
-        select(_I.id, _I.title)
-        .join(TrainingStep.__table__, _S.id == _I.id)  # type: ignore[attr-defined]
-        .where(_S.trainee_id == trainee_id, _I.status == ItemState.PENDING)
-        .order_by(_I.id)
-    )
-    return [(r[0], r[1]) for r in session.execute(stmt).all()]
+    return [(r[0], r[1]) for r in session.connection().execute(_UNCONFIRMED, {"trainee": trainee_id}).all()]
 
 
 def mark_reminded(session: Session, item_ids: Sequence[int], at: datetime) -> None:
@@ -400,6 +403,20 @@ def training_coverage(
             coverage=covered / len(ideal) if ideal else 0.0,
         )
     return out
+
+
+_PLAN_C = TrainingPlan.__table__.c  # type: ignore[attr-defined]
+# Built once: it runs on every 我的 (which asks "any open plan of mine?" before loading one).
+_HAS_OPEN_PLAN = (
+    select(_PLAN_C.id)
+    .join(Item.__table__, _I.id == _PLAN_C.id)
+    .where(_PLAN_C.trainee_id == bindparam("trainee"), _I.status == ItemState.PENDING)
+    .limit(1)
+)
+
+
+def has_open_plan(session: Session, trainee_id: int) -> bool:
+    return session.connection().execute(_HAS_OPEN_PLAN, {"trainee": trainee_id}).first() is not None
 
 
 def open_plans(
