@@ -50,6 +50,7 @@ class Application:
             busy_timeout_ms=config.database.busy_timeout_ms,
             pool_size=config.database.pool_size,
             batch_max=config.database.batch_max,
+            readers=config.database.readers,
         )
         self._jobs = jobs
         self.http: aiohttp.ClientSession | None = None

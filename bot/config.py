@@ -206,6 +206,7 @@ class DatabaseConfig(Section):
     busy_timeout_ms: int = Field(default=5000, ge=0)
     pool_size: int = Field(default=10, ge=1)
     batch_max: int = Field(default=64, ge=1)
+    readers: int = Field(default=2, ge=0, le=16)
 
 
 class HandlerConfig(Section):

@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import members
+from bot import members, outbox
 from bot.context import Context
 from bot.replies import ReplaceButton, Reply, Text
 from bot.wecom.messages import MEDIA_TYPES, UNSUPPORTED_TYPES, Incoming, PassiveReply
@@ -91,6 +91,17 @@ class Handled:
     duplicate: bool = False
     enqueued: int = 0
     command: str = ""
+
+
+@dataclass(frozen=True)
+class Read:
+    """A command that only read, run on a reader connection: what it answered and wants pushed, to be
+    written with its inbox row by the writer."""
+
+    passive: PassiveReply | None
+    rows: tuple[outbox.Row, ...]
+    command: str
+    now: datetime
 
 
 class UserLocks:
@@ -212,6 +223,10 @@ class Dispatcher:
 
     async def _work(self, incoming: Incoming, deadline: Deadline) -> Handled:
         async with self.locks.hold(incoming.sender):
+            if self.db.reads_apart and incoming.kind == "text" and self.router.reads_only(incoming.content):
+                done = await self._read_first(incoming, deadline)
+                if done is not None:
+                    return done
             try:
                 return await self.db.run(
                     lambda s: self._process(s, incoming, deadline), lock_key=incoming.sender
@@ -222,6 +237,60 @@ class Dispatcher:
                 if stored is None:
                     raise
                 return stored
+
+    async def _read_first(self, incoming: Incoming, deadline: Deadline) -> Handled | None:
+        """A command that only reads runs on a reader connection, beside the writer; then only its
+        inbox row and pushes are written. None: it has to run on the writer after all (a dialogue is
+        open, the sender is unknown, or the handler tried to write)."""
+        try:
+            read = await self.db.read(lambda s: self._handle(s, incoming, deadline, reading=True))
+        except Exception as exc:  # noqa: BLE001 - the writer runs it again and owns any real error
+            log.debug("%s runs on the writer: %r", incoming.key, exc)
+            return None
+        if not isinstance(read, Read):
+            return read
+        try:
+            return await self.db.run(lambda s: self._record_read(s, incoming, read, deadline))
+        except IntegrityError:
+            # The same message committed in another process meanwhile: its answer stands.
+            stored = await self.db.run(lambda s: self._stored(s, incoming.key))
+            if stored is None:
+                raise
+            return stored
+
+    def _record_read(self, session: Session, incoming: Incoming, read: Read, deadline: Deadline) -> Handled:
+        passive, rows = read.passive, list(read.rows)
+        via_outbox = False
+        if passive is not None and not deadline.claim_passive():
+            via_outbox = True
+            if passive.text:
+                rows[:0] = outbox.reply_rows(incoming.sender, Text(passive.text))
+            passive = None
+        enqueued = outbox.enqueue(session, rows)
+        self._insert_inbox(session, incoming, read.now, read.command, passive, via_outbox)
+        return Handled(passive, enqueued=enqueued, command=read.command)
+
+    @staticmethod
+    def _insert_inbox(
+        session: Session,
+        incoming: Incoming,
+        now: datetime,
+        command: str,
+        passive: PassiveReply | None,
+        via_outbox: bool,
+    ) -> None:
+        session.connection().execute(
+            _INSERT,
+            {
+                "key": incoming.key,
+                "userid": incoming.sender,
+                "kind": incoming.event or incoming.kind,
+                "command": command,
+                "received_at": now,
+                "reply": _passive_to_json(passive),
+                "reply_via_outbox": via_outbox,
+            },
+        )
 
     @staticmethod
     def _stored(session: Session, key: str) -> Handled | None:
@@ -235,9 +304,18 @@ class Dispatcher:
         )
 
     def _process(self, session: Session, incoming: Incoming, deadline: Deadline) -> Handled:
+        done = self._handle(session, incoming, deadline, reading=False)
+        assert isinstance(done, Handled)
+        return done
+
+    def _handle(
+        self, session: Session, incoming: Incoming, deadline: Deadline, *, reading: bool
+    ) -> Handled | Read | None:
         known = members.arrival(session, incoming.key, incoming.sender)
         if known.seen and (stored := self._stored(session, incoming.key)) is not None:
             return stored
+        if reading and (known.sender is None or known.has_dialogue):
+            return None  # a stranger is recorded, a dialogue may be ended: both write
         now = self.clock()
         ctx = Context(
             session=session,
@@ -250,6 +328,11 @@ class Dispatcher:
         )
         replies = self._route(ctx)
         passive, later = self._split(replies, card_click=incoming.event == "template_card_event")
+        command = ctx.extra.get("command", "")
+        if reading:
+            for reply in later:
+                ctx.send(incoming.sender, reply)
+            return Read(passive, tuple(ctx.out.pending), command, now)
         via_outbox = False
         if passive is not None and not deadline.claim_passive():
             via_outbox = True
@@ -259,19 +342,8 @@ class Dispatcher:
         for reply in later:
             ctx.send(incoming.sender, reply)
         enqueued = ctx.out.flush()
-        session.connection().execute(
-            _INSERT,
-            {
-                "key": incoming.key,
-                "userid": incoming.sender,
-                "kind": incoming.event or incoming.kind,
-                "command": ctx.extra.get("command", ""),
-                "received_at": now,
-                "reply": _passive_to_json(passive),
-                "reply_via_outbox": via_outbox,
-            },
-        )
-        return Handled(passive, enqueued=enqueued, command=ctx.extra.get("command", ""))
+        self._insert_inbox(session, incoming, now, command, passive, via_outbox)
+        return Handled(passive, enqueued=enqueued, command=command)
 
     def _route(self, ctx: Context) -> list[Reply]:
         m = ctx.message

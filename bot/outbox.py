@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot import pictures
 from bot.replies import Card, File, Image, Markdown, ReplaceButton, Reply, Text
 from bot.wecom import render
 from bot.wecom.errors import Misconfiguration, misconfiguration
@@ -113,13 +114,29 @@ def reply_rows(userid: str, reply: Reply, *, ref: str = "") -> list[Row]:
                 ref or reply.ref,
             )
         ]
-    if isinstance(reply, File | Image):
+    if isinstance(reply, Image):
+        return [_row("app", userid, "image", image_payload(reply), ref)]
+    if isinstance(reply, File):
         data = base64.b64encode(reply.data).decode()
-        kind = "image" if isinstance(reply, Image) else "file"
-        return [_row("app", userid, kind, {"filename": reply.filename, "data": data}, ref)]
+        return [_row("app", userid, "file", {"filename": reply.filename, "data": data}, ref)]
     if isinstance(reply, ReplaceButton):
         return []  # only meaningful as a passive reply to the click itself
     raise TypeError(f"cannot send {reply!r}")  # pragma: no cover - the Reply union is closed
+
+
+def image_payload(image: Image) -> dict[str, Any]:
+    """A picture's bytes (base64), or what to draw when it is sent (`Image.drawn`)."""
+    if image.drawing is not None:
+        name, data = image.drawing
+        return {"filename": image.filename, "drawing": name, "input": data}
+    return {"filename": image.filename, "data": base64.b64encode(image.data).decode()}
+
+
+async def image_bytes(payload: dict[str, Any]) -> bytes:
+    """The picture of an image row: drawn now (in a thread) if the row says what to draw."""
+    if "drawing" in payload:
+        return await pictures.draw(payload["drawing"], payload["input"])
+    return base64.b64decode(payload["data"])
 
 
 def webhook_rows(group: str, msgtype: str, body: dict[str, Any]) -> list[Row]:
@@ -196,8 +213,7 @@ class Outgoing:
     def broadcast(self, group: str, content: Markdown | Image | str) -> None:
         """Post markdown (with `tone` spans) or an image to a configured group robot."""
         if isinstance(content, Image):
-            data = base64.b64encode(content.data).decode()
-            self.pending += webhook_rows(group, "image", {"filename": content.filename, "data": data})
+            self.pending += webhook_rows(group, "image", image_payload(content))
         else:
             text = content.content if isinstance(content, Markdown) else content
             self.pending += webhook_rows(group, "markdown", {"content": text})
@@ -272,13 +288,41 @@ def enqueue_media_fetch(session: Session, media_id: str, *, ref: str, userid: st
 # What the worker may send now, found through indexes so that a long queue costs little to look at:
 # the oldest due row of each target, and rows whose sender's lease ran out.
 _O = OutboxMessage.__table__.c
-_DUE_HEADS = (
+_DUE = (
     select(_O.channel, _O.target, func.min(_O.id).label("id"))
     .where(_O.status == "queued", _O.next_attempt_at <= bindparam("now"))
     .group_by(_O.channel, _O.target)
     .order_by(func.min(_O.id))
     .limit(bindparam("limit"))
+    .subquery("due")
 )
+# The oldest message of the same target in a given state that is older than its due head: one index
+# seek on (target, status, id), however long the queue, done inside the one statement for all heads.
+_AHEAD = OutboxMessage.__table__.alias("ahead")
+
+
+def _ahead(status: str, column: Any) -> Any:
+    return (
+        select(column)
+        .where(
+            _AHEAD.c.target == _DUE.c.target,
+            _AHEAD.c.status == status,
+            _AHEAD.c.channel == _DUE.c.channel,
+            _AHEAD.c.id < _DUE.c.id,
+        )
+        .order_by(_AHEAD.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+_DUE_HEADS = select(
+    _DUE.c.channel,
+    _DUE.c.target,
+    _DUE.c.id,
+    _ahead("sending", _AHEAD.c.id).label("sending_ahead"),
+    _ahead("queued", _AHEAD.c.next_attempt_at).label("backing_off_until"),
+).order_by(_DUE.c.id)
 _STALE = (
     select(_O.id).where(_O.status == "sending", _O.lease_until < bindparam("now")).limit(bindparam("limit"))
 )
@@ -287,18 +331,40 @@ _ROWS = (
     .where(_O.id.in_(bindparam("ids", expanding=True)))
     .order_by(_O.id)
 )
-# The oldest message of a target in a given state that is older than a due one: one index seek on
-# (target, status, id), however long the queue.
-_AHEAD = (
-    select(_O.id, _O.next_attempt_at)
+# The claim: a conditional update, so that of two workers only one gets each row back.
+_TAKE = (
+    update(OutboxMessage.__table__)
     .where(
-        _O.target == bindparam("t"),
-        _O.status == bindparam("s"),
-        _O.channel == bindparam("c"),
-        _O.id < bindparam("id"),
+        _O.id.in_(bindparam("ids", expanding=True)),
+        or_(_O.status == "queued", _O.lease_until < bindparam("now")),
     )
-    .order_by(_O.id)
-    .limit(1)
+    .values(status="sending", lease_until=bindparam("lease"), attempts=_O.attempts + 1)
+    .returning(_O.id)
+)
+_SENT_RECENTLY = (
+    select(_O.target, func.count(), func.min(_O.sent_at))
+    .where(
+        _O.channel == bindparam("channel"),
+        _O.target.in_(bindparam("targets", expanding=True)),
+        _O.sent_at > bindparam("since"),
+    )
+    .group_by(_O.target)
+)
+# Outcomes are written with one executemany per kind of outcome.
+_MARK_SENT = (
+    update(OutboxMessage.__table__)
+    .where(_O.id == bindparam("oid"))
+    .values(status="sent", sent_at=bindparam("at"), lease_until=None, result=bindparam("res"))
+)
+_MARK_RETRY = (
+    update(OutboxMessage.__table__)
+    .where(_O.id == bindparam("oid"))
+    .values(status="queued", lease_until=None, last_error=bindparam("err"), next_attempt_at=bindparam("due"))
+)
+_MARK_DEAD = (
+    update(OutboxMessage.__table__)
+    .where(_O.id == bindparam("oid"))
+    .values(status="dead", lease_until=None, last_error=bindparam("err"))
 )
 # Pushes held through quiet hours become ordinary queued rows when their window has ended.
 _RELEASE = (
@@ -549,7 +615,6 @@ class OutboxWorker:
 
     def _claim(self, session: Session, limit: int) -> list[Claimed]:
         now = self.clock()
-        o = OutboxMessage
         conn = session.connection()
         conn.execute(_RELEASE, {"now": now})
         heads = conn.execute(_DUE_HEADS, {"now": now, "limit": limit}).all()
@@ -562,12 +627,10 @@ class OutboxWorker:
         wait: dict[tuple[str, str], datetime] = {}
         free = []
         for h in heads:
-            key = {"t": h.target, "c": h.channel, "id": h.id}
-            if conn.execute(_AHEAD, {**key, "s": "sending"}).first() is not None:
+            if h.sending_ahead is not None:
                 continue
-            backing_off = conn.execute(_AHEAD, {**key, "s": "queued"}).first()
-            if backing_off is not None:
-                wait[(h.channel, h.target)] = backing_off.next_attempt_at
+            if h.backing_off_until is not None:
+                wait[(h.channel, h.target)] = h.backing_off_until
             else:
                 free.append(h.id)
         ids = free + list(stale)
@@ -575,22 +638,18 @@ class OutboxWorker:
         wait |= self._rate_limited(session, rows, now)
         for (channel, target), until in wait.items():  # the whole queue of that target waits
             conn.execute(_WAIT, {"c": channel, "t": target, "until": until, "now": now})
+        wanted = [r for r in rows if (r.channel, r.target) not in wait]
+        if not wanted:
+            return []
         lease = now + timedelta(seconds=self.settings.lease_seconds)
-        claimed = []
-        for r in rows:
-            if (r.channel, r.target) in wait:
-                continue
-            # A conditional update is the claim: of two workers, only one sees rowcount 1.
-            taken = session.execute(
-                update(o)
-                .where(o.id == r.id, or_(o.status == "queued", o.lease_until < now))
-                .values(status="sending", lease_until=lease, attempts=o.attempts + 1)
-            ).rowcount
-            if taken:
-                claimed.append(
-                    Claimed(r.id, r.channel, r.target, r.msgtype, json.loads(r.payload), r.attempts + 1)
-                )
-        return claimed
+        taken = set(
+            conn.execute(_TAKE, {"ids": [r.id for r in wanted], "now": now, "lease": lease}).scalars()
+        )
+        return [
+            Claimed(r.id, r.channel, r.target, r.msgtype, json.loads(r.payload), r.attempts + 1)
+            for r in wanted
+            if r.id in taken
+        ]
 
     def _rate_limited(
         self, session: Session, rows: list[Any], now: datetime
@@ -604,17 +663,13 @@ class OutboxWorker:
             ("app", s.per_member_per_hour, timedelta(hours=1)),
             ("webhook", s.per_webhook_per_minute, timedelta(minutes=1)),
         )
-        o = OutboxMessage
         held: dict[tuple[str, str], datetime] = {}
         for channel, limit, window in limits:
             targets = {r.target for r in rows if r.channel == channel}
             if not targets:
                 continue
-            counts = session.execute(
-                select(o.target, func.count(), func.min(o.sent_at))
-                .where(o.channel == channel, o.target.in_(targets), o.sent_at > now - window)
-                .group_by(o.target)
-            ).all()
+            params = {"channel": channel, "targets": list(targets), "since": now - window}
+            counts = session.connection().execute(_SENT_RECENTLY, params).all()
             for target, count, oldest in counts:
                 if count < limit:
                     continue
@@ -633,7 +688,7 @@ class OutboxWorker:
 
     def _record(self, session: Session, outcomes: list[Attempt], new: Sequence[ConfigProblem] = ()) -> None:
         now = utcnow()
-        o = OutboxMessage
+
         for problem in new:
             self._report(session, problem)
         for out in outcomes:
@@ -655,23 +710,17 @@ class OutboxWorker:
                 session.execute(
                     update(MediaFile).where(MediaFile.id == out.media_file).values(status="failed")
                 )
-            if out.status == "sent":
-                values: dict[str, Any] = {
-                    "status": "sent",
-                    "sent_at": now,
-                    "lease_until": None,
-                    "result": out.result,
-                }
-            elif out.status == "retry":
-                values = {
-                    "status": "queued",
-                    "lease_until": None,
-                    "last_error": out.error,
-                    "next_attempt_at": now + timedelta(seconds=out.delay),
-                }
-            else:
-                values = {"status": "dead", "lease_until": None, "last_error": out.error}
-            session.execute(update(o).where(o.id == out.id).values(**values))
+        sent = [{"oid": o.id, "at": now, "res": o.result} for o in outcomes if o.status == "sent"]
+        retry = [
+            {"oid": o.id, "err": o.error, "due": now + timedelta(seconds=o.delay)}
+            for o in outcomes
+            if o.status == "retry"
+        ]
+        dead = [{"oid": o.id, "err": o.error} for o in outcomes if o.status not in ("sent", "retry")]
+        conn = session.connection()
+        for stmt, params in ((_MARK_SENT, sent), (_MARK_RETRY, retry), (_MARK_DEAD, dead)):
+            if params:
+                conn.execute(stmt, params)
 
     def _report(self, session: Session, problem: ConfigProblem) -> None:
         """Tell the admins, by a way the problem does not block: when the app's own API fails, its
@@ -761,9 +810,12 @@ class OutboxWorker:
     async def _send(self, c: Claimed) -> dict[str, Any] | None:
         if c.channel == "app":
             if c.msgtype in ("file", "image"):
-                media_id = await self.client.upload_media(
-                    c.msgtype, c.payload["filename"], base64.b64decode(c.payload["data"])
-                )
+                try:
+                    data = await image_bytes(c.payload)
+                except pictures.PictureError as problem:  # e.g. no CJK font: say so in its place
+                    await self.client.send_message(c.target, "text", {"content": str(problem)})
+                    return None
+                media_id = await self.client.upload_media(c.msgtype, c.payload["filename"], data)
                 await self.client.send_message(c.target, c.msgtype, {"media_id": media_id})
                 return None
             answer = await self.client.send_message(c.target, c.msgtype, c.payload)
@@ -774,7 +826,12 @@ class OutboxWorker:
             if group is None:
                 raise LookupError(f"group {c.target!r} is not configured")
             if c.msgtype == "image":  # group robots take the picture itself, base64 with its md5
-                await self.client.webhook_image(group.webhook, base64.b64decode(c.payload["data"]))
+                try:
+                    data = await image_bytes(c.payload)
+                except pictures.PictureError as problem:
+                    await self.client.webhook_send(group.webhook, "text", {"content": str(problem)})
+                    return None
+                await self.client.webhook_image(group.webhook, data)
             else:
                 await self.client.webhook_send(group.webhook, c.msgtype, c.payload)
             return None

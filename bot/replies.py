@@ -6,7 +6,7 @@ an image. How each looks on the wire (WeCom JSON, font tags, passive-reply XML) 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Tone = Literal["info", "comment", "warning"]  # highlighted (green), muted (grey), alarming (orange)
 
@@ -69,10 +69,19 @@ class File:
 
 @dataclass(frozen=True, slots=True)
 class Image:
-    """A PNG or JPEG picture (a chart, a skill matrix); at most 2 MB so that group robots take it too."""
+    """A PNG or JPEG picture (a chart, a skill matrix); at most 2 MB so that group robots take it too.
+
+    Either its bytes, or a drawing made when it is sent: `Image.drawn(filename, name, data)` names a
+    renderer registered with `bot.pictures.renderer` and its JSON input, so that a handler does not
+    spend its transaction (or the single SQLite writer) drawing; the picture follows its text."""
 
     filename: str
-    data: bytes = field(repr=False)
+    data: bytes = field(default=b"", repr=False)
+    drawing: tuple[str, dict[str, Any]] | None = field(default=None, repr=False)
+
+    @classmethod
+    def drawn(cls, filename: str, renderer: str, data: dict[str, Any]) -> Image:
+        return cls(filename, drawing=(renderer, data))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 
 from bot.context import Context, Sender
 from bot.forms import (
@@ -40,6 +40,7 @@ ROLE_NAMES = {role.value: role.label for role in Role}  # in the order of preced
 CANCEL_WORDS = frozenset({"取消", "算了", "退出", "不填了"})
 INJECTABLE = frozenset({"ctx", "member", "session", "form", "args", "config", "now"})
 _CODE = re.compile(r"[a-z][a-z0-9_]*")
+_END_DIALOGUE = delete(Dialogue).where(Dialogue.userid == bindparam("userid"))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Command:
     form: type[Form] | None = None
     inject: tuple[str, ...] = ()
     args: Parser | None = None  # recognises the input of a command without a form (see `command`)
+    reads: bool = False  # only reads: on SQLite it may run beside the writer (see `command`)
 
     @functools.cached_property
     def doc(self) -> str:
@@ -117,12 +119,18 @@ class Router:
         party_only: bool = False,
         form: type[Form] | None = None,
         args: Parser | None = None,
+        reads: bool = False,
     ) -> Callable[[Callable[..., HandlerResult]], Callable[..., HandlerResult]]:
         """Register a command. `code` is its ASCII id, used in card button keys (`code:argument`).
 
         `args`, for a command without a form, parses what may follow its word (raising `FieldError`
         when that is not its input): then, typed during another command's dialogue with such input
-        (「通过 #5」), it interrupts the dialogue instead of being taken as the value asked for."""
+        (「通过 #5」), it interrupts the dialogue instead of being taken as the value asked for.
+
+        `reads=True` says the command usually records nothing (帮助, 我的, 排行): on SQLite the
+        dispatcher first runs it on a read-only connection beside the writer, so that a long read does
+        not hold everyone's writes, and only its inbox row (and any pushes) go through the writer. Should
+        it try to write after all, that attempt is discarded and the message runs again on the writer."""
         if not _CODE.fullmatch(code):
             raise ValueError(f"command code {code!r} must be lower-case ASCII")
 
@@ -144,6 +152,7 @@ class Router:
                     form,
                     params,
                     args,
+                    reads,
                 )
             )
             return func
@@ -209,6 +218,13 @@ class Router:
                     continue
                 return self._by_word[key], line[: len(key)], line[len(key) :].strip()
         return None, word, rest.strip()
+
+    def reads_only(self, text: str) -> bool:
+        """Whether typed `text` starts a command that only reads (a guess made before the look-up
+        of the sender: a dialogue in progress still sends the message to the writer)."""
+        first = text.strip().split("\n", 1)[0]
+        cmd, _word, _rest = self.split_command(first)
+        return cmd is not None and cmd.reads
 
     def available_to(self, sender: Sender) -> list[Command]:
         return [c for c in self.commands if c.refusal(sender) is None]
@@ -307,7 +323,8 @@ class Router:
         assert cmd.form is not None
         parsed = parse_form(cmd.form, raw, ctx)
         if parsed.form is not None:
-            ctx.session.execute(delete(Dialogue).where(Dialogue.userid == ctx.userid))
+            if ctx.has_dialogue:  # one statement saved on a one-message form, the usual case
+                ctx.session.connection().execute(_END_DIALOGUE, {"userid": ctx.userid})
             return as_replies(cmd.call(ctx, parsed.form))
         pending = [n for n in parsed.errors] + parsed.missing
         field = cmd.form.field(pending[0])

@@ -665,11 +665,11 @@ def my_activities(ctx: Context) -> str:
     rows = store.mine(ctx.session, ctx.member.id, lo, hi)
     if not rows:
         return ""
-    done = sum(1 for _a, at in rows if at is not None)
+    done = sum(1 for a in rows if a.signed_at is not None)
     shown = "；".join(
         f"#{a.id} {short(a.name, 10)} {_local(a.starts_at, ctx.config, '%m-%d')}"
-        + (" 已签到" if at else (" 未签到" if a.closes_at <= ctx.now else ""))
-        for a, at in rows[-5:]
+        + (" 已签到" if a.signed_at else (" 未签到" if a.closes_at <= ctx.now else ""))
+        for a in rows[-5:]
     )
     return f"活动：本季度 {len(rows)} 项，已签到 {done} 项（{shown}）"
 

@@ -75,7 +75,7 @@ def _missing(number: int) -> str:
 # -- 待审 -------------------------------------------------------------------------------------------
 
 
-@router.command("待审", code="pending", aliases=("审核", "待办"), roles=deciders)
+@router.command("待审", code="pending", aliases=("审核", "待办"), roles=deciders, reads=True)
 def pending(ctx: Context, member: Sender) -> str:
     """列出等你审核的事项，最早的在前。"""
     waiting = item_store.waiting_for(ctx.session, member.id, LIST_LIMIT)
@@ -300,11 +300,12 @@ def my_pending(ctx: Context) -> str:
     waiting = item_store.pending_of(ctx.session, ctx.member.id)
     if not waiting:
         return ""
+    shown_items = waiting[:5]
     values: dict[int, str] = {}
-    for kind in {k for _, k, _ in waiting}:
-        values |= KINDS[kind].values(ctx.session, [i for i, k, _ in waiting if k == kind])
+    for kind in {k for _, k, _ in shown_items}:
+        values |= KINDS[kind].values(ctx.session, [i for i, k, _ in shown_items if k == kind])
     shown = "；".join(
-        f"#{i} {short(title, 16)}" + (f" {values[i]}" if values.get(i) else "") for i, _, title in waiting[:5]
+        f"#{i} {short(title, 16)}" + (f" {values[i]}" if values.get(i) else "") for i, _, title in shown_items
     )
     return f"待审：{shown}" + ("；……" if len(waiting) > 5 else "")
 

@@ -302,7 +302,11 @@ def add_points(ctx: Context, member: Sender, rest: str) -> str:
 
 
 @router.command(
-    "考评", code="assessment", aliases=("党建考评", "支部考评"), roles={Role.COMMITTEE, Role.SECRETARY}
+    "考评",
+    code="assessment",
+    aliases=("党建考评", "支部考评"),
+    roles={Role.COMMITTEE, Role.SECRETARY},
+    reads=True,
 )
 def assessment(ctx: Context, member: Sender, args: str) -> str:
     """党建考评：考评 [2026Q4]，各支部得分和构成。

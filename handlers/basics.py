@@ -8,7 +8,7 @@ from bot.router import ROLE_NAMES, Router, describe
 router = Router("basics")
 
 
-@router.command("帮助", code="help", aliases=("help", "菜单", "?"))
+@router.command("帮助", code="help", aliases=("help", "菜单", "?"), reads=True)
 def help_(ctx: Context, member: Sender, args: str) -> str:
     """列出你可以用的命令；「帮助 命令」查看一个命令的说明和示例。"""
     word = args.split()[0] if args.split() else ""
@@ -27,7 +27,7 @@ def help_(ctx: Context, member: Sender, args: str) -> str:
     return "\n".join(lines)
 
 
-@router.command("我的", code="me", aliases=("我",))
+@router.command("我的", code="me", aliases=("我",), reads=True)
 def me(ctx: Context, member: Sender) -> str:
     """查看我的信息：本季度积分和排名、待审的申报、最近的积分记录，以及支部、班组和角色。"""
     roles = "、".join(ROLE_NAMES[r] for r in ROLE_NAMES if r in member.roles and r != "member") or "成员"

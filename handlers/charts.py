@@ -17,8 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
+
+from bot.pictures import PictureError, renderer
 
 # -- the house style ------------------------------------------------------------------------------
 
@@ -40,7 +43,7 @@ _KNOWN_FONTS = (
 )
 
 
-class ChartError(RuntimeError):
+class ChartError(PictureError):
     """A chart cannot be drawn here (no CJK font, too big to send); the message says what to do."""
 
 
@@ -236,3 +239,9 @@ def table_png(title: str, header: Sequence[str], rows: Sequence[Sequence[object]
     if note:
         draw.text((TABLE_PAD, bottom + 12), note, font=small, fill=MUTED)
     return to_png(picture)
+
+
+@renderer("iluo_matrix")
+def _draw_iluo_matrix(data: dict[str, Any]) -> bytes:
+    """The 多能工训练表 drawn when it is sent (`Image.drawn(..., "iluo_matrix", asdict(matrix))`)."""
+    return iluo_matrix(Matrix(**data))

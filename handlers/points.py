@@ -162,6 +162,8 @@ class InnovationKind(ItemKind):
         sub = session.get(Submission, item.id)
         return f"{fmt(sub.points_x100)} 分" if sub is not None else ""
 
+    values = ClaimKind.values
+
     def facts(self, session: Session, config: Config, item: Item) -> list[tuple[str, str]]:
         """The type and each member's share: the approver sees how the points are split."""
         innovation = session.get(Innovation, item.id)

@@ -288,7 +288,7 @@ def set_topic(ctx: Context, member: Sender, form: TopicForm) -> str:
     return f"已发布课题 #{item.id}《{form.name}》{deadline}，{fmt(points_x100)} 分。{told}。"
 
 
-@router.command("课题", code="topics", aliases=("书记项目", "课题列表"))
+@router.command("课题", code="topics", aliases=("书记项目", "课题列表"), reads=True)
 def list_topics(ctx: Context, member: Sender) -> str:
     """开放的书记项目课题和选题的支部。"""
     topics = store.open_topics(ctx.session, ctx.now.date())
@@ -424,7 +424,7 @@ def parse_team(value: str, ctx: Context) -> list[Person]:
     return list({p.id: p for p in (find_member(ctx.session, w) for w in words)}.values())
 
 
-@router.command("项目", code="project", aliases=("项目详情",))
+@router.command("项目", code="project", aliases=("项目详情",), reads=True)
 def project_command(ctx: Context, member: Sender, args: str) -> str:
     """查看书记项目；第一责任人设置成员和里程碑。
     里程碑可以写多行，例：

@@ -469,7 +469,7 @@ def _stats_lines(
     ]
 
 
-@router.command("宣传", code="publicity_stats", aliases=("投稿统计", "宣传统计"), roles=DECIDERS)
+@router.command("宣传", code="publicity_stats", aliases=("投稿统计", "宣传统计"), roles=DECIDERS, reads=True)
 def publicity_stats(ctx: Context, member: Sender) -> str:
     """本月各模块的投稿、录用与定额（模块管理骨干、党总支）。也可以写：投稿 统计。"""
     return stats_text(ctx, member)

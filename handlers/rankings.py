@@ -354,7 +354,9 @@ def parse_ranking_words(raw: str, ctx: Context) -> Request:
     return request
 
 
-@router.command("排行", code="ranking", aliases=("排名", "榜单", "积分排行"), args=parse_ranking_words)
+@router.command(
+    "排行", code="ranking", aliases=("排名", "榜单", "积分排行"), args=parse_ranking_words, reads=True
+)
 def ranking(ctx: Context, member: Sender, args: str) -> str:
     """积分排行：排行 [个人|班组|支部] [本周|本月|本季度|本年|2026Q3|2026-11]
     [类别]，默认个人、本季度、总分。"""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -702,6 +702,11 @@ def target_ranks(config: SkillsConfig, row: store.Row) -> dict[str, int] | None:
 
 
 def matrix_image(config: SkillsConfig, title: str, rows: list[store.Row]) -> bytes:
+    return charts.iluo_matrix(matrix_of(config, title, rows))
+
+
+def matrix_of(config: SkillsConfig, title: str, rows: list[store.Row]) -> charts.Matrix:
+    """What the 多能工训练表 shows, as plain data (drawn later, by the outbox, with `iluo_matrix`)."""
     cov = coverage(config, rows)
     below = []
     for r in rows:
@@ -712,19 +717,17 @@ def matrix_image(config: SkillsConfig, title: str, rows: list[store.Row]) -> byt
                 for p in config.posts
             ]
         )
-    return charts.iluo_matrix(
-        charts.Matrix(
-            title=title,
-            people=[r.name for r in rows],
-            posts=[p.name.removesuffix("岗") for p in config.posts],
-            levels=[
-                [rank(r.expired.get(p.name) or r.levels.get(p.name, "0")) for p in config.posts] for r in rows
-            ],
-            expired=[[p.name in r.expired for p in config.posts] for r in rows],
-            below_target=below,
-            coverage=[f"{len(c.qualified)}/{c.post.ideal_qualified}" for c in cov],
-            short=[len(c.qualified) < c.post.ideal_qualified for c in cov],
-        )
+    return charts.Matrix(
+        title=title,
+        people=[r.name for r in rows],
+        posts=[p.name.removesuffix("岗") for p in config.posts],
+        levels=[
+            [rank(r.expired.get(p.name) or r.levels.get(p.name, "0")) for p in config.posts] for r in rows
+        ],
+        expired=[[p.name in r.expired for p in config.posts] for r in rows],
+        below_target=below,
+        coverage=[f"{len(c.qualified)}/{c.post.ideal_qualified}" for c in cov],
+        short=[len(c.qualified) < c.post.ideal_qualified for c in cov],
     )
 
 
@@ -804,7 +807,7 @@ def branch_people(ctx: Context, branch_id: int | None) -> list[store.Row]:
     return rows_of(ctx, branch_id=branch_id) if branch_id is not None else []
 
 
-@router.command("技能", code="skills", aliases=("技能矩阵", "多能工"))
+@router.command("技能", code="skills", aliases=("技能矩阵", "多能工"), reads=True)
 def skills(ctx: Context, member: Sender, args: str) -> list[Reply] | str:
     """查看技能：「技能」我的，「技能 王芳」某人及记录，「技能 甲班」「技能 班组」矩阵图，「技能 缺口」。"""
     config = skills_of(ctx.config)
@@ -828,10 +831,12 @@ def skills(ctx: Context, member: Sender, args: str) -> list[Reply] | str:
             return f"{title}还没有成员。"
         heading = f"{title}多能工训练表"
         try:
-            picture = matrix_image(config, heading, rows)
+            charts.font_file()  # said now, with the table, rather than in the picture's place later
         except charts.ChartError as problem:
             return [Text(matrix_text(config, heading, rows)), Text(str(problem))]
-        return [Text(matrix_text(config, heading, rows)), Image(f"{heading}.png", picture)]
+        # Drawn by the outbox as it sends it: the handler's transaction does not wait for the picture.
+        picture = Image.drawn(f"{heading}.png", "iluo_matrix", asdict(matrix_of(config, heading, rows)))
+        return [Text(matrix_text(config, heading, rows)), picture]
     try:
         who = parse_member(word, ctx)
     except FieldError as problem:
@@ -1067,7 +1072,12 @@ def my_skills(ctx: Context) -> str:
         if lv != "0"
     ]
     lines = ["技能：" + ("、".join(held) if held else "暂无等级")] if held or levels else []
-    for plan, item in store.open_plans(ctx.session, trainee_id=ctx.member.id):
+    plans = (
+        store.open_plans(ctx.session, trainee_id=ctx.member.id)
+        if store.has_open_plan(ctx.session, ctx.member.id)
+        else []
+    )
+    for plan, item in plans:
         rows = store.steps(ctx.session, ctx.member.id, plan.skill)
         done = sorted({r.step for r in rows if r.status == ItemState.APPROVED and r.id > item.id})
         progress = "、".join(STEP_NAMES[s] for s in done) if done else "尚未开始"

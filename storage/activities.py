@@ -259,29 +259,48 @@ def leave_of(session: Session, activity_id: int, member_id: int) -> tuple[int, s
     return (int(row[0]), str(row[1])) if row else None
 
 
-def mine(
-    session: Session, member_id: int, lo: datetime, hi: datetime
-) -> list[tuple[Activity, datetime | None]]:
-    """Activities starting in [lo, hi) that the member signed in to, was invited to or organised:
-    (activity, signed-in time or None). Invitation is read from the member's current branch and team."""
-    member = session.get(Member, member_id)
-    if member is None:
-        return []
-    signed = select(_ATT.at).where(_ATT.activity_id == _ACT.id, _ATT.member_id == member_id).scalar_subquery()
-    invited = (
+@dataclass(frozen=True)
+class MyActivity:
+    """One line of 我的's activities: what, when, and when I signed in (None: not yet)."""
+
+    id: int
+    name: str
+    starts_at: datetime
+    closes_at: datetime
+    signed_at: datetime | None
+
+
+_MEMBER = Member.__table__.c  # type: ignore[attr-defined]
+_MY_SIGN_IN = (
+    select(_ATT.at)
+    .where(_ATT.activity_id == _ACT.id, _ATT.member_id == bindparam("member"))
+    .scalar_subquery()
+)
+# Built once: it runs on every 我的 (docs/architecture.md, "The hot path").
+_MINE = (
+    select(_ACT.id, _ACT.name, _ACT.starts_at, _ACT.closes_at, _MY_SIGN_IN)
+    .select_from(Activity.__table__)
+    .join(Item.__table__, _I.id == _ACT.id)
+    .join(Member.__table__, _MEMBER.id == bindparam("member"))
+    .where(
+        _ACT.starts_at >= bindparam("lo"),
+        _ACT.starts_at < bindparam("hi"),
+        _I.status == ItemState.APPROVED,
         (_ACT.scope == WORKSHOP)
-        | ((_ACT.scope == BRANCH) & (_ACT.scope_id == member.branch_id))
-        | ((_ACT.scope == TEAM) & (_ACT.scope_id == member.team_id))
-        | (_ACT.organiser_id == member_id)
-        | signed.is_not(None)
+        | ((_ACT.scope == BRANCH) & (_ACT.scope_id == _MEMBER.branch_id))
+        | ((_ACT.scope == TEAM) & (_ACT.scope_id == _MEMBER.team_id))
+        | (_ACT.organiser_id == _MEMBER.id)
+        | _MY_SIGN_IN.is_not(None),
     )
-    rows = session.execute(
-        select(Activity, signed)
-        .join(Item, Item.id == Activity.id)
-        .where(_ACT.starts_at >= lo, _ACT.starts_at < hi, invited, Item.status == ItemState.APPROVED)
-        .order_by(_ACT.starts_at)
-    ).all()
-    return [(r[0], r[1]) for r in rows]
+    .order_by(_ACT.starts_at)
+)
+
+
+def mine(session: Session, member_id: int, lo: datetime, hi: datetime) -> list[MyActivity]:
+    """Activities starting in [lo, hi) that the member signed in to, was invited to or organised.
+    Invitation is read from the member's current branch and team."""
+    rows = session.connection().execute(_MINE, {"member": member_id, "lo": lo, "hi": hi}).all()
+    return [MyActivity(*r) for r in rows]
 
 
 def in_period(session: Session, lo: datetime, hi: datetime, branch_id: int | None) -> list[Activity]:

@@ -7,6 +7,8 @@ on both back ends:
   together in one transaction and committed at once (group commit). This avoids a thread hop per
   statement (aiosqlite) and a commit per message, the two costs that dominate the hot path (see
   docs/architecture.md). A unit that raises is rolled back alone: the batch is retried unit by unit.
+  Reads need not wait for it: `await db.read(fn)` runs `fn(session)` on one of a few reader threads,
+  each with its own connection that may not write (WAL lets readers and the writer go on at once).
 * PostgreSQL: the async engine on asyncpg; each unit runs through `AsyncSession.run_sync` in its own
   transaction, optionally behind a transaction-scoped advisory lock so that one person's messages
   are handled one at a time across processes.
@@ -59,7 +61,11 @@ class _Unit:
     error: BaseException | None = None
 
 
-def sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
+class ReadOnly(Exception):
+    """`Database.read` was refused: no reader connections here (PostgreSQL, an in-memory SQLite)."""
+
+
+def sqlite_engine(url: URL, busy_timeout_ms: int, *, read_only: bool = False) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False})
@@ -75,11 +81,13 @@ def sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
+        if read_only:
+            cur.execute("PRAGMA query_only=ON")  # an attempt to write raises instead of waiting
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -87,7 +95,15 @@ def sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
 class Database:
     """The single entry to storage for the running bot and the command line."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 10, batch_max: int = 64):
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout_ms: int = 5000,
+        pool_size: int = 10,
+        batch_max: int = 64,
+        readers: int = 0,
+    ):
         self.url = normalise_url(url)
         self.dialect = self.url.get_backend_name()
         self._busy_timeout_ms = busy_timeout_ms
@@ -98,6 +114,10 @@ class Database:
         self._sessions: async_sessionmaker[Any] | None = None
         self._queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._readers = readers if self.is_sqlite and self.url.database not in (None, "", ":memory:") else 0
+        self._read_queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
+        self._reader_threads: list[threading.Thread] = []
+        self.read_engine: Engine | None = None
         self.batches = 0  # group commits so far, for metrics and the benchmark
 
     @property
@@ -109,6 +129,12 @@ class Database:
             self.sync_engine = sqlite_engine(self.url, self._busy_timeout_ms)
             self._thread = threading.Thread(target=self._writer, name="sqlite-writer", daemon=True)
             self._thread.start()
+            if self._readers:
+                self.read_engine = sqlite_engine(self.url, self._busy_timeout_ms, read_only=True)
+                for n in range(self._readers):
+                    t = threading.Thread(target=self._reader, name=f"sqlite-reader-{n}", daemon=True)
+                    t.start()
+                    self._reader_threads.append(t)
         else:
             self.async_engine = create_async_engine(
                 self.url, pool_size=self._pool_size, max_overflow=self._pool_size, pool_pre_ping=True
@@ -116,6 +142,14 @@ class Database:
             self._sessions = async_sessionmaker(self.async_engine, expire_on_commit=False)
 
     async def close(self) -> None:
+        for _ in self._reader_threads:
+            self._read_queue.put(None)
+        for t in self._reader_threads:
+            await asyncio.to_thread(t.join)
+        self._reader_threads = []
+        if self.read_engine is not None:
+            self.read_engine.dispose()
+            self.read_engine = None
         if self._thread is not None:
             self._queue.put(None)
             await asyncio.to_thread(self._thread.join)
@@ -143,6 +177,22 @@ class Database:
             if lock_key is not None:
                 await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id(lock_key)})
             return await session.run_sync(fn)  # type: ignore[no-any-return]
+
+    @property
+    def reads_apart(self) -> bool:
+        """Whether `read` runs beside the writer (SQLite on a file with reader threads)."""
+        return bool(self._reader_threads)
+
+    async def read(self, fn: Work[T]) -> T:
+        """Run `fn(session)` in a read-only transaction on a reader connection, beside the writer; it
+        sees everything committed before it began. Raises `ReadOnly` where there are no readers, and
+        whatever `fn` raises (an attempt to write included: the connection refuses it)."""
+        if not self._reader_threads:
+            raise ReadOnly
+        loop = asyncio.get_running_loop()
+        unit = _Unit(fn, loop.create_future(), loop)
+        self._read_queue.put(unit)
+        return await unit.future  # type: ignore[no-any-return]
 
     async def ping(self) -> bool:
         try:
@@ -173,6 +223,28 @@ class Database:
                         break
                     batch.append(unit)
                 self._run_batch(conn, batch)
+        finally:
+            conn.close()
+
+    def _reader(self) -> None:
+        assert self.read_engine is not None
+        conn = self.read_engine.connect()
+        try:
+            while (unit := self._read_queue.get()) is not None:
+                trans = conn.begin()
+                session = Session(bind=conn, join_transaction_mode="rollback_only", expire_on_commit=False)
+                try:
+                    unit.result = unit.fn(session)
+                except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+                    unit.error = exc
+                finally:
+                    session.close()
+                    if trans.is_active:
+                        trans.rollback()  # nothing to keep: the transaction only read
+                try:
+                    unit.loop.call_soon_threadsafe(_settle, [unit])
+                except RuntimeError:  # that loop has closed; nobody is waiting any more
+                    pass
         finally:
             conn.close()
 

@@ -20,6 +20,7 @@ from sqlmodel import Field, SQLModel
 
 from storage.items import Item
 from storage.models import ts, utcnow
+from storage.queries import insert_one
 from storage.vocabulary import ItemState
 
 TOTAL = ""  # the category key of a member's overall total (every category except innovation's own)
@@ -194,8 +195,7 @@ def add_entry(
         reverses_entry_id=reverses_entry_id,
         note=note,
     )
-    session.add(entry)
-    session.flush()
+    entry.id = insert_one(session, entry)
     periods = list(periods)
     if member_id is None:
         if branch_id is not None:

@@ -401,11 +401,20 @@ def project_rows(session: Session, branch_id: int | None) -> list[ProjectRow]:
     return out
 
 
+# Built once: it runs on every 我的.
+_LED_OR_JOINED = (
+    select(Project.id)
+    .where(Project.leader_id == bindparam("member"))
+    .union(  # type: ignore[arg-type]
+        select(ProjectMember.project_id).where(ProjectMember.member_id == bindparam("member"))  # type: ignore[arg-type]
+    )
+)
+
+
 def projects_led_or_joined(session: Session, member_id: int) -> list[int]:
     """Ids of the projects a member leads or belongs to, newest first."""
-    led = select(Project.id).where(Project.leader_id == member_id)
-    joined = select(ProjectMember.project_id).where(ProjectMember.member_id == member_id)
-    return sorted({int(i) for i in session.execute(led.union(joined)).scalars()}, reverse=True)
+    rows = session.connection().execute(_LED_OR_JOINED, {"member": member_id}).scalars()
+    return sorted({int(i) for i in rows}, reverse=True)
 
 
 def active_names(session: Session) -> list[str]:

@@ -28,6 +28,20 @@ def insert_now(session: Session, *rows: SQLModel) -> None:
         conn.execute(_insert(table), values)
 
 
+def insert_one(session: Session, row: SQLModel) -> int:
+    """Insert one new row with Core and return its primary key (for rows whose key the database
+    assigns; on the hot path, where a flush of the ORM's unit of work costs several times the INSERT)."""
+    table: Table = row.__table__  # type: ignore[attr-defined]
+    values = {
+        c.name: getattr(row, c.name)
+        for c in table.columns
+        if not (c.primary_key and getattr(row, c.name) is None)
+    }
+    key = session.connection().execute(_insert(table), values).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 def insert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
     """Insert rows given as column values (cheaper still than `insert_now`: no objects are built)."""
     if rows:

@@ -5,14 +5,17 @@ It stands in for the domain handlers so that the framework is tested on its own 
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import date
 
+from PIL import Image as PILImage
 from sqlalchemy import insert, text
 
 from bot.context import Context, Sender
 from bot.forms import Field, FieldError, Form, parse_date
-from bot.replies import Button, Card, Markdown, ReplaceButton, Text
+from bot.pictures import PictureError, renderer
+from bot.replies import Button, Card, Image, Markdown, ReplaceButton, Text
 from bot.router import Router
 from handlers.basics import router as basics
 from storage.models import AuditLog
@@ -101,3 +104,31 @@ def fail(ctx: Context, args: str) -> str:
 def long_text(ctx: Context) -> list[Text | Markdown]:
     """回复一段很长的文字（测试用）。"""
     return [Text("好的"), Text("第一行字。" * 200), Markdown("**粗体**")]
+
+
+@router.command("查数", code="tally", reads=True)
+def tally(ctx: Context, args: str) -> list[Text | Markdown]:
+    """数一数记下了几次（测试用，只读）；「查数 记下」也记一次：只读的命令偶尔也写。"""
+    n = ctx.session.execute(text("SELECT COUNT(*) FROM audit_log WHERE action = 'count'")).scalar_one()
+    if args == "记下":
+        ctx.session.execute(insert(AuditLog).values(at=ctx.now, actor=ctx.userid, action="tally"))
+    return [Text(f"记下了 {n} 次"), Markdown(f"**{n}**")]
+
+
+@renderer("spine_square")
+def _square(data: dict[str, object]) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (int(str(data["side"])), int(str(data["side"]))), "#c8102e").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@renderer("spine_broken")
+def _broken(data: dict[str, object]) -> bytes:
+    raise PictureError("没有中文字体，画不出来。")
+
+
+@router.command("画图", code="draw", reads=True)
+def draw(ctx: Context, args: str) -> list[Text | Image]:
+    """回复一句话和一张稍后画出的图（测试用）；「画图 坏」画不出来。"""
+    name = "spine_broken" if args == "坏" else "spine_square"
+    return [Text("图随后就到"), Image.drawn("方块.png", name, {"side": 40})]

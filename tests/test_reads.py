@@ -1,0 +1,112 @@
+"""Commands that only read run beside the writer on SQLite, and everything else stays exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import threading
+
+import pytest
+from PIL import Image as PILImage
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import OperationalError
+
+from storage.database import Database, ReadOnly
+from storage.models import AuditLog, InboxEntry, OutboxMessage
+from tests.kit import BotKit
+from tests.spine_router import router as spine_router
+
+
+@pytest.fixture
+async def sbot(make_bot) -> BotKit:  # type: ignore[no-untyped-def]
+    return await make_bot(router=spine_router)
+
+
+async def count(bot: BotKit, model: type, **where: str) -> int:
+    def read(s):  # type: ignore[no-untyped-def]
+        stmt = select(func.count()).select_from(model)
+        for column, value in where.items():
+            stmt = stmt.where(getattr(model, column) == value)
+        return s.execute(stmt).scalar_one()
+
+    return await bot.query(read)
+
+
+async def test_a_read_finishes_while_the_writer_is_busy(sbot: BotKit):
+    db: Database = sbot.app.db
+    if not db.reads_apart:
+        pytest.skip("PostgreSQL has no single writer to wait behind")
+    released = threading.Event()
+    # The writer is held until the read below has come back: were reads queued behind writes, the
+    # read would wait until the writer gave up (`wait` returns False after its timeout).
+    busy = asyncio.create_task(db.run(lambda s: released.wait(20)))
+    await asyncio.sleep(0)
+    members = await db.read(lambda s: s.execute(text("SELECT COUNT(*) FROM members")).scalar_one())
+    released.set()
+    assert await busy is True
+    assert members > 0
+
+
+async def test_a_reader_connection_refuses_to_write(sbot: BotKit):
+    db: Database = sbot.app.db
+    if not db.reads_apart:
+        with pytest.raises(ReadOnly):
+            await db.read(lambda s: 1)
+        return
+    with pytest.raises(OperationalError, match="readonly"):
+        await db.read(lambda s: s.execute(insert(AuditLog).values(action="sneaky", actor="x")))
+    assert await count(sbot, AuditLog, action="sneaky") == 0
+
+
+async def test_a_read_command_answers_records_its_inbox_row_and_pushes_the_rest(sbot: BotKit):
+    await sbot.say("zhangwei", "计数 一")
+    plain = sbot.wecom.text("wangfang", "查数")
+    first = await sbot.deliver(plain)
+    await sbot.say("zhangwei", "计数 二")
+    again = await sbot.deliver(plain)
+    assert first.reply is not None and first.reply.text == "记下了 1 次"
+    assert again.reply == first.reply  # a retry gets the stored answer, not a new count
+    assert await count(sbot, InboxEntry, command="查数") == 1
+    pushed = await sbot.wait_sent("wangfang")
+    assert [m.msgtype for m in pushed] == ["markdown"]  # the second reply went through the outbox, once
+    assert await count(sbot, OutboxMessage, target="wangfang") == 1
+
+
+async def test_a_read_command_that_writes_after_all_runs_again_on_the_writer_once(
+    sbot: BotKit, caplog: pytest.LogCaptureFixture
+):
+    with caplog.at_level(logging.DEBUG, logger="bot.dispatcher"):
+        reply = await sbot.say("wangfang", "查数 记下")
+    assert reply == "记下了 0 次"
+    if sbot.app.db.reads_apart:
+        assert any("runs on the writer" in r.getMessage() for r in caplog.records)
+    assert await count(sbot, AuditLog, action="tally") == 1
+    assert await count(sbot, InboxEntry, command="查数") == 1
+
+
+async def test_a_read_command_typed_during_a_dialogue_ends_it_on_the_writer(sbot: BotKit):
+    assert "数量" in await sbot.say("wangfang", "报修 更换刀片")
+    assert "记下了 0 次" == await sbot.say("wangfang", "查数")
+    # The dialogue is over: a number now is not the quantity of the repair.
+    assert "记下" not in await sbot.say("wangfang", "3")
+    assert await count(sbot, AuditLog, action="repair") == 0
+
+
+async def test_a_picture_is_drawn_by_the_outbox_after_the_answer(sbot: BotKit):
+    assert await sbot.say("wangfang", "画图") == "图随后就到"
+    [image] = await sbot.wait_sent("wangfang")
+    assert image.msgtype == "image"
+    data, filename = sbot.fake.media(image.body["media_id"])
+    assert filename == "方块.png"
+    with PILImage.open(io.BytesIO(data)) as picture:
+        assert (picture.format, picture.size) == ("PNG", (40, 40))
+    # What the outbox kept is what to draw, not the picture.
+    rows = await sbot.query(lambda s: s.execute(select(OutboxMessage.payload)).scalars().all())
+    assert ['"drawing": "spine_square"' in r for r in rows] == [True]
+
+
+async def test_a_picture_that_cannot_be_drawn_is_replaced_by_what_to_do(sbot: BotKit):
+    assert await sbot.say("wangfang", "画图 坏") == "图随后就到"
+    [said] = await sbot.wait_sent("wangfang")
+    assert (said.msgtype, said.body["content"]) == ("text", "没有中文字体，画不出来。")
