@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import __version__, outbox
+from bot.aibot.service import AibotService
 from bot.config import Config
 from bot.dispatcher import Dispatcher
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -79,6 +80,10 @@ class Application:
         )
         self.outbox = OutboxWorker(self.db, self.client, cfg, self.metrics)
         self.dispatcher = Dispatcher(self.db, cfg, self.router, self.outbox, self.metrics)
+        self.aibot: AibotService | None = None
+        if cfg.aibot.configured:  # the AI bot's long connection (bot/aibot), beside or instead of the app
+            self.aibot = AibotService(self.db, cfg, self.dispatcher, wake=self.outbox.wake)
+            self.outbox.aibot = self.aibot
         self.scheduler = Scheduler(self.db, cfg, self.outbox, self.metrics, jobs=self._jobs)
         self.callback = WeComCallback(
             token=cfg.wecom.token,
@@ -111,8 +116,12 @@ class Application:
         if workers:
             await self.outbox.start()
             await self.scheduler.start()
+            if self.aibot is not None:
+                await self.aibot.start()
 
     async def stop(self) -> None:
+        if getattr(self, "aibot", None) is not None:
+            await self.aibot.stop()  # type: ignore[union-attr]
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -151,6 +160,8 @@ class Application:
         # the answer stays 200 and only the status word and the list say so.
         problems = [p.as_json() for p in self.outbox.problems.active]
         status["config_problems"] = problems
+        if self.aibot is not None:  # taken over by another connection (disconnected_event) shows here
+            status["aibot"] = self.aibot.status()
         if problems and db_ok:
             status["status"] = "misconfigured"
         return status

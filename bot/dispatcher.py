@@ -249,6 +249,8 @@ class Dispatcher:
             has_dialogue=known.has_dialogue,
         )
         replies = self._route(ctx)
+        if ctx.in_group:
+            replies = self._in_group(ctx, replies)
         passive, later = self._split(replies, card_click=incoming.event == "template_card_event")
         via_outbox = False
         if passive is not None and not deadline.claim_passive():
@@ -286,6 +288,17 @@ class Dispatcher:
         if m.kind in UNSUPPORTED_TYPES:
             return [Text(UNSUPPORTED)]
         return []
+
+    def _in_group(self, ctx: Context, replies: list[Reply]) -> list[Reply]:
+        """In a group chat the group sees the answers of `aibot.group_commands` (排行, 帮助); any other
+        command's answer (a dialogue, personal data) goes to the sender privately, and the group gets
+        one line saying so. Text that is no command is answered in the group."""
+        command = ctx.extra.get("command", "")
+        if not replies or not command or ctx.member is None or command in self.config.aibot.group_commands:
+            return replies
+        for reply in replies:
+            ctx.send(ctx.userid, reply)
+        return [Text(f"{ctx.member.name}：「{command}」的回复已私信发给你，请在和先锋的单聊里继续。")]
 
     @staticmethod
     def _split(replies: list[Reply], *, card_click: bool) -> tuple[PassiveReply | None, list[Reply]]:

@@ -44,7 +44,7 @@ class JobContext:
     out: outbox.Outgoing = field(init=False)
 
     def __post_init__(self) -> None:
-        self.out = outbox.Outgoing(self.session)
+        self.out = outbox.Outgoing(self.session, channel=self.config.personal_channel)
 
     def send(self, userid: str, reply: Reply | str, *, ref: str = "") -> None:
         self.out.send(userid, reply, ref=ref)
