@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import select, text
 
 from bot import outbox
@@ -20,7 +22,7 @@ from bot.simulator.fake_openws import FakeOpenWS
 from storage.models import MediaFile, OutboxMessage
 from tests.aibot_kit import AibotKit, aibot_overrides
 from tests.conftest import MakeBot
-from tests.kit import wait_until
+from tests.kit import ROOT, wait_until
 from tests.test_points import item_number
 
 
@@ -148,7 +150,8 @@ async def test_two_unanswered_pings_mean_a_dead_connection(ai: AibotKit):
     conn = await ai.openws.wait_live()
     ai.openws.answer_pings = False
     await wait_until(lambda: ai.service.dead_pings == 1, what="the connection given up")
-    assert conn.pings == 2 and conn.ws.closed
+    await ai.openws.wait_for(lambda: conn.ws.closed, what="the dead connection closed")
+    assert conn.pings == 2
     ai.openws.answer_pings = True
     new = await ai.openws.wait_live()
     assert new.number > conn.number
@@ -339,3 +342,39 @@ async def test_two_processes_one_connection_and_take_over_when_the_holder_dies(
     await wait_until(lambda: b.ready, timeout=5, what="the take-over")
     assert b.holding and len(openws.connections) == 2 and openws.kicked == 0
     assert (await second.app.health())["aibot"]["holder"]
+
+
+# -- configuration -----------------------------------------------------------------------------------
+
+
+def test_check_says_which_channels_run(tmp_path: Path):
+    from tests.test_cli import bot_cli
+
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    env = {"AIBOT_BOT_ID": "bot-1", "AIBOT_SECRET": "s"}
+    out = bot_cli("check", config=tmp_path / "c.yaml", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "OK (AI bot;" in out.stdout and "wss://openws.work.weixin.qq.com; pushes to members" in out.stdout
+    both = bot_cli(
+        "check", config=tmp_path / "c.yaml", env=env | {"WECOM_CORP_ID": "ww1", "WECOM_SECRET": "x"}
+    )
+    assert "OK (WeCom + AI bot;" in both.stdout and "group-chat answers" in both.stdout
+    raw["aibot"]["ws_url"] = "https://openws.example"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    bad = bot_cli("check", config=tmp_path / "bad.yaml", env=env)
+    assert bad.returncode == 1 and "aibot.ws_url" in bad.stderr
+
+
+def test_channels_and_where_pushes_go():
+    from bot.config import parse_config
+
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    none = parse_config(raw, env={})
+    assert none.channels == [] and none.personal_channel == "app"  # local mode
+    ai_only = parse_config(raw, env={"AIBOT_BOT_ID": "b", "AIBOT_SECRET": "s"})
+    assert ai_only.channels == ["aibot"] and ai_only.personal_channel == "aibot"
+    both = parse_config(
+        raw, env={"AIBOT_BOT_ID": "b", "AIBOT_SECRET": "s", "WECOM_CORP_ID": "w", "WECOM_SECRET": "x"}
+    )
+    assert both.channels == ["app", "aibot"] and both.personal_channel == "app"
