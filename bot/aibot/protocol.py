@@ -184,10 +184,14 @@ def card_body(card: Card, userid: str, now: Any) -> dict[str, Any]:
 
 
 def updated_card(original: dict[str, Any], label: str) -> dict[str, Any]:
-    """The clicked card again with its buttons replaced by one showing `label` (e.g. 已通过 · 张三):
-    `aibot_respond_update_msg` replaces the whole card, not one button's name."""
-    card = dict(original)
-    card["button_list"] = [{"text": label[:10], "style": 2, "key": "done:"}]
+    """The clicked card after its decision: `aibot_respond_update_msg` replaces the whole card, so it
+    becomes a `text_notice` with the same task_id, title and facts and the decision (e.g. 已通过 · 张三)
+    below, without buttons (the SDK's README updates a clicked card to a text_notice the same way)."""
+    card: dict[str, Any] = {"card_type": "text_notice", "task_id": original.get("task_id", "")}
+    for key in ("source", "main_title", "horizontal_content_list"):
+        if key in original:
+            card[key] = original[key]
+    card["sub_title_text"] = label
     return card
 
 
