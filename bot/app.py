@@ -85,19 +85,22 @@ class Application:
             self.aibot = AibotService(self.db, cfg, self.dispatcher, wake=self.outbox.wake)
             self.outbox.aibot = self.aibot
         self.scheduler = Scheduler(self.db, cfg, self.outbox, self.metrics, jobs=self._jobs)
-        self.callback = WeComCallback(
-            token=cfg.wecom.token,
-            encoding_aes_key=cfg.wecom.encoding_aes_key,
-            corp_id=cfg.wecom.corp_id,
-            dispatch=self.dispatcher,
-            max_clock_skew=cfg.server.max_clock_skew,
-            max_body_bytes=cfg.server.max_body_bytes,
-            observer=self.metrics,
-        )
+        self.callback: WeComCallback | None = None
+        if cfg.wecom.encoding_aes_key:  # the AI bot alone needs no callback endpoint
+            self.callback = WeComCallback(
+                token=cfg.wecom.token,
+                encoding_aes_key=cfg.wecom.encoding_aes_key,
+                corp_id=cfg.wecom.corp_id,
+                dispatch=self.dispatcher,
+                max_clock_skew=cfg.server.max_clock_skew,
+                max_body_bytes=cfg.server.max_body_bytes,
+                observer=self.metrics,
+            )
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.server.max_body_bytes + 1024)
-        app.add_routes(self.callback.routes(self.config.server.callback_path))
+        if self.callback is not None:
+            app.add_routes(self.callback.routes(self.config.server.callback_path))
         app.add_routes([web.get("/healthz", self.healthz), web.get("/metrics", self.metrics_view)])
         app.add_routes(self.extra_routes)
         for prefix, sub in self.subapps:
@@ -150,7 +153,7 @@ class Application:
             "uptime_seconds": round(time.time() - self.started_at, 1),
             "last_callback_at": (
                 datetime.fromtimestamp(self.callback.last_callback_at, UTC).isoformat()
-                if self.callback.last_callback_at
+                if self.callback is not None and self.callback.last_callback_at
                 else None
             ),
         }

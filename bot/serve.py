@@ -38,7 +38,7 @@ async def serve(
                 "Pioneer is running: channels %s; listening on %s%s",
                 ", ".join(config.channels),
                 app.url,
-                config.server.callback_path,
+                config.server.callback_path if app.callback is not None else " (/healthz, /metrics)",
             )
         if on_started is not None:
             on_started(app)

@@ -36,6 +36,8 @@ def aibot_overrides(openws: FakeOpenWS, *, with_app: bool = False, **aibot: Any)
         "aibot": {"bot_id": openws.bot_id, "secret": openws.secret, "ws_url": openws.url, **FAST, **aibot}
     }
     if not with_app:
+        # (the kit's WeComSide still wants an EncodingAESKey; a deployment without any is tested in
+        # test_serve_with_only_the_ai_bot_runs_no_simulator_and_no_callback)
         over["wecom"] = {"corp_id": "", "secret": ""}
     return over
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import signal
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -323,9 +325,10 @@ async def test_a_dialogue_opened_in_a_group_continues_in_the_private_chat(ai: Ai
 async def test_two_processes_one_connection_and_take_over_when_the_holder_dies(
     openws: FakeOpenWS, make_bot: MakeBot
 ):
-    first = await make_bot(**aibot_overrides(openws))
+    slow = aibot_overrides(openws, lease_seconds=3, lease_renew_seconds=0.5)  # robust on a busy machine
+    first = await make_bot(**slow)
     await openws.wait_live()
-    second = await make_bot(members=False, **aibot_overrides(openws))
+    second = await make_bot(members=False, **slow)
     a, b = first.app.aibot, second.app.aibot
     assert isinstance(a, AibotService) and isinstance(b, AibotService)
     await wait_until(lambda: b.connections == 0 and not b.holding and a.ready)
@@ -344,7 +347,7 @@ async def test_two_processes_one_connection_and_take_over_when_the_holder_dies(
     a._task.cancel()
     await asyncio.gather(a._task, return_exceptions=True)
     await openws.wait_for(lambda: openws.live is None, what="the dead holder's socket closed")
-    await wait_until(lambda: b.ready, timeout=5, what="the take-over")
+    await wait_until(lambda: b.ready, timeout=10, what="the take-over within the lease's 3 s")
     assert b.holding and len(openws.connections) == 2 and openws.kicked == 0
     assert (await second.app.health())["aibot"]["holder"]
 
@@ -383,3 +386,71 @@ def test_channels_and_where_pushes_go():
         raw, env={"AIBOT_BOT_ID": "b", "AIBOT_SECRET": "s", "WECOM_CORP_ID": "w", "WECOM_SECRET": "x"}
     )
     assert both.channels == ["app", "aibot"] and both.personal_channel == "app"
+
+
+async def test_take_over_after_kill_9_of_the_holding_process(
+    openws: FakeOpenWS, make_bot: MakeBot, fake: Any, database_url: str, tmp_path: Path
+):
+    from tests.kit import quiet_schedules
+    from tests.test_cli import PY, write_config
+
+    # A lease of 3 s renewed twice a second: a busy machine must not make the holder lose it.
+    slow = aibot_overrides(openws, lease_seconds=3, lease_renew_seconds=0.5, ping_seconds=0.5)
+
+    cfg = write_config(
+        tmp_path / "config.yaml",
+        database_url,
+        fake.base_url,
+        schedules=quiet_schedules(),
+        **slow,
+    )
+    log = (tmp_path / "holder.log").open("w")
+    holder = subprocess.Popen(
+        [PY, "-m", "bot", "--config", str(cfg), "serve"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        await openws.wait_live(timeout=60)  # the subprocess migrated, took the lease and subscribed
+        standby = await make_bot(**slow)
+        b = standby.app.aibot
+        assert isinstance(b, AibotService)
+        await wait_until(lambda: b.connections == 0 and not b.holding, what="the standby waiting")
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+        # No clean stop: the lease is left to expire (3 s here), then the standby takes over.
+        await wait_until(lambda: b.ready, timeout=10, what="the take-over after kill -9")
+        assert b.connections == 1 and openws.kicked == 0  # never two live connections at once
+        assert "排行" in await AibotKit(standby, openws).say("zhangwei", "帮助")
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(timeout=10)
+        log.close()
+
+
+async def test_serve_with_only_the_ai_bot_runs_no_simulator_and_no_callback(
+    openws: FakeOpenWS, fake: Any, database_url: str
+):
+    from bot.app import Application
+    from bot.serve import serve
+    from tests.kit import make_config, quiet_schedules
+
+    over = aibot_overrides(openws)
+    over["wecom"] |= {"agent_id": None, "token": "", "encoding_aes_key": ""}  # nothing of the app at all
+    config = make_config(database_url, fake.base_url, schedules=quiet_schedules(), **over)
+    stop = asyncio.Event()
+    seen: list[Application] = []
+
+    def started(app: Application) -> None:
+        seen.append(app)
+
+    task = asyncio.create_task(serve(config, stop, on_started=started))
+    try:
+        await openws.wait_live(timeout=30)
+        await wait_until(lambda: bool(seen), what="serve started")
+        [app] = seen
+        assert app.config.wecom.corp_id == "" and app.callback is None  # not local mode, no callback
+        assert app.aibot is not None and (await app.health())["aibot"]["connected"]
+    finally:
+        stop.set()
+        await task
+    assert openws.live is None  # a clean stop closed the connection

@@ -61,6 +61,7 @@ class FakeOpenWS:
         self.url = ""
         self.base_url = ""
         self._changed = asyncio.Event()
+        self.on_frame: Callable[[Received], None] | None = None  # e.g. print what the bot sent
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -247,6 +248,8 @@ class FakeOpenWS:
             return
         got = Received(conn.number, cmd, rid, dict(body), time.monotonic())
         self.received.append(got)
+        if self.on_frame is not None:
+            self.on_frame(got)
         if cmd == p.SUBSCRIBE:
             if body.get("bot_id") != self.bot_id or body.get("secret") != self.secret:
                 await self._ack(conn, rid, 40001, "invalid bot_id or secret")
@@ -332,3 +335,57 @@ class FakeOpenWS:
         with contextlib.suppress(Exception):
             await conn.ws.send_json(frame)
         self._changed.set()
+
+
+# -- by hand: `python -m bot.simulator.fake_openws` ---------------------------------------------------
+
+
+def _show(got: Received) -> None:
+    b = got.body
+    if got.cmd == p.RESPOND:
+        print(f"  ← {(b.get('stream') or {}).get('content', b)}", flush=True)
+    elif got.cmd == p.SEND:
+        content = (b.get("markdown") or {}).get("content") or (b.get("template_card") or {}).get("main_title")
+        print(f"  ⇐ to {b.get('chatid')}: {content or b.get('msgtype')}", flush=True)
+    elif got.cmd == p.RESPOND_UPDATE:
+        print(f"  ↻ card updated: {(b.get('template_card') or {}).get('sub_title_text')}", flush=True)
+    elif got.cmd == p.SUBSCRIBE:
+        print(f"  (connection {got.connection} subscribed as {b.get('bot_id')})", flush=True)
+
+
+async def _console(port: int) -> None:
+    fake = FakeOpenWS()
+    fake.on_frame = _show
+    app = web.Application()
+    app.add_routes([web.get("/", fake._ws), web.get("/media/{name}", fake._media)])
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    fake.base_url = f"http://127.0.0.1:{port}"
+    fake.url = f"ws://127.0.0.1:{port}/"
+    print(
+        f"fake openws on {fake.url}. Start Pioneer with\n"
+        f"  AIBOT_BOT_ID={fake.bot_id} AIBOT_SECRET={fake.secret} AIBOT_WS_URL={fake.url} "
+        "python -m bot serve\n"
+        "then type `userid 文字` (private chat) or `group userid 文字` (a group, as if @-mentioned).",
+        flush=True,
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        while line := await loop.run_in_executor(None, input):
+            group = line.startswith("group ")
+            words = line.removeprefix("group ").split(maxsplit=1)
+            if len(words) < 2:
+                print("  usage: userid 文字 | group userid 文字", flush=True)
+                continue
+            await fake.deliver(fake.text(words[0], ("@先锋 " if group else "") + words[1], group=group))
+    except EOFError:
+        pass
+    finally:
+        await runner.cleanup()
+
+
+if __name__ == "__main__":
+    import sys
+
+    asyncio.run(_console(int(sys.argv[1]) if len(sys.argv) > 1 else 8090))
