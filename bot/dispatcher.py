@@ -47,6 +47,7 @@ _INSERT = insert(_INBOX)
 
 SORRY = "抱歉，刚才没有处理成功，请稍后再发一次。"
 UNSUPPORTED = "暂时只能处理文字、图片和文件消息。发送「帮助」查看可以用的命令。"
+AIBOT_REPLY_LIMIT = 20480  # bytes of an AI-bot stream reply (bot/aibot/protocol.py STREAM_LIMIT)
 SILENT_EVENTS = frozenset({"enter_agent", "subscribe", "unsubscribe"})
 
 
@@ -251,7 +252,11 @@ class Dispatcher:
         replies = self._route(ctx)
         if ctx.in_group:
             replies = self._in_group(ctx, replies)
-        passive, later = self._split(replies, card_click=incoming.event == "template_card_event")
+        passive, later = self._split(
+            replies,
+            card_click=incoming.event == "template_card_event",
+            limit=AIBOT_REPLY_LIMIT if incoming.channel == "aibot" else 2048,
+        )
         via_outbox = False
         if passive is not None and not deadline.claim_passive():
             via_outbox = True
@@ -301,7 +306,9 @@ class Dispatcher:
         return [Text(f"{ctx.member.name}：「{command}」的回复已私信发给你，请在和先锋的单聊里继续。")]
 
     @staticmethod
-    def _split(replies: list[Reply], *, card_click: bool) -> tuple[PassiveReply | None, list[Reply]]:
+    def _split(
+        replies: list[Reply], *, card_click: bool, limit: int = 2048
+    ) -> tuple[PassiveReply | None, list[Reply]]:
         """The first text (or, after a card click, a button replacement) goes back passively; the rest
         through the outbox. A button replacement means nothing in answer to typed text."""
         passive: PassiveReply | None = None
@@ -314,7 +321,7 @@ class Dispatcher:
                 passive = PassiveReply(text=reply.content)
             else:
                 later.append(reply)
-        if passive is not None and passive.text and len(passive.text.encode()) > 2048:
+        if passive is not None and passive.text and len(passive.text.encode()) > limit:
             later.insert(0, Text(passive.text))  # too long for a passive reply: the outbox splits it
             passive = None
         return passive, later
