@@ -454,3 +454,60 @@ async def test_serve_with_only_the_ai_bot_runs_no_simulator_and_no_callback(
         stop.set()
         await task
     assert openws.live is None  # a clean stop closed the connection
+
+
+async def test_a_picture_is_pushed_after_the_chunked_upload(ai: AibotKit):
+    from bot.replies import Image
+
+    picture = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 2500  # 640 KB: two chunks of at most 512 KB
+
+    def work(s: Any) -> None:
+        out = outbox.Outgoing(s, channel="aibot")
+        out.send("zhangwei", Image("matrix.png", picture))
+        out.flush()
+
+    await ai.kit.query(work)
+    await ai.deliver_all()
+    [init] = ai.openws.frames(p.UPLOAD_INIT)
+    assert (init.body["type"], init.body["filename"], init.body["total_size"], init.body["total_chunks"]) == (
+        "image",
+        "matrix.png",
+        len(picture),
+        2,
+    )
+    [upload] = ai.openws.uploads.values()
+    [pushed] = ai.openws.pushes("zhangwei")
+    assert upload["data"] == picture and pushed["image"] == {"media_id": upload["media_id"]}
+
+
+async def test_pushes_to_one_chat_keep_to_the_per_minute_budget(openws: FakeOpenWS, make_bot: MakeBot):
+    kit = await make_bot(**aibot_overrides(openws, per_chat_per_minute=2))
+    await openws.wait_live()
+    ai = AibotKit(kit, openws)
+    await push(ai, "wangfang", "一", "二", "三")
+    await kit.drain()
+    assert ai.pushed("wangfang") == ["一", "二"]  # the third waits for the minute, it is not dropped
+    assert await statuses(ai) == ["sent", "sent", "queued"]
+
+
+async def test_a_message_delivered_again_after_a_restart_is_answered_from_the_inbox(
+    openws: FakeOpenWS, fake: Any, http: Any, database_url: str
+):
+    from tests.kit import start_bot, stop_bot
+
+    claim_text = "尽责\n指标：A01\n说明：参加切丝机停产技改突击队"
+    count = text("SELECT count(*) FROM items")
+    first = await start_bot(fake, http, database_url, **aibot_overrides(openws))
+    try:
+        reply = await AibotKit(first, openws).say("wangfang", claim_text, msgid="restart-1")
+        assert "已提交尽责申报" in reply
+    finally:
+        await stop_bot(first)  # a clean stop releases the lease: the next process connects at once
+    again = await start_bot(fake, http, database_url, members=False, **aibot_overrides(openws))
+    try:
+        assert await again.query(lambda s: s.execute(count).scalar()) == 1
+        # WeCom delivers the same callback again (a new req_id, the same msgid) to the new process.
+        assert await AibotKit(again, openws).say("wangfang", claim_text, msgid="restart-1") == reply
+        assert await again.query(lambda s: s.execute(count).scalar()) == 1
+    finally:
+        await stop_bot(again)
