@@ -15,8 +15,6 @@ from typing import Any
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bot.replies import Card
-from bot.wecom import render
 from bot.wecom.messages import Incoming
 
 # Commands, as the SDK's `WsCmd` spells them.
@@ -174,13 +172,6 @@ def stream_reply(text: str, stream_id: str) -> dict[str, Any]:
     """An `aibot_respond_msg` body: one finished stream message (markdown), as the SDK's replyStream."""
     content = text.encode()[:STREAM_LIMIT].decode("utf-8", errors="ignore")
     return {"msgtype": "stream", "stream": {"id": stream_id, "finish": True, "content": content}}
-
-
-def card_body(card: Card, userid: str, now: Any) -> dict[str, Any]:
-    """An AI-bot template card: the same `button_interaction` JSON as the app's (the SDK's
-    TemplateCard has the same fields: card_type, source, main_title, horizontal_content_list,
-    button_list, task_id)."""
-    return render.template_card(card, userid, now)
 
 
 def updated_card(original: dict[str, Any], label: str) -> dict[str, Any]:

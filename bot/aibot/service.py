@@ -124,12 +124,6 @@ class Lease:
             )
         )
 
-    async def current(self) -> tuple[str, datetime] | None:
-        row = await self.db.run(
-            lambda s: s.execute(select(_L.holder, _L.expires_at).where(_L.name == self.name)).first()
-        )
-        return (row[0], row[1]) if row else None
-
 
 class AibotService:
     """The AI bot channel of one process: lease, connection, callbacks in, frames out."""
