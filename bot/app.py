@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import __version__, outbox
+from bot.aibot.service import AibotService
 from bot.config import Config
 from bot.dispatcher import Dispatcher
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -80,20 +81,27 @@ class Application:
         )
         self.outbox = OutboxWorker(self.db, self.client, cfg, self.metrics)
         self.dispatcher = Dispatcher(self.db, cfg, self.router, self.outbox, self.metrics)
+        self.aibot: AibotService | None = None
+        if cfg.aibot.configured:  # the AI bot's long connection (bot/aibot), beside or instead of the app
+            self.aibot = AibotService(self.db, cfg, self.dispatcher, wake=self.outbox.wake)
+            self.outbox.aibot = self.aibot
         self.scheduler = Scheduler(self.db, cfg, self.outbox, self.metrics, jobs=self._jobs)
-        self.callback = WeComCallback(
-            token=cfg.wecom.token,
-            encoding_aes_key=cfg.wecom.encoding_aes_key,
-            corp_id=cfg.wecom.corp_id,
-            dispatch=self.dispatcher,
-            max_clock_skew=cfg.server.max_clock_skew,
-            max_body_bytes=cfg.server.max_body_bytes,
-            observer=self.metrics,
-        )
+        self.callback: WeComCallback | None = None
+        if cfg.wecom.encoding_aes_key:  # the AI bot alone needs no callback endpoint
+            self.callback = WeComCallback(
+                token=cfg.wecom.token,
+                encoding_aes_key=cfg.wecom.encoding_aes_key,
+                corp_id=cfg.wecom.corp_id,
+                dispatch=self.dispatcher,
+                max_clock_skew=cfg.server.max_clock_skew,
+                max_body_bytes=cfg.server.max_body_bytes,
+                observer=self.metrics,
+            )
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.server.max_body_bytes + 1024)
-        app.add_routes(self.callback.routes(self.config.server.callback_path))
+        if self.callback is not None:
+            app.add_routes(self.callback.routes(self.config.server.callback_path))
         app.add_routes([web.get("/healthz", self.healthz), web.get("/metrics", self.metrics_view)])
         app.add_routes(self.extra_routes)
         for prefix, sub in self.subapps:
@@ -112,8 +120,12 @@ class Application:
         if workers:
             await self.outbox.start()
             await self.scheduler.start()
+            if self.aibot is not None:
+                await self.aibot.start()
 
     async def stop(self) -> None:
+        if getattr(self, "aibot", None) is not None:
+            await self.aibot.stop()  # type: ignore[union-attr]
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -142,7 +154,7 @@ class Application:
             "uptime_seconds": round(time.time() - self.started_at, 1),
             "last_callback_at": (
                 datetime.fromtimestamp(self.callback.last_callback_at, UTC).isoformat()
-                if self.callback.last_callback_at
+                if self.callback is not None and self.callback.last_callback_at
                 else None
             ),
         }
@@ -152,6 +164,8 @@ class Application:
         # the answer stays 200 and only the status word and the list say so.
         problems = [p.as_json() for p in self.outbox.problems.active]
         status["config_problems"] = problems
+        if self.aibot is not None:  # taken over by another connection (disconnected_event) shows here
+            status["aibot"] = self.aibot.status()
         if problems and db_ok:
             status["status"] = "misconfigured"
         return status

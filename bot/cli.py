@@ -96,7 +96,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         for p in problems:
             print(f"  {p}", file=sys.stderr)
         return 1
-    mode = "WeCom" if config.wecom.configured else "local simulator (no WeCom credentials)"
+    names = {"app": "WeCom", "aibot": "AI bot"}  # "WeCom" alone still means the self-built app
+    mode = (
+        " + ".join(names[c] for c in config.channels)
+        if config.channels
+        else "local simulator (no WeCom credentials)"
+    )
     print(
         f"{config_path(args.config)}: OK ({mode}; database {config.database.url.split('://')[0]}; "
         f"{len(config.schedules)} schedules, {len(config.groups)} groups)"
@@ -111,6 +116,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"app messages to: POST {config.wecom.api_base}/cgi-bin/message/send "
             + (f"(agentid {agent})" if agent is not None else "(wecom.agent_id is not set: none can be sent)")
         )
+    if config.aibot.configured:
+        pushes = "pushes to members" if config.personal_channel == "aibot" else "group-chat answers"
+        print(f"AI bot (bot id {config.aibot.bot_id}): long connection to {config.aibot.ws_url}; {pushes}")
     return 0
 
 

@@ -192,6 +192,43 @@ class WeComConfig(Section):
         return v
 
 
+DEFAULT_AIBOT_WS_URL = "wss://openws.work.weixin.qq.com"
+
+
+class AibotConfig(Section):
+    """The WeCom AI bot (智能机器人) in API mode over its long connection (docs/aibot.md)."""
+
+    bot_id: str = ""
+    secret: str = ""
+    ws_url: str = DEFAULT_AIBOT_WS_URL
+    # Timing of the connection; the defaults are the official SDK's (tests shorten them).
+    ping_seconds: float = Field(default=30.0, gt=0)
+    reconnect_base_seconds: float = Field(default=1.0, gt=0)
+    reconnect_max_seconds: float = Field(default=30.0, gt=0)
+    ack_timeout_seconds: float = Field(default=5.0, gt=0)
+    # One process holds the connection: a lease row renewed this often, taken over once it expires.
+    lease_renew_seconds: float = Field(default=10.0, gt=0)
+    lease_seconds: float = Field(default=30.0, gt=0)
+    # After WeCom said another connection took over (disconnected_event): wait this long before
+    # connecting again, so that two deployments of the same bot do not kick each other in a loop.
+    kicked_pause_seconds: float = Field(default=600.0, gt=0)
+    per_chat_per_minute: int = Field(default=30, ge=1)
+    # Commands whose answer a group chat sees in full; any other answers there briefly and goes to
+    # the sender's private chat (dialogues and personal data stay private).
+    group_commands: list[str] = Field(default_factory=lambda: ["排行", "帮助"])
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.bot_id and self.secret)
+
+    @field_validator("ws_url")
+    @classmethod
+    def _ws_scheme(cls, v: str) -> str:
+        if not re.fullmatch(r"wss?://[^\s/?#]+(/[^\s]*)?", v):
+            raise ValueError(f"must be a ws:// or wss:// URL such as {DEFAULT_AIBOT_WS_URL}, got {v!r}")
+        return v
+
+
 class ServerConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -362,6 +399,7 @@ class Config(Section):
     (see `parse_config`); read them with `Section.of(config)`."""
 
     wecom: WeComConfig = WeComConfig()
+    aibot: AibotConfig = AibotConfig()
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
     timezone: str = "Asia/Shanghai"
@@ -380,6 +418,16 @@ class Config(Section):
     @classmethod
     def _quiet_window(cls, v: str) -> str:
         return check_quiet_window(v)
+
+    @property
+    def channels(self) -> list[str]:
+        """The channels that will run: "app" (self-built app), "aibot" (AI bot long connection)."""
+        return [name for name, on in (("app", self.wecom.configured), ("aibot", self.aibot.configured)) if on]
+
+    @property
+    def personal_channel(self) -> str:
+        """Where pushes to one member go: the app when it is configured, else the AI bot."""
+        return "aibot" if self.aibot.configured and not self.wecom.configured else "app"
 
     @field_validator("timezone")
     @classmethod

@@ -67,12 +67,19 @@ class Context:
     def __post_init__(self) -> None:
         # What answers the sender leaves now; notices to others wait through their quiet hours.
         self.out = outbox.Outgoing(
-            self.session, quiet=outbox.QuietRule(self.config, self.now, answering=self.message.sender)
+            self.session,
+            quiet=outbox.QuietRule(self.config, self.now, answering=self.message.sender),
+            channel=self.config.personal_channel,
         )
 
     @property
     def userid(self) -> str:
         return self.message.sender
+
+    @property
+    def in_group(self) -> bool:
+        """True when the message was written in a group chat (the AI bot, @-mentioned there)."""
+        return self.message.chat_type == "group"
 
     @property
     def by_click(self) -> bool:
@@ -89,7 +96,12 @@ class Context:
 
     def fetch_media(self, media_id: str, *, ref: str) -> int:
         """Keep a file the sender sent (e.g. a photo as evidence for `ref`); returns the MediaFile id."""
-        return self.out.fetch_media(media_id, ref=ref, userid=self.message.sender)
+        m = self.message
+        if m.media_url and media_id == m.media_id:  # the AI bot's: an encrypted URL, valid 5 minutes
+            return self.out.fetch_media(
+                media_id, ref=ref, userid=m.sender, url=m.media_url, aes_key=m.aes_key
+            )
+        return self.out.fetch_media(media_id, ref=ref, userid=m.sender)
 
     def update_cards(self, ref: str, label: str) -> None:
         """Grey out the buttons of every card sent about `ref`, showing `label` (e.g. 已通过 · 张三)."""

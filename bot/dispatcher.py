@@ -47,6 +47,7 @@ _INSERT = insert(_INBOX)
 
 SORRY = "抱歉，刚才没有处理成功，请稍后再发一次。"
 UNSUPPORTED = "暂时只能处理文字、图片和文件消息。发送「帮助」查看可以用的命令。"
+AIBOT_REPLY_LIMIT = 20480  # bytes of an AI-bot stream reply (bot/aibot/protocol.py STREAM_LIMIT)
 SILENT_EVENTS = frozenset({"enter_agent", "subscribe", "unsubscribe"})
 
 
@@ -264,8 +265,11 @@ class Dispatcher:
         if passive is not None and not deadline.claim_passive():
             via_outbox = True
             if passive.text:
-                rows[:0] = outbox.reply_rows(incoming.sender, Text(passive.text))
+                rows[:0] = outbox.reply_rows(
+                    incoming.sender, Text(passive.text), channel=self.config.personal_channel
+                )
             passive = None
+        outbox.QuietRule(self.config, read.now, answering=incoming.sender).hold(session, rows)
         enqueued = outbox.enqueue(session, rows)
         self._insert_inbox(session, incoming, read.now, read.command, passive, via_outbox)
         return Handled(passive, enqueued=enqueued, command=read.command)
@@ -327,7 +331,13 @@ class Dispatcher:
             has_dialogue=known.has_dialogue,
         )
         replies = self._route(ctx)
-        passive, later = self._split(replies, card_click=incoming.event == "template_card_event")
+        if ctx.in_group:
+            replies = self._in_group(ctx, replies)
+        passive, later = self._split(
+            replies,
+            card_click=incoming.event == "template_card_event",
+            limit=AIBOT_REPLY_LIMIT if incoming.channel == "aibot" else 2048,
+        )
         command = ctx.extra.get("command", "")
         if reading:
             for reply in later:
@@ -359,8 +369,21 @@ class Dispatcher:
             return [Text(UNSUPPORTED)]
         return []
 
+    def _in_group(self, ctx: Context, replies: list[Reply]) -> list[Reply]:
+        """In a group chat the group sees the answers of `aibot.group_commands` (排行, 帮助); any other
+        command's answer (a dialogue, personal data) goes to the sender privately, and the group gets
+        one line saying so. Text that is no command is answered in the group."""
+        command = ctx.extra.get("command", "")
+        if not replies or not command or ctx.member is None or command in self.config.aibot.group_commands:
+            return replies
+        for reply in replies:
+            ctx.send(ctx.userid, reply)
+        return [Text(f"{ctx.member.name}：「{command}」的回复已私信发给你，请在和先锋的单聊里继续。")]
+
     @staticmethod
-    def _split(replies: list[Reply], *, card_click: bool) -> tuple[PassiveReply | None, list[Reply]]:
+    def _split(
+        replies: list[Reply], *, card_click: bool, limit: int = 2048
+    ) -> tuple[PassiveReply | None, list[Reply]]:
         """The first text (or, after a card click, a button replacement) goes back passively; the rest
         through the outbox. A button replacement means nothing in answer to typed text."""
         passive: PassiveReply | None = None
@@ -373,7 +396,7 @@ class Dispatcher:
                 passive = PassiveReply(text=reply.content)
             else:
                 later.append(reply)
-        if passive is not None and passive.text and len(passive.text.encode()) > 2048:
+        if passive is not None and passive.text and len(passive.text.encode()) > limit:
             later.insert(0, Text(passive.text))  # too long for a passive reply: the outbox splits it
             passive = None
         return passive, later

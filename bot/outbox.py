@@ -96,18 +96,19 @@ def enqueue(session: Session, rows: Iterable[Row]) -> int:
     return len(rows)
 
 
-def reply_rows(userid: str, reply: Reply, *, ref: str = "") -> list[Row]:
-    """Outbox rows for a reply to a member as app messages; long text becomes several, in order."""
+def reply_rows(userid: str, reply: Reply, *, ref: str = "", channel: str = "app") -> list[Row]:
+    """Outbox rows for a reply to a member as app messages (or, with channel "aibot", as the AI bot's
+    pushes to a chat); long text becomes several, in order."""
     if isinstance(reply, Text):
         text = render.plain(reply.content)
-        return [_row("app", userid, "text", {"content": p}, ref) for p in split_text(text)]
+        return [_row(channel, userid, "text", {"content": p}, ref) for p in split_text(text)]
     if isinstance(reply, Markdown):
         text = render.markdown(reply.content)
-        return [_row("app", userid, "markdown", {"content": p}, ref) for p in split_text(text)]
+        return [_row(channel, userid, "markdown", {"content": p}, ref) for p in split_text(text)]
     if isinstance(reply, Card):
         return [
             _row(
-                "app",
+                channel,
                 userid,
                 "template_card",
                 render.template_card(reply, userid, utcnow()),
@@ -115,10 +116,10 @@ def reply_rows(userid: str, reply: Reply, *, ref: str = "") -> list[Row]:
             )
         ]
     if isinstance(reply, Image):
-        return [_row("app", userid, "image", image_payload(reply), ref)]
+        return [_row(channel, userid, "image", image_payload(reply), ref)]
     if isinstance(reply, File):
         data = base64.b64encode(reply.data).decode()
-        return [_row("app", userid, "file", {"filename": reply.filename, "data": data}, ref)]
+        return [_row(channel, userid, "file", {"filename": reply.filename, "data": data}, ref)]
     if isinstance(reply, ReplaceButton):
         return []  # only meaningful as a passive reply to the click itself
     raise TypeError(f"cannot send {reply!r}")  # pragma: no cover - the Reply union is closed
@@ -157,6 +158,9 @@ _OWN_QUIET = select(Member.__table__.c.userid, Member.__table__.c.quiet_hours).w
 )
 
 
+PERSONAL = ("app", "aibot")  # channels whose rows go to a member (the AI bot's may go to a group chat)
+
+
 class QuietRule:
     """Which pushes of one handler run or job wait through quiet hours, and until when.
 
@@ -175,7 +179,7 @@ class QuietRule:
     def hold(self, session: Session, rows: list[Row]) -> None:
         from bot.quiet import parse_window
 
-        others = {r["target"] for r in rows if r["channel"] == "app" and r["target"] != self.answering}
+        others = {r["target"] for r in rows if r["channel"] in PERSONAL and r["target"] != self.answering}
         if not others and not any(r["channel"] == "webhook" for r in rows):
             return  # only answers: the hot path reads nothing more
         workshop = parse_window(self.config.quiet_hours)
@@ -188,7 +192,7 @@ class QuietRule:
         for r in rows:
             if r["channel"] == "webhook":
                 window = workshop
-            elif r["channel"] == "app" and r["target"] != self.answering:
+            elif r["channel"] in PERSONAL and r["target"] != self.answering:
                 window = parse_window(own[r["target"]]) if r["target"] in own else workshop
             else:
                 continue
@@ -201,14 +205,17 @@ class Outgoing:
     """What a handler or a job decides to send, written to the outbox in one statement when its
     work is done (`flush`), inside the same transaction; `quiet` decides what waits for the morning."""
 
-    def __init__(self, session: Session, *, quiet: QuietRule | None = None):
+    def __init__(self, session: Session, *, quiet: QuietRule | None = None, channel: str = "app"):
         self.session = session
         self.quiet = quiet
+        self.channel = channel  # how members are reached: "app", or "aibot" when only the AI bot runs
         self.pending: list[Row] = []
         self.written = 0  # rows written so far, including media fetches and card updates
 
     def send(self, userid: str, reply: Reply | str, *, ref: str = "") -> None:
-        self.pending += reply_rows(userid, Text(reply) if isinstance(reply, str) else reply, ref=ref)
+        self.pending += reply_rows(
+            userid, Text(reply) if isinstance(reply, str) else reply, ref=ref, channel=self.channel
+        )
 
     def broadcast(self, group: str, content: Markdown | Image | str) -> None:
         """Post markdown (with `tone` spans) or an image to a configured group robot."""
@@ -218,10 +225,11 @@ class Outgoing:
             text = content.content if isinstance(content, Markdown) else content
             self.pending += webhook_rows(group, "markdown", {"content": text})
 
-    def fetch_media(self, media_id: str, *, ref: str, userid: str) -> int:
-        """Keep a file a member sent; returns the MediaFile id (written now: the caller needs the id)."""
+    def fetch_media(self, media_id: str, *, ref: str, userid: str, url: str = "", aes_key: str = "") -> int:
+        """Keep a file a member sent; returns the MediaFile id (written now: the caller needs the id).
+        The AI bot's files come as an encrypted `url` with its `aes_key` instead of a media id."""
         self.written += 1
-        return enqueue_media_fetch(self.session, media_id, ref=ref, userid=userid)
+        return enqueue_media_fetch(self.session, media_id, ref=ref, userid=userid, url=url, aes_key=aes_key)
 
     def update_cards(self, ref: str, label: str) -> None:
         self.written += enqueue_card_updates(self.session, ref, label)
@@ -240,7 +248,7 @@ def enqueue_card_updates(session: Session, ref: str, label: str) -> int:
     cards = (
         session.execute(
             select(OutboxMessage).where(
-                OutboxMessage.channel == "app",
+                OutboxMessage.channel.in_(("app", "aibot")),
                 OutboxMessage.msgtype == "template_card",
                 OutboxMessage.ref == ref,
             )
@@ -253,6 +261,8 @@ def enqueue_card_updates(session: Session, ref: str, label: str) -> int:
         if card.status in ("queued", "held"):
             card.status = "superseded"
             continue
+        if card.channel == "aibot":  # only the clicked one can be updated, in answer to its click
+            continue
         code = json.loads(card.result or "{}").get("response_code") if card.status == "sent" else None
         if code:
             rows.append(
@@ -261,7 +271,9 @@ def enqueue_card_updates(session: Session, ref: str, label: str) -> int:
     return enqueue(session, rows)
 
 
-def enqueue_media_fetch(session: Session, media_id: str, *, ref: str, userid: str = "") -> int:
+def enqueue_media_fetch(
+    session: Session, media_id: str, *, ref: str, userid: str = "", url: str = "", aes_key: str = ""
+) -> int:
     """Record a file a member sent and queue its download (WeCom keeps media for 3 days only).
 
     Returns the `MediaFile` id; its bytes arrive once the worker has fetched them.
@@ -277,7 +289,8 @@ def enqueue_media_fetch(session: Session, media_id: str, *, ref: str, userid: st
                 "media_fetch",
                 f"media:{media.id}",
                 "media",
-                {"media_file": media.id, "media_id": media_id},
+                {"media_file": media.id, "media_id": media_id}
+                | ({"url": url, "aeskey": aes_key} if url else {}),
                 ref,
             )
         ],
@@ -290,7 +303,11 @@ def enqueue_media_fetch(session: Session, media_id: str, *, ref: str, userid: st
 _O = OutboxMessage.__table__.c
 _DUE = (
     select(_O.channel, _O.target, func.min(_O.id).label("id"))
-    .where(_O.status == "queued", _O.next_attempt_at <= bindparam("now"))
+    .where(
+        _O.status == "queued",
+        _O.next_attempt_at <= bindparam("now"),
+        _O.channel.not_in(bindparam("skip", expanding=True)),
+    )
     .group_by(_O.channel, _O.target)
     .order_by(func.min(_O.id))
     .limit(bindparam("limit"))
@@ -324,7 +341,13 @@ _DUE_HEADS = select(
     _ahead("queued", _AHEAD.c.next_attempt_at).label("backing_off_until"),
 ).order_by(_DUE.c.id)
 _STALE = (
-    select(_O.id).where(_O.status == "sending", _O.lease_until < bindparam("now")).limit(bindparam("limit"))
+    select(_O.id)
+    .where(
+        _O.status == "sending",
+        _O.lease_until < bindparam("now"),
+        _O.channel.not_in(bindparam("skip", expanding=True)),
+    )
+    .limit(bindparam("limit"))
 )
 _ROWS = (
     select(_O.id, _O.channel, _O.target, _O.msgtype, _O.payload, _O.attempts)
@@ -385,6 +408,17 @@ _WAIT = (
 )
 
 
+class AibotChannel(Protocol):
+    """What the outbox needs of the AI bot's connection (bot/aibot/service.py)."""
+
+    @property
+    def ready(self) -> bool: ...  # this process holds the connection and it is subscribed
+
+    async def push(self, chat: str, msgtype: str, payload: dict[str, Any]) -> dict[str, Any] | None: ...
+
+    async def download(self, url: str, aes_key: str) -> tuple[bytes, str, str]: ...
+
+
 class OutboxObserver(Protocol):
     def sent(self, channel: str, errcode: int | None, ok: bool) -> None: ...
     def retried(self) -> None: ...
@@ -409,6 +443,8 @@ class _NullObserver:
 def scope_of(channel: str, target: str) -> str:
     """What a configuration problem blocks: every call with the app's access token ("app": messages,
     card updates, media), or one group robot ("webhook:<group>"), whose key is its own credential."""
+    if channel == "aibot":
+        return "aibot"
     return f"webhook:{target}" if channel == "webhook" else "app"
 
 
@@ -526,6 +562,9 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.clock = utcnow  # what "now" is when claiming (tests move it past a quiet window)
+        # The AI bot's long connection (bot/aibot), when configured: its rows are claimed only by the
+        # process that holds the connection; the others leave them in the table for it.
+        self.aibot: AibotChannel | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -617,8 +656,9 @@ class OutboxWorker:
         now = self.clock()
         conn = session.connection()
         conn.execute(_RELEASE, {"now": now})
-        heads = conn.execute(_DUE_HEADS, {"now": now, "limit": limit}).all()
-        stale = conn.execute(_STALE, {"now": now, "limit": limit}).scalars().all()
+        skip = [] if self.aibot is not None and self.aibot.ready else ["aibot"]
+        heads = conn.execute(_DUE_HEADS, {"now": now, "limit": limit, "skip": skip}).all()
+        stale = conn.execute(_STALE, {"now": now, "limit": limit, "skip": skip}).scalars().all()
         if not heads and not stale:
             return []
         # One member's messages leave in order: due messages stay behind an older one that is still
@@ -662,6 +702,7 @@ class OutboxWorker:
             ("app", s.per_member_per_minute, timedelta(minutes=1)),
             ("app", s.per_member_per_hour, timedelta(hours=1)),
             ("webhook", s.per_webhook_per_minute, timedelta(minutes=1)),
+            ("aibot", self.config.aibot.per_chat_per_minute, timedelta(minutes=1)),
         )
         held: dict[tuple[str, str], datetime] = {}
         for channel, limit, window in limits:
@@ -751,10 +792,18 @@ class OutboxWorker:
         from bot.wecom.errors import ResponseCodeInvalid, WeComError
 
         try:
-            if c.channel == "media_fetch":
-                data, filename, content_type = await self.client.download_media(c.payload["media_id"])
+            if c.channel == "media_fetch" and "url" in c.payload:  # the AI bot's: download and decrypt
+                if self.aibot is None:
+                    raise LookupError("an AI-bot file to fetch, but the AI bot is not configured")
+                data, filename, content_type = await self.aibot.download(
+                    c.payload["url"], c.payload["aeskey"]
+                )
                 self.observer.sent(c.channel, 0, True)
                 return Attempt(c.id, "sent", media=(data, filename or "", content_type or ""))
+            if c.channel == "media_fetch":
+                data, name, ctype = await self.client.download_media(c.payload["media_id"])
+                self.observer.sent(c.channel, 0, True)
+                return Attempt(c.id, "sent", media=(data, name or "", ctype or ""))
             result = await self._send(c)
         except ResponseCodeInvalid:
             # The card was already updated (the passive reply to the click may use the code up).
@@ -764,7 +813,11 @@ class OutboxWorker:
             errcode = getattr(exc, "errcode", None)
             self.observer.sent(c.channel, errcode, False)
             error = f"{type(exc).__name__}: {exc}"
-            cause = misconfiguration(exc, group=c.target if c.channel == "webhook" else None)
+            cause = (
+                None
+                if c.channel == "aibot"
+                else misconfiguration(exc, group=c.target if c.channel == "webhook" else None)
+            )
             if cause is not None:  # no retry can help; _account reports it once
                 self.observer.died()
                 log.warning(
@@ -835,6 +888,10 @@ class OutboxWorker:
             else:
                 await self.client.webhook_send(group.webhook, c.msgtype, c.payload)
             return None
+        if c.channel == "aibot":
+            if self.aibot is None:
+                raise LookupError("an AI-bot message, but the AI bot is not configured")
+            return await self.aibot.push(c.target, c.msgtype, c.payload)
         if c.channel == "card_update":
             await self.client.update_template_card(
                 userids=[c.target],

@@ -48,7 +48,9 @@ class JobContext:
 
     def __post_init__(self) -> None:
         # A job's pushes are never answers to someone: all of them wait through quiet hours.
-        self.out = outbox.Outgoing(self.session, quiet=outbox.QuietRule(self.config, self.now))
+        self.out = outbox.Outgoing(
+            self.session, quiet=outbox.QuietRule(self.config, self.now), channel=self.config.personal_channel
+        )
 
     def send(self, userid: str, reply: Reply | str, *, ref: str = "") -> None:
         self.out.send(userid, reply, ref=ref)

@@ -20,7 +20,7 @@ async def serve(
 
     `on_started` is called with the running application (for tests and embedding).
     """
-    local = not config.wecom.configured
+    local = not config.channels  # neither the self-built app nor the AI bot is configured
     if local:
         from bot.simulator.local import local_config, open_simulator
 
@@ -34,7 +34,12 @@ async def serve(
             log.info("no WeCom credentials configured: local mode, callback at %s", simulator.callback_url)
             print(f"Pioneer is running in local mode: open {simulator.page_url}", flush=True)
         else:
-            log.info("Pioneer is listening on %s%s", app.url, config.server.callback_path)
+            log.info(
+                "Pioneer is running: channels %s; listening on %s%s",
+                ", ".join(config.channels),
+                app.url,
+                config.server.callback_path if app.callback is not None else " (/healthz, /metrics)",
+            )
         if on_started is not None:
             on_started(app)
         await stop.wait()

@@ -201,3 +201,13 @@ class MediaFile(SQLModel, table=True):
     status: str = "pending"  # pending | fetched | failed
     created_at: datetime = ts(nullable=False, default=utcnow)  # type: ignore[assignment]
     fetched_at: datetime | None = ts(nullable=True)  # type: ignore[assignment]
+
+
+class WsLease(SQLModel, table=True):
+    """Who holds a long connection that only one process may keep (the AI bot's): renewed by the
+    holder, taken over by another process once `expires_at` has passed."""
+
+    __tablename__ = "ws_leases"
+    name: str = Field(primary_key=True)
+    holder: str
+    expires_at: datetime = ts(nullable=False)  # type: ignore[assignment]

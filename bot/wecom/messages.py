@@ -46,10 +46,21 @@ class Incoming:
     card_type: str = ""
     response_code: str = ""
     selected: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Set for what arrives over the AI bot's long connection (bot/aibot): the channel, the chat it
+    # came from (chat_type "single" or "group"; chat_id for a group) and, for images and files, the
+    # encrypted download URL with its key.
+    channel: str = "app"
+    chat_type: str = ""
+    chat_id: str = ""
+    media_url: str = ""
+    aes_key: str = ""
 
     @property
     def key(self) -> str:
-        """The inbox key: MsgId for messages; sender, time, event, key and task for events."""
+        """The inbox key: MsgId for messages; sender, time, event, key and task for events; the AI
+        bot's msgid (messages and events alike) under its own prefix."""
+        if self.channel == "aibot":
+            return f"a:{self.msg_id}"
         if self.msg_id:
             return f"m:{self.msg_id}"
         return f"e:{self.sender}:{self.create_time}:{self.event}:{self.event_key}:{self.task_id}"
