@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import __version__, outbox
+from bot.board import Board
 from bot.config import Config
 from bot.dispatcher import Dispatcher
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -58,6 +59,7 @@ class Application:
         self.subapps: list[tuple[str, web.Application]] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.board: Board | None = None
 
     async def initialize(self, *, migrate: bool = True) -> None:
         """Migrate the database and build the parts; nothing runs in the background yet."""
@@ -89,12 +91,17 @@ class Application:
             max_body_bytes=cfg.server.max_body_bytes,
             observer=self.metrics,
         )
+        if cfg.board.enabled:
+            self.board = Board(cfg, self.db)
+            self.dispatcher.committed.append(self.board.poke)
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.server.max_body_bytes + 1024)
         app.add_routes(self.callback.routes(self.config.server.callback_path))
         app.add_routes([web.get("/healthz", self.healthz), web.get("/metrics", self.metrics_view)])
         app.add_routes(self.extra_routes)
+        if self.board is not None:
+            self.board.install(app)
         for prefix, sub in self.subapps:
             app.add_subapp(prefix, sub)
         return app
@@ -108,11 +115,15 @@ class Application:
             await site.start()
             port = self._runner.addresses[0][1]  # the real port when server.port is 0
             self.url = f"http://{self.config.server.host}:{port}"
+            if self.board is not None:
+                await self.board.start()
         if workers:
             await self.outbox.start()
             await self.scheduler.start()
 
     async def stop(self) -> None:
+        if self.board is not None:
+            await self.board.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -61,6 +61,8 @@ def local_config(config: Config) -> Config:
         for name, g in config.groups.items()
     }
     update = {"wecom": wecom, "server": config.server.model_copy(update={"port": port}), "groups": groups}
+    if not config.board.token:  # the simulator links to the workshop's board with this one
+        update["board"] = config.board.model_copy(update={"token": secrets.token_urlsafe(16)})
     return local_database(config).model_copy(update=update)
 
 
