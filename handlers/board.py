@@ -33,7 +33,9 @@ from storage.vocabulary import ItemState
 
 WEEKDAYS = "一二三四五六日"
 UPCOMING_DAYS = 7  # today's activities and those of the next week
-MAX_ACTIVITIES = 6
+MAX_ACTIVITIES = 4
+RECENT_DAYS = 14  # ended activities shown under the coming ones, with their attendance
+MAX_RECENT = 5
 MAX_PROJECTS = 8
 FEED_LENGTH = 12
 WIDE_RANKING = 200  # members read to find a branch's best among the workshop's ranking
@@ -85,37 +87,41 @@ def _day_word(day: date, today: date) -> str:
 
 @board_panel("activities", "活动与签到", watches=("attendance", "items", "decided", CLOCK), order=20)
 def activities_panel(session: Session, config: Config, scope: Scope, now: datetime) -> dict[str, Any]:
-    """Today's and the coming week's activities: when, where, and who signed in against who is
-    expected (the activity's scope, the organiser aside, as in its report)."""
+    """Today's and the coming week's activities, then those of the last two weeks: when, where, and
+    how many signed in against how many are expected (the activity's scope, the organiser aside, as
+    in its report)."""
     today = now.astimezone(config.tz).date()
     lo = datetime.combine(today, time(), config.tz)
-    found = activities_store.in_period(session, lo, lo + timedelta(days=UPCOMING_DAYS + 1), scope.branch_id)
-    out = []
-    for a in found[:MAX_ACTIVITIES]:
-        starts = a.starts_at.astimezone(config.tz)
-        counts = attendance(session, a)
-        if a.opens_at <= now < a.closes_at:
-            state = "签到中"
-        elif now >= a.ends_at:
-            state = "已结束"
-        else:
-            state = "未开始"
-        out.append(
-            {
-                "name": a.name,
-                "type": a.type,
-                "day": _day_word(starts.date(), today),
-                "time": f"{starts:%H:%M}",
-                "place": a.place,
-                "scope": a.scope_name or "全车间",
-                "present": counts["present"],
-                "expected": counts["invited"],
-                "excused": counts["excused"],
-                "state": state,
-                "today": starts.date() == today,
-            }
-        )
-    return {"activities": out}
+    coming = activities_store.in_period(session, lo, lo + timedelta(days=UPCOMING_DAYS + 1), scope.branch_id)
+    past = activities_store.in_period(session, lo - timedelta(days=RECENT_DAYS), lo, scope.branch_id)
+    return {
+        "activities": [_activity(session, config, a, now, today) for a in coming[:MAX_ACTIVITIES]],
+        "recent": [_activity(session, config, a, now, today) for a in reversed(past[-MAX_RECENT:])],
+    }
+
+
+def _activity(session: Session, config: Config, a: Any, now: datetime, today: date) -> dict[str, Any]:
+    starts = a.starts_at.astimezone(config.tz)
+    counts = attendance(session, a)
+    if a.opens_at <= now < a.closes_at:
+        state = "签到中"
+    elif now >= a.ends_at:
+        state = "已结束"
+    else:
+        state = "未开始"
+    return {
+        "name": a.name,
+        "type": a.type,
+        "day": _day_word(starts.date(), today),
+        "time": f"{starts:%H:%M}",
+        "place": a.place,
+        "scope": a.scope_name or "全车间",
+        "present": counts["present"],
+        "expected": counts["invited"],
+        "excused": counts["excused"],
+        "state": state,
+        "today": starts.date() == today,
+    }
 
 
 @board_panel("skills", "多能工覆盖", watches=("skills", "members", CLOCK), order=30)
@@ -175,11 +181,13 @@ def publicity_panel(session: Session, config: Config, scope: Scope, now: datetim
 )
 def projects_panel(session: Session, config: Config, scope: Scope, now: datetime) -> dict[str, Any]:
     """Each open project (not yet accepted): its topic, branch and leader, milestones done, and the
-    next milestone with its date and whether it is late."""
+    next milestone with its date and whether it is late, late ones first; and how many were accepted."""
     today = now.astimezone(config.tz).date()
     out = []
+    accepted = 0
     for r in projects_store.project_rows(session, scope.branch_id):
         if r.state == ItemState.APPROVED:
+            accepted += 1
             continue
         upcoming = [m for m in projects_store.milestones(session, r.project_id) if m.done_at is None]
         nxt = upcoming[0] if upcoming else None
@@ -198,7 +206,13 @@ def projects_panel(session: Session, config: Config, scope: Scope, now: datetime
             }
         )
     out.sort(key=lambda p: (not p["late"], p["days"] if p["days"] is not None else 10**6))
-    return {"projects": out[:MAX_PROJECTS], "late": sum(1 for p in out if p["late"]), "open": len(out)}
+    return {
+        "projects": out[:MAX_PROJECTS],
+        "late": sum(1 for p in out if p["late"]),
+        "open": len(out),
+        "accepted": accepted,
+        "milestones_done": sum(p["done"] for p in out),
+    }
 
 
 @board_panel("feed", "最新成绩", watches=("ledger",), order=90)

@@ -161,7 +161,9 @@ async def test_an_activity_shows_its_live_sign_ins_against_the_expected(
     )
     code = re.search(r"签到码 (\d{4})", reply)
     assert code, reply
-    before = panel(await data(screen, bot), "activities")["activities"]
+    shown = panel(await data(screen, bot), "activities")
+    assert shown["recent"] == []
+    before = shown["activities"]
     assert [a["name"] for a in before] == ["党员示范岗交流会"]
     assert before[0]["present"] == 0 and before[0]["expected"] > 1 and before[0]["state"] == "签到中"
     assert "签到成功" in await bot.say("wangfang", f"签到 {code.group(1)}")
@@ -190,7 +192,13 @@ async def test_skills_publicity_and_projects_panels_follow_the_practices(
 
     publicity = panel(body, "publicity")
     assert publicity["modules"] and all(m["accepted"] == 0 and m["quota"] >= 0 for m in publicity["modules"])
-    assert panel(body, "projects") == {"projects": [], "late": 0, "open": 0}
+    assert panel(body, "projects") == {
+        "projects": [],
+        "late": 0,
+        "open": 0,
+        "accepted": 0,
+        "milestones_done": 0,
+    }
 
 
 async def read_event(stream: aiohttp.ClientResponse, timeout: float = 5.0) -> tuple[str, str]:

@@ -55,31 +55,59 @@ RENDER.ranking = (d) => {
   const members = card("个人积分前" + d.members.length + "名", d.period + " · 与上月比");
   members.classList.add("members");
   members.appendChild(rankRows(d.members, { detail: true }));
+  const middle = h("div", "stack");
   const teams = card("班组积分", "成员积分合计");
-  teams.appendChild(rankRows(d.teams.slice(0, 8), {}));
+  teams.appendChild(rankRows(d.teams.slice(0, 5), { detail: true }));
   const branches = card("支部排行", d.branches_title.replace("排行", ""));
-  branches.appendChild(rankRows(d.branches.slice(0, 8), { mine: d.my_branch }));
-  return add(grid, members, teams, branches);
+  branches.appendChild(rankRows(d.branches.slice(0, 4), { mine: d.my_branch }));
+  add(middle, teams, branches);
+  const latest = card("最新获得积分", "审核通过即上榜");
+  latest.classList.add("latest");
+  const entries = (state.data.feed && state.data.feed.data.entries) || [];
+  const list = h("div", "rows");
+  for (const e of entries.slice(0, 9)) {
+    list.appendChild(add(h("div", "line"), h("b", "", e.name), h("span", "", e.what), h("em", "", "+" + e.points)));
+  }
+  if (!entries.length) list.appendChild(h("div", "empty", "等待第一条成绩"));
+  latest.appendChild(list);
+  return add(grid, members, middle, latest);
 };
 
+function signIns(a) {
+  const share = a.expected ? Math.min(100, Math.round((100 * a.present) / a.expected)) : 0;
+  const bar = add(h("div", "bar"), h("div"));
+  bar.firstChild.style.width = share + "%";
+  return { share, bar };
+}
+
 RENDER.activities = (d) => {
-  const box = card("今日与近期活动", "签到人数 / 应到人数");
-  if (!d.activities.length) return add(box, h("div", "empty", "近一周没有安排活动"));
+  const box = h("div", "acts-panel");
+  const coming = card("今日与近期活动", "签到人数 / 应到人数");
+  if (!d.activities.length) coming.appendChild(h("div", "empty", "近一周没有安排活动"));
   const grid = h("div", "acts");
   for (const a of d.activities) {
-    const item = h("div", "card act");
+    const item = h("div", "card act" + (a.today ? " today" : ""));
     const day = add(h("div", "day"), h("b", "", a.day), h("span", "", a.time));
     const body = h("div");
     const title = h("h3", "", a.name);
     title.appendChild(h("span", "state" + (a.state === "签到中" ? " live" : ""), a.state));
-    const share = a.expected ? Math.min(100, Math.round((100 * a.present) / a.expected)) : 0;
-    const bar = add(h("div", "bar"), h("div"));
-    bar.firstChild.style.width = share + "%";
-    const count = add(h("div", "count", a.present + " / " + a.expected), h("small", "", "  已签到 / 应到" + (a.excused ? "，请假 " + a.excused : "")));
-    add(body, title, h("div", "meta", a.type + " · " + a.place + " · " + a.scope), bar, count);
+    const count = add(h("div", "count", a.present + " / " + a.expected),
+      h("small", "", "  已签到 / 应到" + (a.excused ? "，请假 " + a.excused : "")));
+    add(body, title, h("div", "meta", a.type + " · " + a.place + " · " + a.scope), signIns(a).bar, count);
     grid.appendChild(add(item, day, body));
   }
-  return add(box, grid);
+  coming.appendChild(grid);
+  box.appendChild(coming);
+  if (d.recent.length) {
+    const recent = card("近两周活动出勤", "到场 / 应到");
+    for (const a of d.recent) {
+      const { share, bar } = signIns(a);
+      recent.appendChild(add(h("div", "recent"), h("span", "when", a.day), h("span", "what", a.name), bar,
+        add(h("span", "fig", a.present + " / " + a.expected), h("small", "", " " + share + "%"))));
+    }
+    box.appendChild(recent);
+  }
+  return box;
 };
 
 RENDER.skills = (d) => {
@@ -87,28 +115,28 @@ RENDER.skills = (d) => {
   const left = card("各工段岗位合格人数", "U/O 级合格人数 / 理想人数");
   const sections = h("div", "sections");
   for (const s of d.sections) {
-    const cells = h("div", "cells");
+    const block = add(h("div", "section"), h("b", "", s.name));
     for (const p of s.posts) {
       const cls = p.qualified === 0 ? "none" : p.single ? "single" : p.short ? "short" : "ok";
-      const cell = add(h("div", "cell " + cls), h("div", "post", p.post), add(h("div", "n", p.qualified), h("small", "", " / " + p.ideal)));
+      const cell = add(h("div", "cell " + cls), h("span", "post", p.post));
       if (p.single) cell.appendChild(h("span", "tag", "单点"));
       if (p.qualified === 0) cell.appendChild(h("span", "tag", "空缺"));
-      cells.appendChild(cell);
+      cell.appendChild(add(h("span", "n", p.qualified), h("small", "", "/" + p.ideal)));
+      block.appendChild(cell);
     }
-    sections.appendChild(add(h("div", "section"), h("b", "", s.name), cells));
+    sections.appendChild(block);
   }
   left.appendChild(sections);
   const right = card("覆盖情况", d.people + " 人");
+  const legend = h("div", "legend");
+  for (const [cls, text] of [["ok", "达到理想人数"], ["short", "不足理想人数"], ["single", "仅一人合格（单点）"], ["none", "无人合格"]]) {
+    legend.appendChild(add(h("div"), h("i", "cell " + cls), document.createTextNode(text)));
+  }
   add(right,
     add(h("div", "big", d.covered), h("small", "", " / " + d.posts + " 岗位达标")),
     add(h("div", "big", d.single), h("small", "", " 个单点岗位")),
-    add(h("div", "legend"),
-      add(h("div"), h("i"), document.createTextNode("达到理想人数")),
-      add(h("div"), h("i"), document.createTextNode("不足理想人数")),
-      add(h("div"), h("i"), document.createTextNode("仅一人合格（单点）")),
-      add(h("div"), h("i"), document.createTextNode("无人合格"))));
-  const swatches = right.querySelectorAll(".legend i");
-  ["var(--good)", "var(--warn)", "var(--red)", "var(--red-deep)"].forEach((c, i) => { swatches[i].style.background = c; });
+    add(h("div", "big", d.uncovered), h("small", "", " 个岗位无人合格")),
+    legend);
   return add(grid, left, right);
 };
 
@@ -127,8 +155,15 @@ RENDER.publicity = (d) => {
 };
 
 RENDER.projects = (d) => {
-  const box = card("书记项目进度", "在办 " + d.open + " 项" + (d.late ? " · 逾期 " + d.late + " 项" : ""));
-  if (!d.projects.length) return add(box, h("div", "empty", "暂无在办的书记项目"));
+  const panel = h("div", "projects-panel");
+  const stats = h("div", "stats");
+  for (const [n, label, cls] of [[d.open, "在办项目", ""], [d.late, "节点逾期", d.late ? "alert" : ""],
+    [d.milestones_done, "已完成节点", ""], [d.accepted, "已验收结题", ""]]) {
+    stats.appendChild(add(h("div", "card stat " + cls), h("b", "", n), h("span", "", label)));
+  }
+  const box = card("书记项目进度", "党总支出题 · 支部书记选题 · 项目小组答题");
+  add(panel, stats, box);
+  if (!d.projects.length) { add(box, h("div", "empty", "暂无在办的书记项目")); return panel; }
   const table = h("table", "projects");
   const head = h("tr");
   for (const t of ["课题", "支部", "负责人", "里程碑", "下一个节点", "状态"]) head.appendChild(h("th", "", t));
@@ -145,24 +180,31 @@ RENDER.projects = (d) => {
       h("td", "", p.done + " / " + p.total), h("td", "next", p.next ? p.due + " " + p.next : "—"), add(h("td"), badge));
     table.appendChild(tr);
   }
-  return add(box, table);
+  add(box, table);
+  return panel;
 };
 
 function renderFeed(d) {
   const track = document.getElementById("feed");
   track.textContent = "";
+  track.style.animation = "none";
   if (!d.entries.length) { track.appendChild(h("span", "", "等待第一条成绩")); return; }
-  for (const e of d.entries) {
-    const item = h("span");
-    add(item, h("b", "", e.name), document.createTextNode(" · " + e.what + " "), h("em", "", "+" + e.points + " 分"));
-    track.appendChild(item);
+  // Twice over, scrolled by half its width: the line rolls on without a gap.
+  for (let round = 0; round < 2; round++) {
+    for (const e of d.entries) {
+      const item = h("span");
+      add(item, h("b", "", e.name), document.createTextNode(" · " + e.what + " "), h("em", "", "+" + e.points + " 分"));
+      track.appendChild(item);
+    }
   }
+  void track.offsetWidth;
+  track.style.animation = "roll " + Math.max(20, Math.round(track.scrollWidth / 2 / 90)) + "s linear infinite";
 }
 
 function show(key) {
   const p = state.data[key];
   if (!p) return;
-  if (key === "feed") { renderFeed(p.data); return; }
+  if (key === "feed") { renderFeed(p.data); show("ranking"); return; }
   const host = document.getElementById("panel-" + key);
   if (!host || !RENDER[key]) return;
   const before = new Set([...host.querySelectorAll(".row")].map((r) => r.dataset.key));
