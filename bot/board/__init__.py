@@ -43,7 +43,7 @@ STATIC = Path(__file__).with_name("static")
 COOKIE = "pioneer_board"
 COOKIE_DAYS = 400  # browsers cap cookie lifetimes at about 400 days
 KEEPALIVE_SECONDS = 15.0
-MIN_GAP_SECONDS = 0.25  # between two checks, however often the dispatcher pokes
+MIN_GAP_SECONDS = 0.5  # between two checks, however often the dispatcher pokes: at most two a second
 _dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 
 REFUSED = """<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>党建看板</title>
