@@ -151,6 +151,19 @@ async def test_a_branch_board_sees_its_own_branch_only(bot: BotKit):
     }  # the table is the workshop's
 
 
+async def test_a_board_of_an_unknown_branch_shows_nothing_and_says_why(make_bot):  # type: ignore[no-untyped-def]
+    boards = [{"name": "三支部看板", "token": BRANCH_TOKEN, "branch": "第三党支部"}]
+    bot = await make_bot(board={"boards": boards})
+    await approve(bot, "zhangwei", await claim(bot, "wangfang"))
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        await client.get(f"{bot.app.url}/board/?token={BRANCH_TOKEN}")
+        for url in ("data", "data/feed"):
+            async with client.get(f"{bot.app.url}/board/{url}") as resp:
+                text = await resp.text()
+                assert resp.status == 409 and "第三党支部" in text and "board.boards" in text
+                assert "王芳" not in text
+
+
 async def test_an_activity_shows_its_live_sign_ins_against_the_expected(
     bot: BotKit, screen: aiohttp.ClientSession
 ):

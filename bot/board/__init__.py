@@ -51,6 +51,16 @@ REFUSED = """<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>党�
 <div><h1>党建看板需要令牌</h1><p>请用管理员给出的完整地址打开（…/board/?token=…）。</p></div></body></html>"""
 
 
+class UnknownBranch(LookupError):
+    """A board's `branch` is not a branch of the member list (a typo, or a branch renamed)."""
+
+    def __init__(self, screen: BoardScreen):
+        super().__init__(
+            f"看板「{screen.name}」的支部「{screen.branch}」不在成员名单里，"
+            "请管理员检查 board.boards 的 branch。"
+        )
+
+
 @dataclass
 class _Cached:
     version: int
@@ -162,7 +172,10 @@ class Board:
 
     async def _all_data(self, request: web.Request) -> web.Response:
         screen = self._screen(request)
-        panels = [await self._panel_json(screen, p) for p in ordered()]
+        try:
+            panels = [await self._panel_json(screen, p) for p in ordered()]
+        except UnknownBranch as problem:
+            raise web.HTTPConflict(text=str(problem)) from None
         body = {
             "board": screen.name,
             "scope": screen.branch or "全车间",
@@ -176,7 +189,10 @@ class Board:
         panel = next((p for p in ordered() if p.key == request.match_info["panel"]), None)
         if panel is None:
             raise web.HTTPNotFound(text="没有这个看板栏目。")
-        return _json(await self._panel_json(screen, panel))
+        try:
+            return _json(await self._panel_json(screen, panel))
+        except UnknownBranch as problem:
+            raise web.HTTPConflict(text=str(problem)) from None
 
     async def _panel_json(self, screen: BoardScreen, panel: Panel) -> dict[str, Any]:
         return {"key": panel.key, "title": panel.title, "data": await self.panel_data(screen, panel)}
@@ -210,6 +226,8 @@ class Board:
 
         def build(session: Any) -> dict[str, Any]:
             branch_id = store.branch_id(session, screen.branch) if screen.branch else None
+            if screen.branch and branch_id is None:
+                raise UnknownBranch(screen)  # never the workshop's data on a branch's screen
             return panel.build(session, config, Scope(screen.name, screen.branch, branch_id), now)
 
         return await self.db.run(build)

@@ -255,7 +255,9 @@ function build(body) {
 async function fetchJson(url) {
   const resp = await fetch(url, { credentials: "same-origin", cache: "no-store" });
   if (resp.status === 403) { notice("看板令牌无效或已更换，请用管理员给出的地址重新打开。"); throw new Error("forbidden"); }
+  if (resp.status === 409) { notice(await resp.text()); throw new Error("misconfigured"); }
   if (!resp.ok) throw new Error(url + ": " + resp.status);
+  notice("");
   return resp.json();
 }
 
