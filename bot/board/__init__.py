@@ -112,8 +112,10 @@ class Board:
             self._task = None
 
     def poke(self) -> None:
-        """After a message was committed: look for changes now rather than at the next tick."""
-        self._poked.set()
+        """After a message was committed: look for changes now rather than at the next tick (when a
+        board is open; otherwise there is nobody to tell)."""
+        if self._streams:
+            self._poked.set()
 
     @property
     def open_streams(self) -> int:
