@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.board.panels import PANELS
 from bot.config import ConfigError, parse_config
 from handlers.points_config import PointsConfig
 from handlers.skills import import_levels
@@ -85,8 +86,12 @@ async def test_the_token_in_the_url_becomes_a_strict_http_only_cookie_and_leaves
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/board/" in cookie
         async with client.get(f"{bot.app.url}/board/") as resp:
             assert resp.status == 200 and "static/board.js" in await resp.text()
+        async with client.get(f"{bot.app.url}/board", allow_redirects=False) as resp:
+            assert resp.status == 302 and resp.headers["Location"] == "/board/"
         body = await data(client, bot)
-        assert body["board"] == "车间" and body["rotate_seconds"] == 20
+        assert (
+            body["board"] == "车间" and body["rotate_seconds"] == 20 and body["timezone"] == "Asia/Shanghai"
+        )
         assert [p["key"] for p in body["panels"]] == [
             "ranking",
             "activities",
@@ -257,6 +262,18 @@ async def test_a_commit_by_another_process_reaches_an_open_board(bot: BotKit, sc
         await bot.query(lambda s: import_levels(s, bot.app.config, f"userid,skill,level\nzhaolei,{post},O\n"))
         name, payload = await read_event(stream)
         assert name == "changed" and "skills" in json.loads(payload)["panels"]
+
+
+async def test_a_screen_that_goes_away_does_not_leave_the_others_waiting(bot: BotKit):
+    board = bot.app.board
+    assert board is not None
+    screen, panel = bot.app.config.board.screens[0], PANELS["ranking"]
+    first = asyncio.create_task(board.panel_data(screen, panel))
+    await asyncio.sleep(0)  # it has started the computation
+    second = asyncio.create_task(board.panel_data(screen, panel))
+    await asyncio.sleep(0)  # and this one waits for the same
+    first.cancel()
+    assert (await asyncio.wait_for(second, 5))["period"]
 
 
 def test_board_tokens_must_be_long_and_unique():

@@ -65,7 +65,7 @@ class UnknownBranch(LookupError):
 class _Cached:
     version: int
     made: float  # time.monotonic()
-    data: asyncio.Future[dict[str, Any]]
+    data: asyncio.Task[dict[str, Any]]
 
 
 class Board:
@@ -182,6 +182,7 @@ class Board:
             "board": screen.name,
             "scope": screen.branch or "全车间",
             "rotate_seconds": self.settings.rotate_seconds,
+            "timezone": self.config.timezone,
             "panels": panels,
         }
         return _json(body)
@@ -211,15 +212,12 @@ class Board:
             cached is None
             or cached.version != version
             or time.monotonic() - cached.made > fresh_for
-            or (cached.data.done() and cached.data.exception() is not None)
+            or (cached.data.done() and (cached.data.cancelled() or cached.data.exception() is not None))
         ):
-            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-            cached = self._cache[key] = _Cached(version, time.monotonic(), future)
-            try:
-                future.set_result(await self._build(screen, panel))
-            except Exception as exc:  # noqa: BLE001 - everyone waiting gets it; the next ask tries again
-                future.set_exception(exc)
-                future.exception()  # retrieved: no "never retrieved" warning when nobody else waits
+            # A task of its own: a screen that goes away while it runs does not leave the others waiting.
+            task = asyncio.create_task(self._build(screen, panel))
+            task.add_done_callback(_retrieved)
+            cached = self._cache[key] = _Cached(version, time.monotonic(), task)
         return await asyncio.shield(cached.data)
 
     async def _build(self, screen: BoardScreen, panel: Panel) -> dict[str, Any]:
@@ -301,6 +299,12 @@ class Board:
             self._versions[key] = self._versions.get(key, 0) + 1
         for queue in self._streams:
             queue.put_nowait(panels)
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """Mark a failed computation's error as seen: the screens that asked got it (or went away)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _json(body: dict[str, Any]) -> web.Response:

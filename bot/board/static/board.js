@@ -2,7 +2,7 @@
 // (server-sent events from ./events). Names and numbers come as data and are put in as text, never HTML.
 "use strict";
 
-const state = { panels: [], data: {}, current: 0, rotate: 20, timer: null, started: 0 };
+const state = { panels: [], data: {}, current: 0, rotate: 20, started: 0, timezone: undefined };
 const RENDER = {};
 
 function h(tag, cls, text) {
@@ -232,6 +232,7 @@ function select(index) {
 
 function build(body) {
   state.rotate = body.rotate_seconds;
+  state.timezone = body.timezone;
   document.getElementById("scope").textContent = "先锋 · 党建看板 · " + body.scope;
   state.panels = body.panels.map((p) => ({ key: p.key, title: p.title }));
   const tabs = document.getElementById("tabs");
@@ -289,11 +290,16 @@ function listen() {
 }
 
 function tick() {
-  const now = new Date();
-  const pad = (n) => String(n).padStart(2, "0");
-  document.getElementById("clock").textContent = pad(now.getHours()) + ":" + pad(now.getMinutes());
-  document.getElementById("date").textContent =
-    now.getFullYear() + "年" + (now.getMonth() + 1) + "月" + now.getDate() + "日 星期" + "日一二三四五六"[now.getDay()];
+  // The bot's time zone (`timezone` in its config), whatever the screen's computer is set to.
+  const parts = {};
+  const format = new Intl.DateTimeFormat("en-US", {
+    timeZone: state.timezone, year: "numeric", month: "numeric", day: "numeric",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23", weekday: "short",
+  });
+  for (const p of format.formatToParts(new Date())) parts[p.type] = p.value;
+  const weekday = "日一二三四五六"[["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"].indexOf(parts.weekday)];
+  document.getElementById("clock").textContent = parts.hour + ":" + parts.minute;
+  document.getElementById("date").textContent = parts.year + "年" + parts.month + "月" + parts.day + "日 星期" + weekday;
   const share = Math.min(1, (Date.now() - state.started) / (state.rotate * 1000));
   document.getElementById("progress").style.width = (share * 100).toFixed(1) + "%";
   if (share >= 1 && !new URLSearchParams(location.search).get("panel")) select(state.current + 1);
