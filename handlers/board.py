@@ -62,14 +62,20 @@ def ranking_panel(session: Session, config: Config, scope: Scope, now: datetime)
     month = period_of("month", now.date())
     top = config.board.top
     if scope.branch_id is None:
-        members = _rows(member_ranking(session, month, TOTAL, top, None))
+        ranked = member_ranking(session, month, TOTAL, top, None)
+        members, people = _rows(ranked), ranked.size
     else:
-        wide = member_ranking(session, month, TOTAL, WIDE_RANKING, None)
-        members = [_standing(s) for s in wide.rows if s.detail == scope.branch][:top]
+        wide = [
+            s
+            for s in member_ranking(session, month, TOTAL, WIDE_RANKING, None).rows
+            if s.detail == scope.branch
+        ]
+        members, people = [_standing(s) for s in wide[:top]], len(wide)
     branches = branch_ranking(session, config, month, TOTAL, top, scope.branch_id)
     return {
         "period": month.label,
         "members": members,
+        "people": people,  # members with points this month
         "teams": _rows(team_ranking(session, month, TOTAL, top, None)),
         "branches": _rows(branches),
         "branches_title": branches.title,

@@ -118,7 +118,7 @@ async def test_the_ranking_and_the_feed_show_approved_points_and_never_a_rejecte
     first = ranking["members"][0]
     assert first["name"] == "王芳" and first["rank"] == 1 and first["change"] == "新", first
     assert float(first["points"]) > 0 and first["detail"] == "第一党支部"
-    assert ranking["teams"][0]["name"] == "甲班"
+    assert ranking["teams"][0]["name"] == "甲班" and ranking["people"] == 1
     assert [b["name"] for b in ranking["branches"] if float(b["points"])] == ["第一党支部"]
     feed = panel(body, "feed")["entries"]
     assert feed and feed[0]["name"] == "王芳" and feed[0]["points"] == first["points"]
@@ -148,7 +148,7 @@ async def test_a_branch_board_sees_its_own_branch_only(bot: BotKit):
         body = await data(client, bot)
     assert body["board"] == "二支部看板" and body["scope"] == "第二党支部"
     ranking = panel(body, "ranking")
-    assert ranking["members"] == [] and ranking["my_branch"] == "第二党支部"
+    assert ranking["members"] == [] and ranking["people"] == 0 and ranking["my_branch"] == "第二党支部"
     assert panel(body, "feed")["entries"] == []
     assert {b["name"] for b in ranking["branches"]} >= {
         "第一党支部",

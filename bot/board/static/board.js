@@ -60,7 +60,10 @@ RENDER.ranking = (d) => {
   teams.appendChild(rankRows(d.teams.slice(0, 5), { detail: true }));
   const branches = card("支部排行", d.branches_title.replace("排行", ""));
   branches.appendChild(rankRows(d.branches.slice(0, 4), { mine: d.my_branch }));
-  add(middle, teams, branches);
+  const people = card("本月获得积分", d.period);
+  people.classList.add("people");
+  people.appendChild(add(h("div", "big", d.people), h("small", "", " 人，继续加油！")));
+  add(middle, teams, branches, people);
   const latest = card("最新获得积分", "审核通过即上榜");
   latest.classList.add("latest");
   const entries = (state.data.feed && state.data.feed.data.entries) || [];
