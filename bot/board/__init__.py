@@ -6,10 +6,11 @@ that proxies keep the stream open) and `static/…`. Every route but `static/` n
 the URL once (`/board/?token=…`, which sets an HttpOnly, SameSite=Strict cookie limited to the path and
 redirects to the bare path) or in that cookie; without it the answer is 403.
 
-What changed is found by `Watcher`: the dispatcher pokes it after each committed message (so a sign-in
-reaches the screens at once) and it also looks every `board.check_seconds`, so commits by other bot
-processes, jobs and the command line reach them too. It reads the cheap signals of
-`storage.board.signals` only while a board is open, at most a few times a second however busy the bot.
+What changed is found by a watcher task (`Board._watch`): the dispatcher pokes it after each
+committed message (a sign-in reaches the screens at once), and it also looks every
+`board.check_seconds`, so that commits by other bot processes, jobs and the command line reach them
+too. It reads the cheap signals of `storage.board.signals` only while a board is open, at most twice a
+second however busy the bot.
 Panel data is cached per board and panel until a signal the panel watches moves, so fifty open boards
 cost one computation per change.
 """
@@ -88,9 +89,10 @@ class Board:
 
     def install(self, app: web.Application) -> None:
         p = self.path
+        if p != "/":
+            app.router.add_get(p.rstrip("/"), self._to_page)
         app.add_routes(
             [
-                web.get(p.rstrip("/"), self._to_page),
                 web.get(p, self._page),
                 web.get(p + "data", self._all_data),
                 web.get(p + "data/{panel}", self._one_panel),
