@@ -86,6 +86,10 @@ async def test_the_token_in_the_url_becomes_a_strict_http_only_cookie_and_leaves
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/board/" in cookie
         async with client.get(f"{bot.app.url}/board/") as resp:
             assert resp.status == 200 and "static/board.js" in await resp.text()
+        async with client.get(
+            f"{bot.app.url}/board/?token={TOKEN}&panel=skills", allow_redirects=False
+        ) as resp:
+            assert resp.status == 303 and resp.headers["Location"] == "/board/?panel=skills"
         async with client.get(f"{bot.app.url}/board", allow_redirects=False) as resp:
             assert resp.status == 302 and resp.headers["Location"] == "/board/"
         body = await data(client, bot)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -150,7 +151,8 @@ class Board:
             if screen is None:
                 return web.Response(status=403, text=REFUSED, content_type="text/html")
             # Keep the token in a cookie and take it out of the address bar (and the history).
-            found = web.HTTPSeeOther(self.path)
+            rest = urlencode([(k, v) for k, v in request.query.items() if k != "token"])
+            found = web.HTTPSeeOther(self.path + (f"?{rest}" if rest else ""))
             found.set_cookie(
                 COOKIE,
                 screen.token,
