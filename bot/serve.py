@@ -35,6 +35,9 @@ async def serve(
             print(f"Pioneer is running in local mode: open {simulator.page_url}", flush=True)
         else:
             log.info("Pioneer is listening on %s%s", app.url, config.server.callback_path)
+        if app.board is not None:  # the tokens are not logged; the simulator page links to it
+            screens = len(config.board.screens)
+            log.info("the 党建看板 is at %s%s (%d screens)", app.url, config.board.path, screens)
         if on_started is not None:
             on_started(app)
         await stop.wait()
