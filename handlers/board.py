@@ -91,7 +91,7 @@ def _day_word(day: date, today: date) -> str:
     return f"{day:%m-%d} 周{WEEKDAYS[day.weekday()]}"
 
 
-@board_panel("activities", "活动与签到", watches=("attendance", "items", "decided", CLOCK), order=20)
+@board_panel("activities", "活动与签到", watches=("activities", "attendance", CLOCK), order=20)
 def activities_panel(session: Session, config: Config, scope: Scope, now: datetime) -> dict[str, Any]:
     """Today's and the coming week's activities, then those of the last two weeks: when, where, and
     how many signed in against how many are expected (the activity's scope, the organiser aside, as
@@ -160,7 +160,7 @@ def skills_panel(session: Session, config: Config, scope: Scope, now: datetime) 
     }
 
 
-@board_panel("publicity", "宣传录用", watches=("publicity", "items", CLOCK), order=40)
+@board_panel("publicity", "宣传录用", watches=("articles", "publicity", CLOCK), order=40)
 def publicity_panel(session: Session, config: Config, scope: Scope, now: datetime) -> dict[str, Any]:
     """This month's accepted articles per business module against its quota (modules are the
     workshop's, whatever the board's branch)."""
@@ -183,7 +183,10 @@ def publicity_panel(session: Session, config: Config, scope: Scope, now: datetim
 
 
 @board_panel(
-    "projects", "书记项目", watches=("milestones", "milestones_done", "progress", "decided", CLOCK), order=50
+    "projects",
+    "书记项目",
+    watches=("projects", "closings", "milestones", "milestones_done", "progress", CLOCK),
+    order=50,
 )
 def projects_panel(session: Session, config: Config, scope: Scope, now: datetime) -> dict[str, Any]:
     """Each open project (not yet accepted): its topic, branch and leader, milestones done, and the

@@ -14,12 +14,11 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
-from storage.activities import Attendance
-from storage.items import Item
+from storage.activities import Activity, Attendance
 from storage.models import Branch, Member
 from storage.points import PointEntry
-from storage.projects import Milestone, Progress
-from storage.publicity import ArticlePublication
+from storage.projects import Closing, Milestone, Progress, Project
+from storage.publicity import Article, ArticlePublication
 from storage.skills import SkillChange
 
 _E = PointEntry.__table__.c
@@ -35,16 +34,18 @@ def _count(table: Any, *where: Any) -> Any:
     return select(func.count()).select_from(table).where(*where).scalar_subquery()
 
 
-_I = Item.__table__.c
-
-# What each signal watches; a panel names the signals it depends on (`bot/board`).
+# What each signal watches; a panel names the signals it depends on (`bot/board`). New ids and counts
+# only: a decision that changes no count (an activity voided, a project accepted) shows at the next
+# minute, through the board's clock, rather than making every approval refresh every panel.
 _SIGNALS = select(
     _newest(_E.id).label("ledger"),
-    _newest(_I.id).label("items"),
-    _newest(_I.decided_at).label("decided"),
+    _newest(Activity.__table__.c.id).label("activities"),
     _count(Attendance.__table__).label("attendance"),
     _newest(SkillChange.__table__.c.id).label("skills"),
+    _newest(Article.__table__.c.id).label("articles"),
     _newest(ArticlePublication.__table__.c.id).label("publicity"),
+    _newest(Project.__table__.c.id).label("projects"),
+    _newest(Closing.__table__.c.id).label("closings"),
     _count(Milestone.__table__).label("milestones"),
     _count(Milestone.__table__, _MS.done_at.is_not(None)).label("milestones_done"),
     _newest(Progress.__table__.c.id).label("progress"),

@@ -17,11 +17,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.board.panels import PANELS
+from bot.board.panels import CLOCK, PANELS
 from bot.config import ConfigError, parse_config
 from handlers.points_config import PointsConfig
 from handlers.skills import import_levels
 from handlers.skills_config import SkillsConfig
+from storage import board as board_store
 from tests.kit import BotKit, shipped_config
 from tests.test_points import approve, claim
 
@@ -278,6 +279,12 @@ async def test_a_screen_that_goes_away_does_not_leave_the_others_waiting(bot: Bo
     await asyncio.sleep(0)  # and this one waits for the same
     first.cancel()
     assert (await asyncio.wait_for(second, 5))["period"]
+
+
+async def test_every_panel_watches_signals_that_exist(bot: BotKit):
+    known = set(await bot.query(board_store.signals)) | {CLOCK}
+    for panel in PANELS.values():
+        assert panel.watches and panel.watches <= known, (panel.key, panel.watches - known)
 
 
 def test_board_tokens_must_be_long_and_unique():
