@@ -526,10 +526,11 @@ def report(result: dict[str, Any], pg: dict[str, Any] | None, command: str) -> s
     return "\n".join(lines)
 
 
-def write_report(section: str) -> None:
+def write_report(section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the section between `begin` and `end` in docs/PERFORMANCE.md (or append it)."""
     text = PERFORMANCE.read_text(encoding="utf-8") if PERFORMANCE.exists() else "# Performance\n\n"
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _m: section, text, flags=re.S)
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _m: section, text, flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     PERFORMANCE.write_text(text, encoding="utf-8")

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from bot import __version__, outbox
 from bot.aibot.service import AibotService
+from bot.board import Board
 from bot.config import Config
 from bot.dispatcher import Dispatcher
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -60,6 +61,7 @@ class Application:
         self.subapps: list[tuple[str, web.Application]] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.board: Board | None = None
 
     async def initialize(self, *, migrate: bool = True) -> None:
         """Migrate the database and build the parts; nothing runs in the background yet."""
@@ -97,6 +99,9 @@ class Application:
                 max_body_bytes=cfg.server.max_body_bytes,
                 observer=self.metrics,
             )
+        if cfg.board.enabled:
+            self.board = Board(cfg, self.db)
+            self.dispatcher.committed.append(self.board.poke)
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.server.max_body_bytes + 1024)
@@ -104,6 +109,8 @@ class Application:
             app.add_routes(self.callback.routes(self.config.server.callback_path))
         app.add_routes([web.get("/healthz", self.healthz), web.get("/metrics", self.metrics_view)])
         app.add_routes(self.extra_routes)
+        if self.board is not None:
+            self.board.install(app)
         for prefix, sub in self.subapps:
             app.add_subapp(prefix, sub)
         return app
@@ -117,6 +124,8 @@ class Application:
             await site.start()
             port = self._runner.addresses[0][1]  # the real port when server.port is 0
             self.url = f"http://{self.config.server.host}:{port}"
+            if self.board is not None:
+                await self.board.start()
         if workers:
             await self.outbox.start()
             await self.scheduler.start()
@@ -126,6 +135,8 @@ class Application:
     async def stop(self) -> None:
         if getattr(self, "aibot", None) is not None:
             await self.aibot.stop()  # type: ignore[union-attr]
+        if self.board is not None:
+            await self.board.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -359,6 +359,64 @@ class LoggingConfig(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class BoardScreen(Section):
+    """One 党建看板 screen: who may open it (its token) and what it shows (a branch, or the workshop)."""
+
+    name: str
+    token: str = Field(min_length=16)
+    branch: str = ""  # a branch's name as in the member list; empty: the whole workshop
+
+
+class BoardConfig(Section):
+    """The live 党建看板 at `path`: `token` opens the workshop's board, `boards` adds scoped ones."""
+
+    path: str = "/board/"
+    token: str = ""
+    boards: list[BoardScreen] = Field(default_factory=list)
+    rotate_seconds: int = Field(default=20, ge=5)
+    check_seconds: float = Field(default=2.0, gt=0)  # how often commits by other processes are looked for
+    top: int = Field(default=10, ge=3, le=30)
+
+    @field_validator("path")
+    @classmethod
+    def _path_shape(cls, v: str) -> str:
+        if not re.fullmatch(r"/[A-Za-z0-9_\-/]*", v):
+            raise ValueError("must be a path such as /board/")
+        return v if v.endswith("/") else v + "/"
+
+    @field_validator("token")
+    @classmethod
+    def _token_length(cls, v: str) -> str:
+        if v and len(v) < 16:
+            raise ValueError("must be at least 16 characters (e.g. from `openssl rand -hex 16`)")
+        return v
+
+    @model_validator(mode="after")
+    def _tokens_unique(self) -> BoardConfig:
+        problems = Problems()
+        seen = {self.token} if self.token else set()
+        names: set[str] = set()
+        for i, screen in enumerate(self.boards):
+            if screen.token in seen:
+                problems.add(f"boards[{i}].token", "is already used by another board")
+            if screen.name in names:
+                problems.add(f"boards[{i}].name", f"duplicate board name {screen.name!r}")
+            seen.add(screen.token)
+            names.add(screen.name)
+        problems.raise_if_any()
+        return self
+
+    @property
+    def screens(self) -> list[BoardScreen]:
+        """Every configured board; `token` alone is the workshop's."""
+        own = [BoardScreen(name="车间", token=self.token)] if self.token else []
+        return own + list(self.boards)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token or self.boards)
+
+
 # --- the whole file: the spine, and the sections the practices register --------------------------
 
 SectionT = TypeVar("SectionT", bound="PracticeSection")
@@ -413,6 +471,7 @@ class Config(Section):
     # Pushes that are not answers to the one who wrote wait through this window (see bot/outbox.py).
     quiet_hours: Annotated[str, BeforeValidator(lambda v: "" if v is None else str(v))] = "21:30-07:30"
     directory: DirectoryConfig = DirectoryConfig()
+    board: BoardConfig = BoardConfig()
 
     @field_validator("quiet_hours")
     @classmethod

@@ -161,6 +161,8 @@ class Dispatcher:
         # What handlers see as `ctx.now`; local mode's demo history replays past days through it.
         self.clock = clock or (lambda: datetime.now(self.tz))
         self._in_flight: set[asyncio.Task[Handled]] = set()
+        # Called after each message's transaction committed (the 党建看板 looks for changes then).
+        self.committed: list[Callable[[], None]] = []
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for messages still being handled (late ones included): they were acknowledged to
@@ -200,6 +202,8 @@ class Dispatcher:
     def _done(self, outcome: Handled, incoming: Incoming, started: float) -> None:
         if outcome.enqueued and self.outbox is not None:
             self.outbox.wake()
+        for hook in self.committed:
+            hook()
         elapsed = time.perf_counter() - started
         self.observer.handled(outcome.command, elapsed, "duplicate" if outcome.duplicate else "handled")
         log.info(

@@ -40,6 +40,9 @@ async def serve(
                 app.url,
                 config.server.callback_path if app.callback is not None else " (/healthz, /metrics)",
             )
+        if app.board is not None:  # the tokens are not logged; the simulator page links to it
+            screens = len(config.board.screens)
+            log.info("the 党建看板 is at %s%s (%d screens)", app.url, config.board.path, screens)
         if on_started is not None:
             on_started(app)
         await stop.wait()

@@ -1,5 +1,5 @@
 """The practices. Importing this package registers everything they contribute: commands (their
-routers), jobs, item kinds, config sections, command-line commands and demo files.
+routers), jobs, item kinds, config sections, command-line commands, demo files and 党建看板 panels.
 
 A practice whose commands are not built yet contributes only its config section, so that the shipped
 `config.yaml` is validated in full.
@@ -14,6 +14,7 @@ from handlers import (  # noqa: F401 - imported for what they register
     approvals,
     assessment,
     basics,
+    board,
     export,
     points,
     projects,

@@ -1,6 +1,7 @@
 """Charts as PNG images for chat: one house style (colours, the CJK font, sizes) and the pictures built
-on it: the 多能工训练表's ILUO matrix and a generic table (the quarterly 党建考评 posts one). Later
-charts (rankings) reuse `font`, `canvas`, `to_png` and the palette so that every picture looks the same.
+on it: the 多能工训练表's ILUO matrix, a generic table (the quarterly 党建考评 posts one) and a
+horizontal bar chart with ranks and changes (the ranking broadcast posts one). Each reuses `font`,
+`canvas`, `to_png` and the palette so that every picture looks the same.
 
 Pictures are drawn inside a handler's transaction (there is no handing them off the event loop there),
 so they are drawn with Pillow directly rather than through a plotting library: the five ILUO symbols
@@ -32,6 +33,10 @@ GAP_FILL = (253, 232, 232)  # a cell below its target
 HEADER_FILL = (245, 247, 250)
 EXPIRED = (170, 178, 189)  # a level that lapsed without re-certification
 WHITE = (255, 255, 255)
+GOLD = (232, 182, 76)  # the first three places
+PALE_GOLD = (246, 227, 180)
+BAR_FILL = (226, 120, 128)  # a bar past the first three places
+FALLING = (47, 125, 85)  # ↓ against the previous period
 MAX_BYTES = 2 * 1024 * 1024  # group robots take images up to 2 MB
 
 # Where fonts-noto-cjk (what .ci/run installs) and other CJK fonts live when fontconfig cannot say.
@@ -238,6 +243,83 @@ def table_png(title: str, header: Sequence[str], rows: Sequence[Sequence[object]
     draw.line((x0, bottom, x0 + sum(widths), bottom), fill=MUTED, width=1)
     if note:
         draw.text((TABLE_PAD, bottom + 12), note, font=small, fill=MUTED)
+    return to_png(picture)
+
+
+# -- a ranking as bars --------------------------------------------------------------------------------
+
+BAR_ROW = 46  # px
+BAR_WIDTH = 960  # px, the whole picture
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One ranked row: its rank, name, the value its bar's length shows, how the value reads, the
+    move against the previous period (↑2, ↓1, –, 新) and a short detail after the name."""
+
+    rank: int
+    name: str
+    value: float
+    label: str
+    change: str = ""
+    detail: str = ""
+
+
+def _change_colour(change: str) -> tuple[int, int, int]:
+    if change.startswith("↑"):
+        return PARTY_RED
+    if change.startswith("↓"):
+        return FALLING
+    if change == "新":
+        return GOLD
+    return MUTED
+
+
+def bar_chart(title: str, subtitle: str, bars: Sequence[Bar], note: str = "") -> bytes:
+    """A PNG of a ranking: a rank badge, the name (and detail), a bar as long as the value against the
+    largest, the value, and the change, one row per `bars`; the first three in gold and red."""
+    title_font, body, small, bold = font(24), font(18), font(13), font(17)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    name_w = max([int(probe.textlength(b.name, font=body)) for b in bars] + [60])
+    detail_w = max([int(probe.textlength(b.detail, font=small)) for b in bars if b.detail] + [0])
+    x_name = 64
+    x_bar = x_name + name_w + (detail_w + 10 if detail_w else 0) + 18
+    x_change = BAR_WIDTH - 64
+    bar_max = max(x_change - x_bar - 110, 120)
+    top = 84
+    height = top + BAR_ROW * len(bars) + (44 if note else 20)
+    picture, draw = canvas(BAR_WIDTH, height)
+    draw.rectangle((0, 0, BAR_WIDTH, 6), fill=PARTY_RED)
+    draw.text((24, 20), title, font=title_font, fill=PARTY_RED)
+    draw.text((24, 54), subtitle, font=small, fill=MUTED)
+    largest = max([b.value for b in bars if b.value > 0] + [1.0])
+    for i, b in enumerate(bars):
+        y = top + BAR_ROW * i
+        middle = y + BAR_ROW // 2
+        if i % 2:
+            draw.rectangle((0, y, BAR_WIDTH, y + BAR_ROW - 1), fill=HEADER_FILL)
+        podium = b.rank <= 3
+        draw.ellipse((24, middle - 15, 54, middle + 15), fill=GOLD if podium else PALE_GOLD)
+        draw.text((39, middle), str(b.rank), font=bold, fill=PARTY_RED if podium else INK, anchor="mm")
+        draw.text((x_name, middle), b.name, font=body, fill=INK, anchor="lm")
+        if b.detail:
+            draw.text((x_name + name_w + 10, middle + 1), b.detail, font=small, fill=MUTED, anchor="lm")
+        length = int(bar_max * max(b.value, 0) / largest)
+        if length:
+            draw.rounded_rectangle(
+                (x_bar, middle - 11, x_bar + length, middle + 11),
+                radius=6,
+                fill=PARTY_RED if podium else BAR_FILL,
+            )
+        draw.text((x_bar + length + 10, middle), b.label, font=bold, fill=INK, anchor="lm")
+        if b.change:
+            draw.text(
+                (x_change + 20, middle), b.change, font=bold, fill=_change_colour(b.change), anchor="mm"
+            )
+    bottom = top + BAR_ROW * len(bars)
+    draw.line((24, bottom, BAR_WIDTH - 24, bottom), fill=MUTED, width=1)
+    if note:
+        draw.text((24, bottom + 14), note, font=small, fill=MUTED)
     return to_png(picture)
 
 

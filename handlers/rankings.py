@@ -13,6 +13,7 @@ total), titled as such.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,10 +22,11 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from bot.config import Config
-from bot.context import Context, Sender, tone
+from bot.context import Context, Image, Sender, tone
 from bot.forms import FieldError
 from bot.router import Router
 from bot.scheduler import JobContext, job
+from handlers import charts
 from handlers.ledger import fmt, short, signed
 from handlers.periods import Period, looks_like_period, parse_period, period_of, previous, relative
 from handlers.points_config import PointsConfig
@@ -33,6 +35,7 @@ from storage.points import INNOVATION, TOTAL
 from storage.vocabulary import PARTY_STATUSES as PARTY
 
 router = Router("rankings")
+log = logging.getLogger(__name__)
 
 SCOPES = {
     "个人": "member",
@@ -485,7 +488,7 @@ def ranking_broadcast(ctx: JobContext) -> str:
     top = int(args.get("top", DEFAULT_TOP))
     category = str(args.get("category", TOTAL))
     scopes = [args["scope"]] if "scope" in args else ["member", "team", "branch"]
-    parts, posted = [], []
+    parts, posted, charted = [], [], []
     for scope in scopes:
         if scope == "member":
             r = member_ranking(ctx.session, period, category, top, None)
@@ -498,8 +501,39 @@ def ranking_broadcast(ctx: JobContext) -> str:
         if r.rows and any(s.points_x100 for s in r.rows):
             parts.append(_markdown(ctx.config, r, top))
             posted.append(r.board or scope)
+            charted.append(r)
     if parts:
         text = "\n\n".join(parts) + "\n\n" + tone("发送「排行」给先锋查看自己的名次", "comment")
+        picture, problem = _chart(ctx.config, charted[0], top)
         for group in groups:
             ctx.broadcast(group, text)
+            if picture is not None:
+                ctx.broadcast(group, picture)
+        if problem:
+            return (
+                broadcast_result(ctx.config, word, period, category, posted, groups)
+                + f"（图表未生成：{problem}）"
+            )
     return broadcast_result(ctx.config, word, period, category, posted, groups)
+
+
+CHART_NOTE = "与上一期相比：↑ 上升　↓ 下降　– 持平　新 首次上榜"
+
+
+def _chart(config: Config, r: Ranking, top: int) -> tuple[Image | None, str]:
+    """The ranking as a bar chart (the first of those posted: the members' by default), or why not."""
+    cat = f" · {category_name(config, r.category)}" if r.category != TOTAL else ""
+    bars = [
+        charts.Bar(
+            s.rank, s.name, s.points_x100 / 100, f"{fmt(s.points_x100)} 分", s.change, short(s.detail, 14)
+        )
+        for s in r.rows[:top]
+    ]
+    try:
+        png = charts.bar_chart(
+            f"{r.title} · {r.period.label}", f"{r.period.span}{cat} · 前 {len(bars)} 名", bars, CHART_NOTE
+        )
+    except charts.ChartError as problem:
+        log.warning("ranking chart not drawn: %s", problem)
+        return None, str(problem)
+    return Image(f"{r.title}-{r.period.key}.png", png), ""

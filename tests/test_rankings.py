@@ -173,7 +173,8 @@ async def test_the_quarterly_branch_broadcast_posts_the_assessment(make_bot):  #
     result = await bot.app.scheduler.run("branch_ranking_quarterly", fired)
     assert result.status == "done" and "支部党建考评排行" in result.detail
     await bot.drain()
-    [post] = bot.fake.webhooks("党总支群")
+    post, picture = bot.fake.webhooks("党总支群")
+    assert picture.msgtype == "image"  # the chart follows the markdown (tests/test_charts.py reads it)
     text = post.body["content"]
     assert text.startswith(f"### 支部党建考评排行 · {quarter.label}")
     for rank, name, points, _ in assessed:
@@ -237,15 +238,15 @@ async def test_the_ranking_broadcast_posts_markdown_to_the_configured_groups(mak
     )
     await bot.drain()
     for group in ("制丝车间群", "第一支部群", "第二支部群"):
-        [post] = bot.fake.webhooks(group)
-        assert post.msgtype == "markdown"
+        post, picture = bot.fake.webhooks(group)
+        assert (post.msgtype, picture.msgtype) == ("markdown", "image")
     text = bot.fake.webhooks("制丝车间群")[0].body["content"]
     assert text.startswith(f"### 个人积分排行 · {last_month.label}")
     assert "**1.** 王芳" in text and '<font color="info">5 分</font>' in text and "**2.** 徐明" in text
     assert "赵磊" not in text and "|" not in text  # no tables in WeCom markdown
     await bot.app.scheduler.run("team_ranking_monthly", now + timedelta(minutes=2))
     await bot.drain()
-    team = bot.fake.webhooks("制丝车间群")[-1].body["content"]
+    team = bot.fake.webhooks("制丝车间群")[-2].body["content"]
     assert team.startswith("### 班组积分排行") and "**1.** 甲班" in team
 
 

@@ -67,6 +67,8 @@ def local_config(config: Config) -> Config:
         # Whoever tries the simulator at night sees the approval card at once, not at 07:30.
         "quiet_hours": "",
     }
+    if not config.board.token:  # the simulator links to the workshop's board with this one
+        update["board"] = config.board.model_copy(update={"token": secrets.token_urlsafe(16)})
     return local_database(config).model_copy(update=update)
 
 

@@ -192,6 +192,11 @@ class Simulator:
         html = (STATIC / "index.html").read_text(encoding="utf-8")
         for name in ("sim.css", "sim.js"):
             html = html.replace(f"static/{name}", f"static/{name}?v={int((STATIC / name).stat().st_mtime)}")
+        board = self.app.config.board
+        if board.token:  # local mode makes one up (`local_config`): the newcomer sees the board change
+            href = f"{board.path}?token={quote(board.token)}"
+            link = f'<a class="board-link" href="{href}" target="_blank">党建看板 ↗</a>'
+            html = html.replace("<!--board-->", link)
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-cache"})
 
     async def _cast(self, request: web.Request) -> web.Response:
