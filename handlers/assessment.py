@@ -24,7 +24,6 @@ from bot.replies import Image, Markdown
 from bot.router import Router
 from bot.scheduler import JobContext, job
 from handlers.assessment_config import AssessmentConfig, Weighted
-from handlers.charts import table_png
 from handlers.export import Scope, Sheet, workbook_sheet
 from handlers.items import ItemKind
 from handlers.ledger import fmt, signed, x100
@@ -376,10 +375,12 @@ def assessment_broadcast(ctx: JobContext) -> str:
     if note:
         lines.append(tone(note, "warning"))
     header, rows = table(scores)
-    picture = table_png(f"党建考评 · {period.label}", header, rows, note)
+    # Drawn by the outbox as it sends it, not inside the job's transaction.
+    data = {"title": f"党建考评 · {period.label}", "header": list(header), "rows": rows, "note": note}
+    picture = Image.drawn(f"党建考评-{period.key}.png", "table", data)
     for group in groups:
         ctx.broadcast(group, Markdown("\n".join(lines)))
-        ctx.broadcast(group, Image(f"党建考评-{period.key}.png", picture))
+        ctx.broadcast(group, picture)
     if not groups:
         return f"{period.label}党建考评已生成，但没有配置要发布的群，没有发送。"
     return f"已把{period.label}党建考评（文字和表格图片）发到 {len(groups)} 个群：{'、'.join(groups)}。"

@@ -327,3 +327,16 @@ def bar_chart(title: str, subtitle: str, bars: Sequence[Bar], note: str = "") ->
 def _draw_iluo_matrix(data: dict[str, Any]) -> bytes:
     """The 多能工训练表 drawn when it is sent (`Image.drawn(..., "iluo_matrix", asdict(matrix))`)."""
     return iluo_matrix(Matrix(**data))
+
+
+@renderer("bar_chart")
+def _draw_bar_chart(data: dict[str, Any]) -> bytes:
+    """A ranking's bars drawn when they are sent (`Image.drawn(..., "bar_chart", {...})`)."""
+    bars = [Bar(**b) for b in data["bars"]]
+    return bar_chart(data["title"], data["subtitle"], bars, data.get("note", ""))
+
+
+@renderer("table")
+def _draw_table(data: dict[str, Any]) -> bytes:
+    """A table drawn when it is sent (the 党建考评 post)."""
+    return table_png(data["title"], data["header"], data["rows"], data.get("note", ""))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 
 from sqlalchemy.orm import Session
@@ -530,10 +530,15 @@ def _chart(config: Config, r: Ranking, top: int) -> tuple[Image | None, str]:
         for s in r.rows[:top]
     ]
     try:
-        png = charts.bar_chart(
-            f"{r.title} · {r.period.label}", f"{r.period.span}{cat} · 前 {len(bars)} 名", bars, CHART_NOTE
-        )
+        charts.font_file()  # said in the job's result now, rather than in the picture's place later
     except charts.ChartError as problem:
         log.warning("ranking chart not drawn: %s", problem)
         return None, str(problem)
-    return Image(f"{r.title}-{r.period.key}.png", png), ""
+    # Drawn by the outbox as it sends it (in a thread), not inside the job's transaction.
+    data = {
+        "title": f"{r.title} · {r.period.label}",
+        "subtitle": f"{r.period.span}{cat} · 前 {len(bars)} 名",
+        "bars": [asdict(b) for b in bars],
+        "note": CHART_NOTE,
+    }
+    return Image.drawn(f"{r.title}-{r.period.key}.png", "bar_chart", data), ""
