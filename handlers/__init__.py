@@ -15,6 +15,7 @@ from handlers import (  # noqa: F401 - imported for what they register
     assessment,
     basics,
     export,
+    maintenance,
     points,
     projects,
     projects_config,
