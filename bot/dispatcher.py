@@ -28,6 +28,7 @@ from bot import members
 from bot.context import Context
 from bot.replies import ReplaceButton, Reply, Text
 from bot.wecom.messages import MEDIA_TYPES, UNSUPPORTED_TYPES, Incoming, PassiveReply
+from storage.database import unavailable
 from storage.models import InboxEntry
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ _STORED = select(_INBOX.c.reply, _INBOX.c.reply_via_outbox, _INBOX.c.command).wh
 _INSERT = insert(_INBOX)
 
 SORRY = "抱歉，刚才没有处理成功，请稍后再发一次。"
+NOT_SAVED = "没保存上：系统暂时无法保存，请稍后再发一次。"  # the database refused the write
 UNSUPPORTED = "暂时只能处理文字、图片和文件消息。发送「帮助」查看可以用的命令。"
 SILENT_EVENTS = frozenset({"enter_agent", "subscribe", "unsubscribe"})
 
@@ -181,7 +183,9 @@ class Dispatcher:
                 extra={"msgid": incoming.msg_id, "userid": incoming.sender},
             )
             self.observer.handled("", time.perf_counter() - started, "error")
-            return PassiveReply(text=SORRY)
+            # Nothing of it was committed (one transaction), so the answer never says it was taken.
+            failed = task.exception() if task.done() and not task.cancelled() else None
+            return PassiveReply(text=NOT_SAVED if failed is not None and unavailable(failed) else SORRY)
         self._done(outcome, incoming, started)
         return outcome.passive
 

@@ -11,7 +11,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot import backup
 from bot.simulator.fake_api import FakeWeCom
@@ -148,3 +150,170 @@ def test_pg_commands_never_print_the_password():
     url = make_url("postgresql+asyncpg://pioneer:s3cret@127.0.0.1:5432/pioneer")
     line = backup.shown(backup.pg_dump_command(url, Path("x.dump")), url)
     assert "s3cret" not in line and "pg_dump --format=custom" in line and "***" in line
+
+
+# -- the database failing under the bot --------------------------------------------------------------
+
+NOT_SAVED = "没保存上：系统暂时无法保存，请稍后再发一次。"
+LONG_CLAIM = CLAIM + "，" + "连续两个夜班抢修切丝机" * 40  # near the 500 characters a 说明 may have
+
+
+class SqliteFault:
+    """Breaks the bot's SQLite writer connection the way a sick disk would, and heals it, by setting
+    pragmas on that one connection: `query_only` (BEGIN IMMEDIATE then fails with SQLITE_READONLY, as
+    on a read-only file, which root would still be allowed to write) or `max_page_count` at the
+    current size (any write needing a new page fails with SQLITE_FULL, as on a full disk)."""
+
+    def __init__(self, bot: BotKit):
+        self.bot = bot
+        self.raw: sqlite3.Connection | None = None
+
+    async def set(self, mode: str) -> None:
+        def writer_connection(s):  # type: ignore[no-untyped-def]
+            return s.connection().connection.dbapi_connection, s.execute(text("PRAGMA page_count")).scalar()
+
+        pages = 0
+        if mode:  # taken while the database still works; healing needs no transaction
+            self.raw, pages = await self.bot.query(writer_connection)
+        assert self.raw is not None
+        # The writer thread is idle between messages; SQLite serialises calls on one connection.
+        self.raw.execute(f"PRAGMA query_only={1 if mode == 'read-only' else 0}")
+        self.raw.execute(f"PRAGMA max_page_count={pages if mode == 'full' else 1073741823}")
+
+
+async def healthz(bot: BotKit) -> tuple[int, dict]:  # type: ignore[type-arg]
+    async with bot.http.get(bot.app.url + "/healthz") as r:
+        return r.status, await r.json()
+
+
+async def table_counts(bot: BotKit) -> dict[str, int]:
+    def work(s):  # type: ignore[no-untyped-def]
+        return {
+            t: s.execute(text(f"SELECT count(*) FROM {t}")).scalar()  # noqa: S608 - fixed names
+            for t in ("inbox", "items", "submissions", "outbox", "point_entries", "dialogues")
+        }
+
+    return await bot.query(work)
+
+
+@sqlite_only
+async def test_read_only_database_says_not_saved_then_recovers(bot: BotKit):
+    fault = SqliteFault(bot)
+    assert (await bot.say("wangfang", CLAIM)).startswith("已提交尽责申报")
+    await bot.drain()
+    before = await table_counts(bot)
+    sent_before = len(bot.fake.sent())
+    await fault.set("read-only")
+
+    # Several people at once (one group commit, then each alone): every one hears it was not saved.
+    replies = await asyncio.gather(*(bot.say(who, CLAIM, msg_id=f"77{i}") for i, who in enumerate(MEMBERS)))
+    assert replies == [NOT_SAVED] * len(MEMBERS)
+    status, body = await healthz(bot)
+    assert status == 503
+    assert body["database"]["reachable"] is False
+    assert "readonly database" in body["database"]["write_failure"]
+
+    # The file is writable again: the bot recovers without a restart, and nothing was kept.
+    await fault.set("")
+    assert await table_counts(bot) == before
+    assert (await healthz(bot))[0] == 200
+    assert not bot.app.db.write_failure
+    assert len(bot.fake.sent()) == sent_before  # no approver heard of the lost claims
+    # WeCom's retries of the same messages (same MsgId) now go through, once each.
+    replies = await asyncio.gather(*(bot.say(who, CLAIM, msg_id=f"77{i}") for i, who in enumerate(MEMBERS)))
+    assert all(r.startswith("已提交尽责申报") for r in replies), replies
+    assert (await bot.say("wangfang", CLAIM, msg_id="770")).startswith("已提交尽责申报")  # a retry
+    after = await table_counts(bot)
+    assert after["submissions"] == before["submissions"] + len(MEMBERS)
+    assert after["inbox"] == before["inbox"] + len(MEMBERS)
+    await bot.drain()
+    assert len(bot.fake.sent()) > sent_before  # the approvers' cards, only now
+
+
+@sqlite_only
+async def test_full_disk_never_answers_a_false_submitted(bot: BotKit):
+    fault = SqliteFault(bot)
+    before = await table_counts(bot)
+    await fault.set("full")
+    # The database may not grow: claims are taken while pages have room, then refused. Whatever
+    # each person was told matches what was kept.
+    accepted: list[str] = []
+    refused = ""
+    for i in range(200):
+        msg_id = f"88{i}"
+        reply = await bot.say(MEMBERS[i % len(MEMBERS)], LONG_CLAIM, msg_id=msg_id)
+        if reply == NOT_SAVED:
+            refused = msg_id
+            break
+        assert reply.startswith("已提交尽责申报"), reply
+        accepted.append(msg_id)
+    assert refused, "the database never filled up"
+    status, body = await healthz(bot)
+    assert status == 503 and "full" in body["database"]["write_failure"]
+
+    await fault.set("")
+    after = await table_counts(bot)
+    assert after["submissions"] - before["submissions"] == len(accepted)
+    assert after["inbox"] - before["inbox"] == len(accepted)
+    assert (await healthz(bot))[0] == 200
+    who = MEMBERS[len(accepted) % len(MEMBERS)]
+    assert (await bot.say(who, LONG_CLAIM, msg_id=refused)).startswith("已提交尽责申报")
+    assert (await table_counts(bot))["submissions"] - before["submissions"] == len(accepted) + 1
+
+
+class PgKiller:
+    """Kills the bot's PostgreSQL connection in the middle of a message's transaction (just before
+    the inbox row is written, after the handler's own rows), as a server restart does."""
+
+    def __init__(self, bot: BotKit):
+        self.armed = False
+        engine = bot.app.db.async_engine
+        assert engine is not None
+        event.listen(engine.sync_engine, "before_cursor_execute", self._before)
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if self.armed and statement.startswith("INSERT INTO inbox"):
+            self.armed = False
+            cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+
+async def admin(sql: str) -> None:
+    """Run `sql` on the test server's maintenance database, outside the bot."""
+    url = make_url(PG_URL).set(database="postgres")
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(sql))
+    await engine.dispose()
+
+
+@pg_only
+async def test_pg_connection_killed_mid_message_says_not_saved_and_keeps_nothing(bot: BotKit):
+    killer = PgKiller(bot)
+    await bot.say("wangfang", CLAIM)
+    before = await table_counts(bot)
+    killer.armed = True
+    assert await bot.say("zhangwei", CLAIM, msg_id="991") == NOT_SAVED
+    assert await table_counts(bot) == before  # the claim, its item and its card: all rolled back
+    # The pool replaces the dead connection: the retry of the same message is taken, once.
+    assert (await bot.say("zhangwei", CLAIM, msg_id="991")).startswith("已提交尽责申报")
+    assert (await healthz(bot))[0] == 200
+    assert (await table_counts(bot))["submissions"] == before["submissions"] + 1
+
+
+@pg_only
+async def test_pg_unreachable_then_back_recovers_by_itself(bot: BotKit):
+    database = make_url(PG_URL).database
+    await bot.say("wangfang", CLAIM)
+    before = await table_counts(bot)
+    # As good as a server that is down: no new connections, and every open one is cut.
+    await admin(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+    try:
+        await admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
+        assert await bot.say("zhangwei", CLAIM, msg_id="992") == NOT_SAVED
+        status, body = await healthz(bot)
+        assert status == 503 and body["database"]["reachable"] is False
+    finally:
+        await admin(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+    assert (await bot.say("zhangwei", CLAIM, msg_id="992")).startswith("已提交尽责申报")
+    assert (await healthz(bot))[0] == 200
+    assert (await table_counts(bot))["submissions"] == before["submissions"] + 1
