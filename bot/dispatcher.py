@@ -208,11 +208,23 @@ class Dispatcher:
 
     def _finished_late(self, task: asyncio.Task[Handled], incoming: Incoming, started: float) -> None:
         if task.cancelled() or task.exception() is not None:
-            log.error(
-                "late handling of %s failed: %r", incoming.key, None if task.cancelled() else task.exception()
-            )
+            failed = None if task.cancelled() else task.exception()
+            log.error("late handling of %s failed: %r", incoming.key, failed)
+            if failed is not None and unavailable(failed) and self.outbox is not None:
+                # The callback was answered empty and the outbox is in the database that just failed:
+                # say it straight through the API, once, so that nobody waits for an answer in vain.
+                sending = asyncio.ensure_future(self._tell_not_saved(incoming.sender))
+                self._in_flight.add(sending)  # type: ignore[arg-type]
+                sending.add_done_callback(self._in_flight.discard)  # type: ignore[arg-type]
             return
         self._done(task.result(), incoming, started)
+
+    async def _tell_not_saved(self, userid: str) -> None:
+        assert self.outbox is not None
+        try:
+            await self.outbox.client.send_message(userid, "text", {"content": NOT_SAVED})
+        except Exception as exc:  # noqa: BLE001 - best effort: the log keeps what the person missed
+            log.warning("could not tell %s that their message was not saved: %s", userid, exc)
 
     async def _work(self, incoming: Incoming, deadline: Deadline) -> Handled:
         async with self.locks.hold(incoming.sender):

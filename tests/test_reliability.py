@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot import backup
 from bot.simulator.fake_api import FakeWeCom
 from tests.conftest import PG_URL
-from tests.kit import BotKit
+from tests.kit import BotKit, wait_until
 from tests.test_cli import bot_cli, write_config
 
 sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="the SQLite backup API and file")
@@ -173,7 +173,7 @@ class SqliteFault:
             return s.connection().connection.dbapi_connection, s.execute(text("PRAGMA page_count")).scalar()
 
         pages = 0
-        if mode:  # taken while the database still works; healing needs no transaction
+        if self.raw is None or mode == "full":  # while the database works; healing needs no transaction
             self.raw, pages = await self.bot.query(writer_connection)
         assert self.raw is not None
         # The writer thread is idle between messages; SQLite serialises calls on one connection.
@@ -259,6 +259,33 @@ async def test_full_disk_never_answers_a_false_submitted(bot: BotKit):
     who = MEMBERS[len(accepted) % len(MEMBERS)]
     assert (await bot.say(who, LONG_CLAIM, msg_id=refused)).startswith("已提交尽责申报")
     assert (await table_counts(bot))["submissions"] - before["submissions"] == len(accepted) + 1
+
+
+@sqlite_only
+async def test_a_late_message_that_cannot_be_saved_is_told_so_directly(make_bot):  # type: ignore[no-untyped-def]
+    """Past the reply budget the callback was answered empty; the outbox is in the failed database,
+    so the sender hears 没保存上 straight from the API, and nothing of the message remains."""
+    from tests.spine_router import router as spine_router
+
+    bot = await make_bot(router=spine_router, handlers={"budget_seconds": 0.2})
+    fault = SqliteFault(bot)
+    await fault.set("")  # holds the writer's connection
+    delivery = asyncio.ensure_future(bot.deliver(bot.wecom.text("zhangwei", "慢 0.8")))
+    await wait_until(lambda: delivery.done(), timeout=5, what="the empty acknowledgement")
+    assert delivery.result().reply is None
+    await fault.set("read-only")  # while the handler still sleeps inside its transaction
+    try:
+        await bot.fake.wait_for(lambda: bool(bot.texts_to("zhangwei")), timeout=5)
+    finally:
+        await fault.set("")
+    assert bot.texts_to("zhangwei") == [NOT_SAVED]
+    counts = await bot.query(
+        lambda s: (
+            s.execute(text("SELECT count(*) FROM inbox")).scalar(),
+            s.execute(text("SELECT count(*) FROM audit_log WHERE action = 'slow'")).scalar(),
+        )
+    )
+    assert counts == (0, 0)
 
 
 class PgKiller:
