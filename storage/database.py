@@ -85,7 +85,7 @@ def unavailable(exc: BaseException) -> bool:
         if isinstance(state, str):
             return state.startswith(_PG_UNAVAILABLE)
         return "connection" in str(orig).lower()
-    return isinstance(exc, (ConnectionError, OSError))
+    return isinstance(exc, OSError)  # ConnectionRefusedError and the like, raised by the driver
 
 
 def lock_id(key: str) -> int:
@@ -142,8 +142,8 @@ class Database:
         self._queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.batches = 0  # group commits so far, for metrics and the benchmark
-        # Why the last write failed when the database could not take it ('' once a write succeeds);
-        # /healthz answers 503 while it is set and the write probe fails.
+        # Why the last write failed when the database could not take it; cleared by the write probe
+        # of `usable()` (/healthz), which answers 503 until then.
         self.write_failure = ""
 
     @property
