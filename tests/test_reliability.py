@@ -21,7 +21,7 @@ from tests.conftest import PG_URL
 from tests.kit import BotKit, wait_until
 from tests.test_cli import bot_cli, write_config
 
-sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="the SQLite backup API and file")
+sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="SQLite: its backup API, its file, its pragmas")
 pg_only = pytest.mark.skipif(not PG_URL, reason="PostgreSQL connections")
 
 CLAIM = "尽责\n指标：A01\n说明：参加切丝机停产技改突击队"
@@ -144,6 +144,24 @@ async def test_pg_backup_with_pg_dump(bot: BotKit, tmp_path: Path):
     target = tmp_path / "pioneer.dump"
     result = await asyncio.to_thread(backup.backup, bot.app.config.database.url, target)
     assert result.bytes > 0 and target.read_bytes()[:5] == b"PGDMP"
+
+
+@pg_only
+async def test_pg_backup_job_dumps_in_its_own_thread(make_bot, tmp_path: Path):  # type: ignore[no-untyped-def]
+    if shutil.which("pg_dump") is None:
+        pytest.skip("pg_dump is not installed")
+    directory = tmp_path / "backups"
+    bot = await make_bot(backup={"dir": str(directory), "keep": 1})
+    for day in (1, 2):
+        when = datetime(2026, 11, day, 3, 11, tzinfo=bot.app.config.tz)
+        result = await bot.app.scheduler.run("database_backup", when)
+        assert result.status == "done" and "pg_dump started" in result.detail
+        done = directory / f"pioneer-202611{day:02d}-031100.dump"
+        await wait_until(lambda done=done: done.exists(), timeout=60, what="the dump")  # type: ignore[misc]
+        assert done.read_bytes()[:5] == b"PGDMP"
+    await wait_until(
+        lambda: [p.name for p in directory.iterdir()] == ["pioneer-20261102-031100.dump"], timeout=10
+    )
 
 
 def test_pg_commands_never_print_the_password():
