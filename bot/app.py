@@ -156,7 +156,7 @@ class Application:
     # -- operations endpoints -------------------------------------------------------------------
 
     async def health(self) -> dict[str, Any]:
-        db_ok = await self.db.ping()
+        db_ok = await self.db.usable()  # answers, and takes writes again after one failed
         status: dict[str, Any] = {
             "status": "ok" if db_ok else "unavailable",
             "version": __version__,
@@ -169,6 +169,8 @@ class Application:
                 else None
             ),
         }
+        if not db_ok and self.db.write_failure:
+            status["database"]["write_failure"] = self.db.write_failure
         if db_ok:
             status["outbox"] = await self._outbox_gauges()
         # Pushes die on these until someone changes a setting; the instance itself is healthy, so

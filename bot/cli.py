@@ -1,4 +1,4 @@
-"""`python -m bot …`: serve, check, db upgrade, members, jobs, and the commands practices add
+"""`python -m bot …`: serve, check, db upgrade/backup/restore, members, jobs, and the commands practices add
 (`skills import`, `export`) with `@practice_command`."""
 
 from __future__ import annotations
@@ -146,6 +146,37 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
     upgrade(config.database.url)
     print("database is at the latest revision")
+    return 0
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from bot import backup
+
+    try:
+        result = backup.backup(config.database.url, Path(args.file))
+    except backup.BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up to {result.detail}")
+    return 0
+
+
+def cmd_db_restore(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from bot import backup
+    from storage.database import normalise_url
+
+    url = normalise_url(config.database.url)
+    if url.get_backend_name() != "sqlite":
+        command = backup.shown(backup.pg_restore_command(url, Path(args.file)), url)
+        print(f"PostgreSQL: stop the bot, then run: {command}", file=sys.stderr)
+        return 1
+    try:
+        print(backup.restore_sqlite(Path(args.file), backup.sqlite_path(url)))
+    except backup.BackupError as exc:
+        print(f"restore refused: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -306,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("check", cmd_check, help="validate the configuration")
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     add("upgrade", cmd_db_upgrade, parent=db, help="apply migrations")
+    add("backup", cmd_db_backup, parent=db, help="copy the database while the bot runs").add_argument("file")
+    add(
+        "restore", cmd_db_restore, parent=db, help="replace the database with a backup (bot stopped)"
+    ).add_argument("file")
     m = sub.add_parser("members", help="members").add_subparsers(dest="members_command", required=True)
     add("import", cmd_members_import, parent=m, help="import members from CSV").add_argument("file")
     add("list", cmd_members_list, parent=m, help="list members")

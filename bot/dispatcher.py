@@ -28,6 +28,7 @@ from bot import members, outbox
 from bot.context import Context
 from bot.replies import ReplaceButton, Reply, Text
 from bot.wecom.messages import MEDIA_TYPES, UNSUPPORTED_TYPES, Incoming, PassiveReply
+from storage.database import unavailable
 from storage.models import InboxEntry
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ _STORED = select(_INBOX.c.reply, _INBOX.c.reply_via_outbox, _INBOX.c.command).wh
 _INSERT = insert(_INBOX)
 
 SORRY = "抱歉，刚才没有处理成功，请稍后再发一次。"
+NOT_SAVED = "没保存上：系统暂时无法保存，请稍后再发一次。"  # the database refused the write
 UNSUPPORTED = "暂时只能处理文字、图片和文件消息。发送「帮助」查看可以用的命令。"
 AIBOT_REPLY_LIMIT = 20480  # bytes of an AI-bot stream reply (bot/aibot/protocol.py STREAM_LIMIT)
 SILENT_EVENTS = frozenset({"enter_agent", "subscribe", "unsubscribe"})
@@ -195,7 +197,9 @@ class Dispatcher:
                 extra={"msgid": incoming.msg_id, "userid": incoming.sender},
             )
             self.observer.handled("", time.perf_counter() - started, "error")
-            return PassiveReply(text=SORRY)
+            # Nothing of it was committed (one transaction), so the answer never says it was taken.
+            failed = task.exception() if task.done() and not task.cancelled() else None
+            return PassiveReply(text=NOT_SAVED if failed is not None and unavailable(failed) else SORRY)
         self._done(outcome, incoming, started)
         return outcome.passive
 
@@ -220,11 +224,23 @@ class Dispatcher:
 
     def _finished_late(self, task: asyncio.Task[Handled], incoming: Incoming, started: float) -> None:
         if task.cancelled() or task.exception() is not None:
-            log.error(
-                "late handling of %s failed: %r", incoming.key, None if task.cancelled() else task.exception()
-            )
+            failed = None if task.cancelled() else task.exception()
+            log.error("late handling of %s failed: %r", incoming.key, failed)
+            if failed is not None and unavailable(failed) and self.outbox is not None:
+                # The callback was answered empty and the outbox is in the database that just failed:
+                # say it straight through the API, once, so that nobody waits for an answer in vain.
+                sending = asyncio.ensure_future(self._tell_not_saved(incoming.sender))
+                self._in_flight.add(sending)  # type: ignore[arg-type]
+                sending.add_done_callback(self._in_flight.discard)  # type: ignore[arg-type]
             return
         self._done(task.result(), incoming, started)
+
+    async def _tell_not_saved(self, userid: str) -> None:
+        assert self.outbox is not None
+        try:
+            await self.outbox.client.send_message(userid, "text", {"content": NOT_SAVED})
+        except Exception as exc:  # noqa: BLE001 - best effort: the log keeps what the person missed
+            log.warning("could not tell %s that their message was not saved: %s", userid, exc)
 
     async def _work(self, incoming: Incoming, deadline: Deadline) -> Handled:
         async with self.locks.hold(incoming.sender):

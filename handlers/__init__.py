@@ -16,6 +16,7 @@ from handlers import (  # noqa: F401 - imported for what they register
     basics,
     board,
     export,
+    maintenance,
     points,
     projects,
     projects_config,

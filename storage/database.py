@@ -26,10 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, delete, event, insert, text
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
+
+from storage.models import InboxEntry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,6 +48,46 @@ def normalise_url(url: str) -> URL:
     if backend in ("postgresql", "postgres"):
         return u.set(drivername="postgresql+asyncpg")
     raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+asyncpg://")
+
+
+# Errors that say the database cannot take writes now, not that the work was wrong: SQLite's primary
+# result codes, and PostgreSQL's SQLSTATE classes (08 connection, 53 resources such as a full disk,
+# 57 operator intervention such as a restart, 58 system error) and 25006 (read-only transaction).
+_SQLITE_UNAVAILABLE = (
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+    "SQLITE_IOERR",
+    "SQLITE_CANTOPEN",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_CORRUPT",
+    "SQLITE_NOTADB",
+    "SQLITE_PERM",
+)
+_PG_UNAVAILABLE = ("08", "53", "57", "58", "25006")
+
+
+class DatabaseUnavailable(Exception):
+    """No connection to the database could be had (PostgreSQL refusing or not accepting connections)."""
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database could not be written (full, read-only, gone), so that the
+    sender is told nothing was saved rather than that something went wrong with what they typed."""
+    if isinstance(exc, DatabaseUnavailable):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        name = getattr(orig, "sqlite_errorname", None)
+        if isinstance(name, str):
+            return name.startswith(_SQLITE_UNAVAILABLE)
+        state = getattr(orig, "sqlstate", None)
+        if isinstance(state, str):
+            return state.startswith(_PG_UNAVAILABLE)
+        return "connection" in str(orig).lower()
+    return isinstance(exc, OSError)  # ConnectionRefusedError and the like, raised by the driver
 
 
 def lock_id(key: str) -> int:
@@ -119,6 +162,9 @@ class Database:
         self._reader_threads: list[threading.Thread] = []
         self.read_engine: Engine | None = None
         self.batches = 0  # group commits so far, for metrics and the benchmark
+        # Why the last write failed when the database could not take it; cleared by the write probe
+        # of `usable()` (/healthz), which answers 503 until then.
+        self.write_failure = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -173,10 +219,19 @@ class Database:
             return await unit.future  # type: ignore[no-any-return]
         if self._sessions is None:
             raise RuntimeError("database not started")
-        async with self._sessions() as session, session.begin():
-            if lock_key is not None:
-                await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id(lock_key)})
-            return await session.run_sync(fn)  # type: ignore[no-any-return]
+        try:
+            async with self._sessions() as session, session.begin():
+                try:
+                    await session.connection()
+                except Exception as exc:  # refused, not yet accepting, starting up…
+                    raise DatabaseUnavailable(f"cannot connect: {exc}") from exc
+                if lock_key is not None:
+                    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id(lock_key)})
+                result = await session.run_sync(fn)
+        except Exception as exc:
+            self._failed(exc)
+            raise
+        return result  # type: ignore[no-any-return]
 
     @property
     def reads_apart(self) -> bool:
@@ -196,10 +251,42 @@ class Database:
 
     async def ping(self) -> bool:
         try:
-            await asyncio.wait_for(self.run(lambda s: s.execute(text("SELECT 1")).scalar()), 2.0)
+            if self.async_engine is not None:  # a read proves nothing about writes: not through run()
+                await asyncio.wait_for(self._pg_ping(), 2.0)
+            else:
+                await asyncio.wait_for(self.run(lambda s: s.execute(text("SELECT 1")).scalar()), 2.0)
             return True
         except Exception:  # noqa: BLE001 - any failure means "not reachable" for health
             return False
+
+    async def _pg_ping(self) -> None:
+        assert self.async_engine is not None
+        async with self.async_engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def usable(self) -> bool:
+        """Whether the database answers and, after a write failed, takes a write again. Only this probe
+        clears a failure: reads, and small writes into pages with room, still succeed on a full disk.
+        It writes and deletes one inbox row of sixteen pages or more (so that a database that cannot
+        grow refuses it) in one committed transaction."""
+        if not await self.ping():
+            return False
+        if not self.write_failure:
+            return True
+        try:
+            await asyncio.wait_for(self.run(_probe_write), 5.0)
+        except Exception:  # noqa: BLE001 - still failing: write_failure says why
+            return False
+        log.warning("the database takes writes again (it failed with %s)", self.write_failure)
+        self.write_failure = ""
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        if not unavailable(exc):
+            return
+        if not self.write_failure:
+            log.error("the database cannot take writes: %s", exc)
+        self.write_failure = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
 
     # -- SQLite writer thread ------------------------------------------------------------------
 
@@ -222,7 +309,16 @@ class Database:
                         stop = True
                         break
                     batch.append(unit)
-                self._run_batch(conn, batch)
+                try:
+                    self._run_batch(conn, batch)
+                except Exception as exc:  # noqa: BLE001 - the writer outlives any failure of a batch
+                    log.exception("the SQLite writer failed a batch")
+                    for unit in batch:
+                        if unit.error is None:
+                            unit.error, unit.result = exc, None
+                    _hand_back(batch)
+                if conn.closed:  # e.g. the file went away: open it again for the next batch
+                    conn = self.sync_engine.connect()
         finally:
             conn.close()
 
@@ -259,18 +355,16 @@ class Database:
             for unit in batch:
                 self._alone(conn, unit)
                 self.batches += 1
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Unit]] = {}
-        for unit in batch:
-            by_loop.setdefault(unit.loop, []).append(unit)
-        for loop, units in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_settle, units)
-            except RuntimeError:  # that loop has closed; nobody is waiting any more
-                pass
+                if unit.error is not None:
+                    self._failed(unit.error)
+        _hand_back(batch)
 
     @staticmethod
     def _together(conn: Any, batch: list[_Unit]) -> bool:
-        trans = conn.begin()
+        try:
+            trans = conn.begin()
+        except Exception:  # noqa: BLE001 - BEGIN itself failed (read-only file…): each unit learns why
+            return False
         try:
             for unit in batch:
                 unit.result = _call(conn, unit.fn)
@@ -285,14 +379,46 @@ class Database:
 
     @staticmethod
     def _alone(conn: Any, unit: _Unit) -> None:
-        trans = conn.begin()
+        trans = None
         try:
+            trans = conn.begin()
             unit.result = _call(conn, unit.fn)
             trans.commit()
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
             unit.error, unit.result = exc, None
-            if trans.is_active:
+            if trans is not None and trans.is_active:
                 trans.rollback()
+
+
+def _hand_back(batch: list[_Unit]) -> None:
+    """Settle each unit's future on its own event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Unit]] = {}
+    for unit in batch:
+        by_loop.setdefault(unit.loop, []).append(unit)
+    for loop, units in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, units)
+        except RuntimeError:  # that loop has closed; nobody is waiting any more
+            pass
+
+
+_PROBE_KEY = "healthz:write-probe"
+
+
+def _probe_write(session: Session) -> None:
+    inbox = InboxEntry.__table__
+    conn = session.connection()
+    conn.execute(
+        insert(inbox).values(
+            key=_PROBE_KEY,
+            userid="",
+            kind="probe",
+            command="",
+            reply="x" * 65536,  # sixteen pages or more: a database that cannot grow refuses it
+            reply_via_outbox=False,
+        )
+    )
+    conn.execute(delete(inbox).where(inbox.c.key == _PROBE_KEY))
 
 
 def _call(conn: Any, fn: Callable[[Session], Any]) -> Any:

@@ -116,7 +116,7 @@ def parse_incoming(plaintext: str) -> Incoming:
         raise MalformedMessage("no <xml> root")
     sender = _text(raw, "FromUserName")
     create = _text(raw, "CreateTime")
-    if not sender or not create.isdigit():
+    if not sender or not (create.isascii() and create.isdigit()):  # int() refuses "²", which isdigit() takes
         raise MalformedMessage("FromUserName and CreateTime are required")
     kind = _text(raw, "MsgType").lower()
     if isinstance(msg, UnknownMessage) and kind != "event":
