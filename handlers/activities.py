@@ -30,7 +30,7 @@ from handlers.activities_config import ActivitiesConfig, ActivityType
 from handlers.approvals import split_number
 from handlers.assessment import assessment_component
 from handlers.export import Scope, Sheet, workbook_sheet
-from handlers.items import ItemKind
+from handlers.items import NUMBER, ItemKind
 from handlers.ledger import book, fmt, short
 from handlers.people import Person, find_person, person, sender_person
 from handlers.periods import Period, period_of
@@ -127,7 +127,7 @@ LEAVE = LeaveKind().register()
 
 
 def parse_show(raw: str, _ctx: Any) -> int:
-    m = re.fullmatch(r"#?\s*(\d+)", half_width(raw).strip())
+    m = re.fullmatch(r"#?\s*" + NUMBER, half_width(raw).strip())
     if not m:
         raise FieldError("应写活动编号，如 #12")
     return int(m.group(1))

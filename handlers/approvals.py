@@ -22,7 +22,7 @@ from bot.forms import Field, FieldError, Form, half_width
 from bot.replies import ReplaceButton, Reply, Text
 from bot.router import Router
 from bot.scheduler import JobContext, job
-from handlers.items import KINDS, kind_of, ref
+from handlers.items import KINDS, NUMBER, kind_of, ref
 from handlers.ledger import Booked, short, signed
 from storage import items as item_store
 from storage import people
@@ -32,7 +32,7 @@ from storage.vocabulary import ItemState, Role
 router = Router("approvals")
 DECIDERS = {Role.SECRETARY, Role.COMMITTEE}
 EVIDENCE_WINDOW = timedelta(minutes=10)
-_NUMBER = re.compile(r"#?\s*(\d+)")
+_NUMBER = re.compile(r"#?\s*" + NUMBER)
 LIST_LIMIT = 20
 
 
@@ -44,7 +44,7 @@ def item_numbers(text: str) -> list[int]:
 def split_number(text: str) -> tuple[int | None, str]:
     """(the first `#N`, the rest of the text)."""
     stripped = text.strip()
-    m = re.match(r"#?\s*(\d+)\s*", half_width(stripped))
+    m = re.match(r"#?\s*" + NUMBER + r"\s*", half_width(stripped))
     if not m:
         return None, stripped
     return int(m.group(1)), stripped[m.end() :].strip()

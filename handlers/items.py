@@ -160,6 +160,11 @@ def kind_of(item: Item) -> ItemKind:
     return KINDS[item.kind]
 
 
+# An item's number as typed: at most nine digits, so that no number a person (or a fuzzer) types can
+# overflow the database's integer (PostgreSQL's is 32-bit); a longer one is simply not a number here.
+NUMBER = r"(?<!\d)(\d{1,9})(?!\d)"
+
+
 def ref(item_id: int | None) -> str:
     """What cards and files about an item are filed under."""
     return f"item:{item_id}"

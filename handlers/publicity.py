@@ -25,7 +25,7 @@ from bot.scheduler import JobContext, job
 from handlers import items
 from handlers.approvals import approve_one, split_number, stamp
 from handlers.assessment import assessment_component
-from handlers.items import ItemKind, ref
+from handlers.items import NUMBER, ItemKind, ref
 from handlers.ledger import Booked, book, fmt, short, signed
 from handlers.people import Person, find_person, person, sender_person
 from handlers.periods import Period, period_of, previous
@@ -255,7 +255,7 @@ def parse_reference(raw: str, _ctx: Any) -> int:
     text = half_width(raw).strip()
     if text in STATS_WORDS:
         return STATS
-    m = re.fullmatch(r"#?\s*(\d+)", text)
+    m = re.fullmatch(r"#?\s*" + NUMBER, text)
     if not m or int(m.group(1)) == STATS:
         raise FieldError("应写稿件编号，如 #12（修改后重新提交），或写「统计」查看本月定额")
     return int(m.group(1))

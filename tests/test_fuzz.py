@@ -32,7 +32,7 @@ from tests.kit import CAST, BotKit
 T = TypeVar("T")
 
 settings.register_profile(
-    "ci", max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False
+    "ci", max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
 settings.register_profile(
     "long", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -217,6 +217,21 @@ async def test_every_command_answers_any_argument(bot: BotKit, cmd: Command):
         check()
 
     await in_thread(examples)
+
+
+# Numbers past any database integer (SQLite's is 64-bit, PostgreSQL's item ids 32-bit): the long fuzz
+# run found 项目 #9223372036854775808 raising; every command is asked with them, every run.
+HUGE = ("#9223372036854775808", "2147483648", "#99999999999 理由")
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: c.code)
+async def test_every_command_answers_numbers_too_big_for_the_database(bot: BotKit, cmd: Command):
+    userid = member_for(cmd)
+    for value in HUGE:
+        d = await bot.deliver(bot.wecom.text(userid, f"{cmd.name} {value}"))
+        answer = d.reply.text if d.reply else ""
+        assert d.status == 200 and answer not in (SORRY, NOT_SAVED), f"{cmd.name} {value}: {answer}"
+        await bot.say(userid, "取消")
 
 
 async def test_raw_bodies_are_refused_with_a_4xx(bot: BotKit):
