@@ -13,9 +13,10 @@ import hashlib
 import inspect
 import json
 import logging
+import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -172,6 +173,7 @@ class FakeWeCom:
         self._card_updates: list[CardUpdate] = []
         self._calls: list[Call] = []
         self._faults: list[_Fault] = []
+        self._random_faults: list[tuple[str | None, float, tuple[int, ...], random.Random]] = []
         self._delays: dict[str | None, float] = {}
         self._subscribers: list[Subscriber] = []
         self._changed = asyncio.Condition()
@@ -255,6 +257,11 @@ class FakeWeCom:
     def fail_http(self, n: int, status: int = 500, api: str | None = None) -> None:
         self._faults.append(_Fault(api, n, status, http=True))
 
+    def fail_randomly(self, rate: float, codes: Sequence[int], api: str | None = None, seed: int = 0) -> None:
+        """Until heal(): each call of `api` fails with probability `rate`, with one of `codes` (100–599:
+        an HTTP status, else a WeCom errcode): faults independent of which message happens to be next."""
+        self._random_faults.append((api, rate, tuple(codes), random.Random(seed)))
+
     def fail_always(self, code: int, api: str | None = None) -> None:
         """Until heal(): `code` in 100–599 is an HTTP status, anything else a WeCom errcode."""
         self._faults.append(_Fault(api, None, code, http=100 <= code <= 599))
@@ -266,6 +273,7 @@ class FakeWeCom:
     def heal(self) -> None:
         """Drop all injected faults and delays (invalid webhooks and expired tokens stay)."""
         self._faults.clear()
+        self._random_faults.clear()
         self._delays.clear()
 
     # -- observation --------------------------------------------------------------------------
@@ -342,6 +350,10 @@ class FakeWeCom:
                     if fault.remaining <= 0:
                         self._faults.remove(fault)
                 return fault
+        for on, rate, codes, rng in self._random_faults:
+            if on in (None, api) and rng.random() < rate:
+                code = rng.choice(codes)
+                return _Fault(api, 1, code, http=100 <= code <= 599)
         return None
 
     def _endpoint(
