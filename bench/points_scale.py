@@ -49,7 +49,7 @@ CORP_ID, SECRET, AGENT_ID, TOKEN = "wwbench", "bench-secret", 1000002, "benchtok
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
 
-def bench_config(url: str, api_base: str) -> Config:
+def bench_config(url: str, api_base: str, readers: int | None = None) -> Config:
     raw = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
     raw["wecom"] = {
         "corp_id": CORP_ID,
@@ -60,7 +60,7 @@ def bench_config(url: str, api_base: str) -> Config:
         "api_base": api_base,
     }
     raw["server"] = {"host": "127.0.0.1", "port": 0}
-    raw["database"] = {"url": url}
+    raw["database"] = {"url": url} if readers is None else {"url": url, "readers": readers}
     raw["schedules"] = []  # no jobs firing during the measurement
     raw["logging"] = {"level": "WARNING"}
     return parse_config(raw, env={})
@@ -198,7 +198,7 @@ async def measure(
         started = time.perf_counter()
         d = await side.deliver(http, url, side.text(userid, text))
         times.append(time.perf_counter() - started)
-        if d.status != 200 or d.reply is None or check not in d.reply.text:
+        if d.status != 200 or (check and (d.reply is None or check not in d.reply.text)):
             raise RuntimeError(f"{text!r} from {userid}: {d.status} {d.reply}")
     return times
 
@@ -220,7 +220,7 @@ async def concurrent(
             started = time.perf_counter()
             d = await side.deliver(http, url, side.text(userid, text))
             times.append(time.perf_counter() - started)
-            if d.status != 200 or d.reply is None or check not in d.reply.text:
+            if d.status != 200 or (check and (d.reply is None or check not in d.reply.text)):
                 raise RuntimeError(f"{text!r} from {userid}: {d.status} {d.reply}")
 
     started = time.perf_counter()
@@ -239,7 +239,8 @@ def requests(
         ("我的", "我的", who, "本季度积分"),
         ("排行 班组", "排行 班组", few, "班组积分排行"),
         ("排行 支部", "排行 支部", (secretaries * len(few))[: len(few)], "支部党建考评排行"),
-        ("技能 班组", "技能 班组", (leaders * len(few))[: len(few)], "多能工训练表"),
+        # A team of 200 is a long table: it goes through the outbox, so only the acknowledgement is timed.
+        ("技能 班组", "技能 班组", (leaders * len(few))[: len(few)], ""),
     ]
 
 
@@ -249,7 +250,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         url = f"sqlite:///{path}"
         fake = FakeWeCom(corp_id=CORP_ID, secret=SECRET, agent_id=AGENT_ID)
         base = await fake.start()
-        config = bench_config(url, base)
+        config = bench_config(url, base, args.readers)
         today = datetime.now(config.tz).date()
         await asyncio.to_thread(upgrade, url)
         print(f"seeding {args.members:,} members and {args.entries:,} entries …", flush=True)
@@ -381,6 +382,7 @@ def main() -> None:
     p.add_argument("--entries", type=int, default=1_000_000)
     p.add_argument("--requests", type=int, default=400)
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/PERFORMANCE.md alone")
+    p.add_argument("--readers", type=int, help="database.readers for the bot (default: config.yaml's)")
     args = p.parse_args()
     results = asyncio.run(run(args))
     print(table(results))

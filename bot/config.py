@@ -244,6 +244,7 @@ class DatabaseConfig(Section):
     pool_size: int = Field(default=10, ge=1)
     batch_max: int = Field(default=64, ge=1)
     readers: int = Field(default=2, ge=0, le=16)
+    read_apart_ms: float = Field(default=5.0, ge=0)
 
 
 class HandlerConfig(Section):

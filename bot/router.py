@@ -219,12 +219,12 @@ class Router:
                 return self._by_word[key], line[: len(key)], line[len(key) :].strip()
         return None, word, rest.strip()
 
-    def reads_only(self, text: str) -> bool:
-        """Whether typed `text` starts a command that only reads (a guess made before the look-up
-        of the sender: a dialogue in progress still sends the message to the writer)."""
+    def reading_command(self, text: str) -> str | None:
+        """The name of the command that typed `text` starts, if that command only reads (a guess
+        made before the look-up of the sender: a dialogue in progress still sends it to the writer)."""
         first = text.strip().split("\n", 1)[0]
         cmd, _word, _rest = self.split_command(first)
-        return cmd is not None and cmd.reads
+        return cmd.name if cmd is not None and cmd.reads else None
 
     def available_to(self, sender: Sender) -> list[Command]:
         return [c for c in self.commands if c.refusal(sender) is None]

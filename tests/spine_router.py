@@ -86,6 +86,15 @@ def slow(ctx: Context, args: str) -> str:
     return "慢慢地好了"
 
 
+@router.command("慢读", code="slow_read", reads=True)
+def slow_read(ctx: Context, args: str) -> str:
+    """一个很慢的只读命令（测试用）：像一条算很久的查询（占 CPU，不是等待）。"""
+    done = time.thread_time() + float(args or "0.05")
+    while time.thread_time() < done:
+        pass
+    return "读完了"
+
+
 @router.command("计数", code="count")
 def count(ctx: Context, args: str) -> str:
     """记下一次（测试用），回复收到的内容。"""

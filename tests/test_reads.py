@@ -20,7 +20,8 @@ from tests.spine_router import router as spine_router
 
 @pytest.fixture
 async def sbot(make_bot) -> BotKit:  # type: ignore[no-untyped-def]
-    return await make_bot(router=spine_router)
+    # Every command that only reads runs apart here, however quick (read_apart_ms 0).
+    return await make_bot(router=spine_router, database={"read_apart_ms": 0})
 
 
 async def count(bot: BotKit, model: type, **where: str) -> int:
@@ -110,3 +111,24 @@ async def test_a_picture_that_cannot_be_drawn_is_replaced_by_what_to_do(sbot: Bo
     assert await sbot.say("wangfang", "画图 坏") == "图随后就到"
     [said] = await sbot.wait_sent("wangfang")
     assert (said.msgtype, said.body["content"]) == ("text", "没有中文字体，画不出来。")
+
+
+async def test_only_reads_that_have_been_slow_leave_the_writer(make_bot, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    bot = await make_bot(router=spine_router)  # the shipped read_apart_ms: 5
+    if not bot.app.db.reads_apart:
+        pytest.skip("PostgreSQL has no single writer to wait behind")
+    apart: list[str] = []
+    read = bot.app.db.read
+
+    async def counted(fn):  # type: ignore[no-untyped-def]
+        apart.append("read")
+        return await read(fn)
+
+    monkeypatch.setattr(bot.app.db, "read", counted)
+    for _ in range(3):  # quick: handing it to a reader thread would cost more than it saves
+        assert await bot.say("wangfang", "查数") == "记下了 0 次"
+    assert apart == []
+    assert await bot.say("wangfang", "慢读 0.05") == "读完了"  # learnt: it takes 50 ms
+    assert await bot.say("wangfang", "慢读 0.05") == "读完了"
+    assert apart == ["read"]
+    assert bot.app.dispatcher.read_cost["慢读"] > 0.04
