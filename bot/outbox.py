@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 TEXT_LIMIT = 2048  # bytes, for app text and markdown (WeCom truncates or refuses beyond)
 WEBHOOK_MARKDOWN_LIMIT = 4096
 PENDING = ("queued", "sending")
+CLAIM_LOCK = "outbox:claim"  # the advisory lock's key
 
 
 def utcnow() -> datetime:
@@ -597,7 +598,10 @@ class OutboxWorker:
 
     async def drain_once(self, limit: int = 100) -> int:
         """Claim what is due, send it, record the outcomes. Returns how many were attempted."""
-        claimed = await self.db.run(lambda s: self._claim(s, limit))
+        # One claim at a time across processes (PostgreSQL's advisory lock; SQLite has one writer):
+        # two claims moving a target's queue (_WAIT) and taking rows (_TAKE) in different orders
+        # deadlocked under the soak. A claim is a few statements, so waiting for one costs little.
+        claimed = await self.db.run(lambda s: self._claim(s, limit), lock_key=CLAIM_LOCK)
         if not claimed:
             return 0
         gate = asyncio.Semaphore(self.settings.concurrency)

@@ -90,6 +90,15 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OSError)  # ConnectionRefusedError and the like, raised by the driver
 
 
+RETRIES = 3  # attempts of a PostgreSQL transaction that lost a deadlock or a serialization check
+
+
+def retryable(exc: BaseException) -> bool:
+    """A deadlock (40P01) or a serialization failure (40001): the transaction may simply run again."""
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, DBAPIError) and state in ("40P01", "40001")
+
+
 def lock_id(key: str) -> int:
     """A stable signed 64-bit id for an advisory lock."""
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
@@ -219,19 +228,29 @@ class Database:
             return await unit.future  # type: ignore[no-any-return]
         if self._sessions is None:
             raise RuntimeError("database not started")
-        try:
-            async with self._sessions() as session, session.begin():
-                try:
-                    await session.connection()
-                except Exception as exc:  # refused, not yet accepting, starting up…
-                    raise DatabaseUnavailable(f"cannot connect: {exc}") from exc
-                if lock_key is not None:
-                    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id(lock_key)})
-                result = await session.run_sync(fn)
-        except Exception as exc:
-            self._failed(exc)
-            raise
-        return result  # type: ignore[no-any-return]
+        for attempt in range(1, RETRIES + 1):
+            try:
+                async with self._sessions() as session, session.begin():
+                    try:
+                        await session.connection()
+                    except Exception as exc:  # refused, not yet accepting, starting up…
+                        raise DatabaseUnavailable(f"cannot connect: {exc}") from exc
+                    if lock_key is not None:
+                        await session.execute(
+                            text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id(lock_key)}
+                        )
+                    result = await session.run_sync(fn)
+                return result  # type: ignore[no-any-return]
+            except Exception as exc:
+                # PostgreSQL chose this transaction as a deadlock's victim (or a serialization
+                # failure): it was rolled back whole, and a unit is a transaction script whose only
+                # effects are in the database, so running it again is safe.
+                if attempt < RETRIES and retryable(exc):
+                    log.info("transaction retried (%d of %d): %s", attempt, RETRIES, exc.__class__.__name__)
+                    continue
+                self._failed(exc)
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @property
     def reads_apart(self) -> bool:
