@@ -246,29 +246,18 @@ class Outgoing:
 
 def enqueue_card_updates(session: Session, ref: str, label: str) -> int:
     """Grey out the buttons of every card sent about `ref`; cards not yet sent are not sent at all."""
-    cards = (
-        session.execute(
-            select(OutboxMessage).where(
-                OutboxMessage.channel.in_(("app", "aibot")),
-                OutboxMessage.msgtype == "template_card",
-                OutboxMessage.ref == ref,
-            )
-        )
-        .scalars()
-        .all()
-    )
+    conn = session.connection()
+    # A conditional update, not a read then a write: on PostgreSQL a worker may claim the card between
+    # the two, and overwriting its `sending` (or `sent`) with `superseded` would hide a card that was
+    # delivered (the soak on PostgreSQL caught one).
+    conn.execute(_SUPERSEDE, {"card_ref": ref})
     rows = []
-    for card in cards:
-        if card.status in ("queued", "held"):
-            card.status = "superseded"
+    for channel, target, result in conn.execute(_SENT_CARDS, {"card_ref": ref}).all():
+        if channel == "aibot":  # only the clicked one can be updated, in answer to its click
             continue
-        if card.channel == "aibot":  # only the clicked one can be updated, in answer to its click
-            continue
-        code = json.loads(card.result or "{}").get("response_code") if card.status == "sent" else None
+        code = json.loads(result or "{}").get("response_code")
         if code:
-            rows.append(
-                _row("card_update", card.target, "button", {"response_code": code, "label": label}, ref)
-            )
+            rows.append(_row("card_update", target, "button", {"response_code": code, "label": label}, ref))
     return enqueue(session, rows)
 
 
@@ -302,6 +291,17 @@ def enqueue_media_fetch(
 # What the worker may send now, found through indexes so that a long queue costs little to look at:
 # the oldest due row of each target, and rows whose sender's lease ran out.
 _O = OutboxMessage.__table__.c
+_CARDS_OF = (
+    _O.channel.in_(("app", "aibot")),
+    _O.msgtype == "template_card",
+    _O.ref == bindparam("card_ref"),
+)
+_SUPERSEDE = (
+    update(OutboxMessage.__table__)
+    .where(*_CARDS_OF, _O.status.in_(("queued", "held")))
+    .values(status="superseded")
+)
+_SENT_CARDS = select(_O.channel, _O.target, _O.result).where(*_CARDS_OF, _O.status == "sent")
 _DUE = (
     select(_O.channel, _O.target, func.min(_O.id).label("id"))
     .where(
