@@ -297,17 +297,20 @@ class Dispatcher:
             return stored
 
     def _record_read(self, session: Session, incoming: Incoming, read: Read, deadline: Deadline) -> Handled:
-        passive, rows = read.passive, list(read.rows)
-        via_outbox = False
+        # The same way out as a handler's pushes (`Context.out`): quiet hours decided in `flush`.
+        out = outbox.Outgoing(
+            session,
+            quiet=outbox.QuietRule(self.config, read.now, answering=incoming.sender),
+            channel=self.config.personal_channel,
+        )
+        passive, via_outbox = read.passive, False
         if passive is not None and not deadline.claim_passive():
             via_outbox = True
             if passive.text:
-                rows[:0] = outbox.reply_rows(
-                    incoming.sender, Text(passive.text), channel=self.config.personal_channel
-                )
+                out.send(incoming.sender, Text(passive.text))
             passive = None
-        outbox.QuietRule(self.config, read.now, answering=incoming.sender).hold(session, rows)
-        enqueued = outbox.enqueue(session, rows)
+        out.pending += read.rows
+        enqueued = out.flush()
         self._insert_inbox(session, incoming, read.now, read.command, passive, via_outbox)
         return Handled(passive, enqueued=enqueued, command=read.command)
 
