@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from contextlib import aclosing
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -69,6 +69,13 @@ def test_steps_are_ordered_in_time_and_none_lies_in_the_future() -> None:
     times = [at for at, _ in placed]
     assert times == sorted(times) and times[-1] < now and len(set(times)) == 3
     assert times[0] == datetime(2026, 11, 28, 17, 0, tzinfo=SHANGHAI)
+    just_after_midnight = datetime(2026, 12, 1, 0, 2, tzinfo=SHANGHAI)  # the new month is two minutes old
+    placed = timeline(steps, just_after_midnight)
+    times = [at for at, _ in placed]
+    assert [s.who for _, s in placed] == ["zhoujie", "zhangwei", "wangfang"]
+    assert times == sorted(times) and len(set(times)) == 3
+    assert times[0].date() == date(2026, 11, 29) and times[-1] < just_after_midnight
+    assert all(at.date() == date(2026, 12, 1) for at in times[1:])  # today's steps stay in today
     with pytest.raises(ValueError):
         Step("wangfang", 0, "9点", say="帮助")
     with pytest.raises(ValueError):

@@ -112,15 +112,19 @@ def timeline(steps: Iterable[Step], now: datetime) -> list[tuple[datetime, Step]
     """The steps with their times, in time order (stable for equal times), all before `now`.
 
     A script is written once, but runs at any hour: steps of today that lie ahead are moved back to
-    just before `now`, in order, so nothing is dated in the future.
+    just before `now`, in order, `GAP` apart, or closer if that is what keeps them within today (so
+    a demo opened just after midnight on the 1st still has today's points in the new month).
     """
     ordered = sorted(((s.when(now), s) for s in steps), key=lambda pair: pair[0])
+    ahead = sum(1 for at, _ in ordered if at >= now)
+    midnight = datetime.combine(now.date(), clock_time(0), tzinfo=now.tzinfo)
+    gap = min(GAP, (now - midnight) / (ahead + 1)) if ahead else GAP
     placed: list[tuple[datetime, Step]] = []
-    latest = now - GAP
+    latest = now - gap
     for at, step in reversed(ordered):
         at = min(at, latest)
         placed.append((at, step))
-        latest = at - GAP
+        latest = at - gap
     placed.reverse()
     return placed
 
