@@ -15,7 +15,7 @@ import io
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -149,6 +149,11 @@ class Matrix:
     expired: Sequence[Sequence[bool]]  # [person][post]: the level lapsed (drawn grey, not counted)
     coverage: Sequence[str]  # per post, e.g. "3/4"
     short: Sequence[bool]  # per post: fewer qualified than the ideal number
+
+    def data(self) -> dict[str, Any]:
+        """The fields as they are, for `Image.drawn` (already JSON: `dataclasses.asdict` would deep-copy
+        every cell, 16 ms for a team of 200)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def iluo_matrix(m: Matrix) -> bytes:
@@ -325,7 +330,7 @@ def bar_chart(title: str, subtitle: str, bars: Sequence[Bar], note: str = "") ->
 
 @renderer("iluo_matrix")
 def _draw_iluo_matrix(data: dict[str, Any]) -> bytes:
-    """The 多能工训练表 drawn when it is sent (`Image.drawn(..., "iluo_matrix", asdict(matrix))`)."""
+    """The 多能工训练表 drawn when it is sent (`Image.drawn(..., "iluo_matrix", matrix.data())`)."""
     return iluo_matrix(Matrix(**data))
 
 

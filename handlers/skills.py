@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -731,9 +732,16 @@ def matrix_of(config: SkillsConfig, title: str, rows: list[store.Row]) -> charts
     )
 
 
+NAMES_UP_TO = 30  # people in a group whose 技能 table names everyone; a bigger one gets counts
+
+
 def matrix_text(config: SkillsConfig, title: str, rows: list[store.Row]) -> str:
     """The compact table for chat, one line per post (a phone cannot align a people × posts grid):
-    qualified/ideal, then everyone holding a level there with its symbol, highest first."""
+    qualified/ideal, then everyone holding a level there with its symbol, highest first. A group of
+    more than `NAMES_UP_TO` would make a page of names: it gets how many hold each level, and the
+    names are in the picture that follows."""
+    if len(rows) > NAMES_UP_TO:
+        return _counts_text(config, title, rows)
     lines = [f"{title}（●O ◕U ◑L ◔I ⊘过期；合格/理想人数，U/O 计入）："]
     for c in coverage(config, rows):
         holders = sorted(
@@ -746,6 +754,21 @@ def matrix_text(config: SkillsConfig, title: str, rows: list[store.Row]) -> str:
         flag = " ⚠" if len(c.qualified) < c.post.ideal_qualified else ""
         lines.append(
             f"{c.post.name} {len(c.qualified)}/{c.post.ideal_qualified}{flag}：{shown.strip() or '无人'}"
+        )
+    return "\n".join(lines)
+
+
+def _counts_text(config: SkillsConfig, title: str, rows: list[store.Row]) -> str:
+    """`matrix_text` for a big group: per post, qualified/ideal and how many hold each level."""
+    lines = [f"{title}（{len(rows)} 人，名单见下图；合格/理想人数，U/O 计入）："]
+    for c in coverage(config, rows):
+        held = Counter(r.levels.get(c.post.name, "0") for r in rows)
+        lapsed = sum(1 for r in rows if c.post.name in r.expired)
+        counts = [f"{SYMBOLS[lvl]}{lvl} {held[lvl]}" for lvl in ("O", "U", "L", "I") if held[lvl]]
+        counts += [f"{EXPIRED_SYMBOL}过期 {lapsed}"] if lapsed else []
+        flag = " ⚠" if len(c.qualified) < c.post.ideal_qualified else ""
+        lines.append(
+            f"{c.post.name} {len(c.qualified)}/{c.post.ideal_qualified}{flag}：{' · '.join(counts) or '无人'}"
         )
     return "\n".join(lines)
 
@@ -835,7 +858,7 @@ def skills(ctx: Context, member: Sender, args: str) -> list[Reply] | str:
         except charts.ChartError as problem:
             return [Text(matrix_text(config, heading, rows)), Text(str(problem))]
         # Drawn by the outbox as it sends it: the handler's transaction does not wait for the picture.
-        picture = Image.drawn(f"{heading}.png", "iluo_matrix", asdict(matrix_of(config, heading, rows)))
+        picture = Image.drawn(f"{heading}.png", "iluo_matrix", matrix_of(config, heading, rows).data())
         return [Text(matrix_text(config, heading, rows)), picture]
     try:
         who = parse_member(word, ctx)

@@ -264,6 +264,28 @@ async def test_the_team_matrix_comes_as_a_table_and_a_picture(sbot: BotKit):
     assert "甲班多能工训练表" in await sbot.say("zhangwei", "技能 甲班")
 
 
+async def test_a_big_team_gets_counts_per_post_and_the_names_in_the_picture(sbot: BotKit):
+    header = ",".join(MEMBER_HEADER + ["post"])
+    people = "\n".join(f"w{i:02d},工人{i:02d},第一党支部,甲班,第一党小组,,群众,,切叶丝岗" for i in range(30))
+    levels = "\n".join(f"w{i:02d},切叶丝岗,{'OULI'[i % 4]}" for i in range(30))
+    report = await sbot.query(lambda s: import_members(s, f"{header}\n{people}\n", actor="test"))
+    assert not report.problems
+    report = await sbot.query(
+        lambda s: import_levels(s, sbot.app.config, f"userid,skill,level\n{levels}\n", actor="test")
+    )
+    assert not report.problems
+    reply = await sbot.say("zhoujie", "技能 班组")
+    team = reply.splitlines()
+    assert team[0].startswith("甲班多能工训练表（") and "人，名单见下图" in team[0]
+    assert "切叶丝岗 17/4：●O 9 · ◕U 8 · ◑L 8 · ◔I 8" in team  # 赵磊 O, 王芳 L, 陈静 I and the thirty
+    assert "气流烘丝岗 0/4 ⚠：无人" in team
+    assert "工人" not in reply and "赵磊" not in reply
+    await sbot.drain()
+    [image] = sbot.sent_to("zhoujie", "image")
+    picture = PILImage.open(io.BytesIO(sbot.fake.media(image.body["media_id"])[0]))
+    assert picture.height > 30 * 20  # a row per person
+
+
 async def test_gaps_list_short_posts_single_points_and_people_below_target(sbot: BotKit):
     reply = await sbot.say("zhoujie", "技能 缺口")
     assert reply.startswith("甲班技能缺口")
