@@ -795,7 +795,13 @@ def attendance_sheet(session: Session, config: Config, scope: Scope) -> Sheet:
 # -- the quarterly 党建考评 --------------------------------------------------------------------------
 
 
-@assessment_component("activity_attendance", "活动出勤率", unit="%")
+def closed_for_assessment(session: Session, config: Config, period: Period) -> int:
+    """The quarter's activities whose sign-in has closed by now: attendance moves when this does."""
+    lo, hi = period.bounds(config.tz)
+    return store.closed_count(session, lo, hi, min(datetime.now(config.tz), hi))
+
+
+@assessment_component("activity_attendance", "活动出勤率", unit="%", moves_with=closed_for_assessment)
 def attendance_for_assessment(session: Session, config: Config, period: Period) -> dict[int, float]:
     """Present / expected over the quarter's activities whose sign-in has closed (approved leave and
     the organiser are not expected)."""

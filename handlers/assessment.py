@@ -11,7 +11,9 @@ installed) is shown as 未接入, and the weights of the others are rescaled so 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -30,6 +32,7 @@ from handlers.ledger import fmt, signed, x100
 from handlers.periods import Period, looks_like_period, parse_period, period_of, relative
 from handlers.rankings import branch_assessment, branch_scores, competition_ranks
 from storage import assessment as store
+from storage import generations
 from storage import items as item_store
 from storage.assessment import AssessmentAddition
 from storage.items import Item
@@ -40,6 +43,7 @@ from storage.vocabulary import ItemState, Role
 router = Router("assessment")
 
 ComponentFunc = Callable[[Session, Config, Period], dict[int, float]]
+MovesFunc = Callable[[Session, Config, Period], Hashable]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,20 +52,27 @@ class Component:
     label: str
     unit: str
     compute: ComponentFunc
+    moves_with: MovesFunc | None = None
 
 
 COMPONENTS: dict[str, Component] = {}
 
 
-def assessment_component(key: str, label: str, unit: str = "") -> Callable[[ComponentFunc], ComponentFunc]:
+def assessment_component(
+    key: str, label: str, unit: str = "", *, moves_with: MovesFunc | None = None
+) -> Callable[[ComponentFunc], ComponentFunc]:
     """Register a component of the 党建考评: `func(session, config, quarter)` → {branch id: value}.
 
-    Rates (attendance, coverage, quota) return a fraction 0–1; counts and points return the number."""
+    Rates (attendance, coverage, quota) return a fraction 0–1; counts and points return the number.
+    The component may read only the tables of `storage.generations.WATCHED["assessment"]`: a result is
+    reused until one of them changes. If its value also changes with the clock (attendance counts the
+    activities whose sign-in has closed), `moves_with(session, config, quarter)` returns something
+    cheap that differs whenever the clock has changed the value."""
 
     def register(func: ComponentFunc) -> ComponentFunc:
         if key in COMPONENTS:
             raise ValueError(f"assessment component {key!r} registered twice")
-        COMPONENTS[key] = Component(key, label, unit, func)
+        COMPONENTS[key] = Component(key, label, unit, func, moves_with)
         return func
 
     return register
@@ -133,9 +144,45 @@ def combine(
     ]
 
 
+# Computed scores under the generation token they were read at (`storage.generations`): at 10,000
+# members a quarter's 党建考评 reads every member's total and skill level, about 80 ms, and 排行 支部
+# needs two quarters (this one, and the last for the arrows). Tokens are random, so one table serves
+# every connection and every database this process opens: two databases never share a token.
+_KEPT: OrderedDict[Hashable, list[BranchScore]] = OrderedDict()
+_KEPT_LOCK = threading.Lock()  # reader threads and the writer share it
+KEEP = 8  # results kept (a few quarters under their latest tokens)
+
+
 def assess(session: Session, config: Config, period: Period) -> list[BranchScore]:
-    """The 党建考评 of every branch for a quarter, by the configured rule."""
+    """The 党建考评 of every branch for a quarter, by the configured rule; reused while no table it
+    reads has changed (and, for components that move with the clock, while the clock has not moved
+    them)."""
     weights = AssessmentConfig.of(config).components
+    made = generations.token(session, generations.ASSESSMENT)  # taken before any of the data is read
+    if made is None:
+        return _assess(session, config, period, weights)
+    moved = tuple(
+        COMPONENTS[w.key].moves_with(session, config, period)  # type: ignore[misc]
+        for w in weights
+        if w.key in COMPONENTS and COMPONENTS[w.key].moves_with is not None
+    )
+    key = (made, id(config), period.key, moved)
+    with _KEPT_LOCK:
+        found = _KEPT.get(key)
+        if found is not None:
+            _KEPT.move_to_end(key)
+            return list(found)
+    scores = _assess(session, config, period, weights)
+    with _KEPT_LOCK:
+        _KEPT[key] = scores
+        while len(_KEPT) > KEEP:
+            _KEPT.popitem(last=False)
+    return list(scores)
+
+
+def _assess(
+    session: Session, config: Config, period: Period, weights: Sequence[Weighted]
+) -> list[BranchScore]:
     values = {
         w.key: COMPONENTS[w.key].compute(session, config, period) for w in weights if w.key in COMPONENTS
     }

@@ -329,6 +329,18 @@ class BranchAttendance:
         return self.present / self.expected if self.expected else 0.0
 
 
+def closed_count(session: Session, lo: datetime, hi: datetime, now: datetime) -> int:
+    """How many activities that started in [lo, hi) had their sign-in closed before `now`: what moves
+    `branch_attendance` as time passes, with no change to any table (it only grows with `now`)."""
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Activity)
+            .where(_ACT.starts_at >= lo, _ACT.starts_at < hi, _ACT.closes_at <= now)
+        ).scalar_one()
+    )
+
+
 def branch_attendance(
     session: Session, lo: datetime, hi: datetime, now: datetime
 ) -> dict[int, BranchAttendance]:

@@ -1,3 +1,13 @@
 """Imports every table module so that SQLModel.metadata is complete (for Alembic and tests)."""
 
-from storage import activities, assessment, items, models, points, projects, publicity, skills  # noqa: F401
+from storage import (  # noqa: F401
+    activities,
+    assessment,
+    generations,
+    items,
+    models,
+    points,
+    projects,
+    publicity,
+    skills,
+)

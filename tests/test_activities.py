@@ -296,6 +296,39 @@ async def test_branch_attendance_rate_for_the_assessment(bot: BotKit, clock):
     assert list(figures) == [first]
 
 
+async def test_the_kept_assessment_moves_when_a_sign_in_closes_though_no_table_changed(
+    bot: BotKit, clock, monkeypatch: pytest.MonkeyPatch
+):
+    import handlers.activities
+    from handlers.assessment import assess
+    from storage.people import branch_id
+
+    clock(0, 9, 0)
+    number, code = await announce(bot)
+    clock(1, 19, 20)
+    for userid in ("wangfang", "sunli"):
+        await bot.say(userid, f"签到 {code}")
+    first = await bot.query(lambda s: branch_id(s, "第一党支部"))
+    q = period_of("quarter", datetime(2026, 12, 2).date())
+    real = datetime
+
+    async def attendance(moment: datetime) -> float | None:
+        def read(s):  # type: ignore[no-untyped-def]
+            class At(real):
+                @classmethod
+                def now(cls, tz=None):  # type: ignore[no-untyped-def, override]
+                    return moment
+
+            monkeypatch.setattr(handlers.activities, "datetime", At)
+            [score] = [b for b in assess(s, bot.app.config, q) if b.branch_id == first]
+            return next(p.value for p in score.parts if p.key == "activity_attendance")
+
+        return await bot.query(read)
+
+    assert await attendance(clock(1, 20, 0)) == 0.0  # sign-in still open: not counted yet
+    assert round(await attendance(clock(1, 21, 5)), 3) == round(2 / 7, 3)  # closed: 2 of 7 invited
+
+
 async def test_a_report_more_than_a_day_late_is_not_sent(bot: BotKit, clock):
     clock(0, 9, 0)
     number, _code = await announce(bot)

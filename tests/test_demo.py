@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 import handlers
 from bot.config import parse_config
@@ -141,6 +141,43 @@ async def test_local_mode_opens_with_weeks_of_history(seeded: LocalKit) -> None:
         posted = await next_event(stream, "webhook", group="制丝车间群")
     assert "个人积分排行" in posted["body"]["content"]
     assert len(re.findall(r"分", posted["body"]["content"])) >= 3
+
+
+async def test_the_assessment_reads_only_the_tables_whose_changes_move_its_token(seeded: LocalKit) -> None:
+    """A kept 党建考评 is exact only if every table it reads is watched (storage/generations.py): read
+    the demo's two quarters with every practice's data in them and compare."""
+    from sqlmodel import SQLModel
+
+    from handlers.assessment import AssessmentConfig, _assess
+    from handlers.periods import period_of, previous
+    from storage.generations import ASSESSMENT, WATCHED
+
+    config = seeded.app.config
+    quarter = period_of("quarter", datetime.now(SHANGHAI).date())
+    weights = AssessmentConfig.of(config).components
+
+    def read(session: Any) -> set[str]:
+        seen: list[str] = []
+        engine, mine = session.get_bind(), session.connection()
+
+        def listener(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if conn is mine:  # not the outbox worker's, which shares the engine on PostgreSQL
+                seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            for period in (quarter, previous(quarter)):
+                assert _assess(session, config, period, weights)
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        names = set(SQLModel.metadata.tables)
+        return {n for sql in seen for n in names if re.search(rf"\b{n}\b", sql)}
+
+    read_tables = await seeded.app.db.run(read)
+    assert {"member_totals", "skill_levels", "activities", "attendances", "article_publications"} <= (
+        read_tables
+    )
+    assert read_tables <= set(WATCHED[ASSESSMENT])
 
 
 async def test_a_pending_card_can_be_clicked_from_the_page(seeded: LocalKit) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
 
 from handlers.assessment import combine, rescale_factor
 from handlers.assessment_config import Weighted
@@ -153,6 +153,38 @@ async def test_a_misspelt_member_gets_a_did_you_mean_and_nothing_is_saved(bot: B
     reply = await bot.say("zhangwei", f"项目 #{project}\n成员：王芳、周洁\n里程碑：{later(bot, 9)} 测量")
     assert reply.startswith("没有保存：找不到成员「周洁」。你是不是想写：") and "周杰" in reply
     assert await count(bot, ProjectMember) == 0 and await count(bot, Milestone) == 0
+
+
+def statements(bot: BotKit) -> list[str]:
+    """Every SQL statement the bot runs from now on, on any of its engines (writer and readers)."""
+    seen: list[str] = []
+    db = bot.app.db
+    engines = [db.sync_engine, db.read_engine, db.async_engine.sync_engine if db.async_engine else None]
+    for engine in {e for e in engines if e is not None}:
+        event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    return seen
+
+
+async def test_the_assessment_is_reused_until_a_table_it_reads_changes(bot: BotKit):
+    await bot.say("zhangwei", "加分 王芳 A04 5 国庆保产")
+    seen = statements(bot)
+    first = await bot.say("liqiang", "考评")
+    computed = len(seen)
+    assert first == await bot.say("liqiang", "考评")
+
+    def components(sql: list[str]) -> list[str]:  # the averages' and the coverage's reads
+        return [s for s in sql if "FROM member_totals" in s or "FROM skill_levels" in s]
+
+    assert len(components(seen[:computed])) >= 2
+    assert components(seen[computed:]) == []  # the second time, none of it ran again
+
+    await bot.say("zhangwei", "加分 孙丽 A04 5 国庆保产")  # a ledger line: 第一党支部's average moves
+    after = await bot.say("liqiang", "考评")
+    assert after != first and "党员人均积分" in after
+    await bot.query(
+        lambda s: s.execute(text("UPDATE members SET political_status = '群众' WHERE userid = 'sunli'"))
+    )
+    assert await bot.say("liqiang", "考评") != after  # a plain UPDATE outside the bot's code moves it too
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,78 @@
+"""Generations: a token per topic that the database itself replaces whenever a table the topic is
+computed from changes, so that a computed result can be kept until its inputs change.
+
+A topic (`ASSESSMENT`, the quarterly 党建考评) names the tables it reads in `WATCHED`. Migration 0011
+puts a trigger on each of them that writes a fresh random token into the topic's row of
+`generations`, in the same transaction as the change: on SQLite after every inserted, updated or
+deleted row, on PostgreSQL once per statement. Because the database does it, nothing escapes it: ORM
+flushes, Core statements, the command line, a second bot process, an administrator's psql.
+
+A reader takes the token *before* it reads the data (`token`), and may reuse what it computed under
+the same token. Three properties make that exact:
+
+- a change and its new token commit together, so whoever sees the change sees the new token;
+- the token is random, not a counter, so a transaction that rolled back cannot hand its token to a
+  later one with different data;
+- data read after the token is at least as new as the token, so a result kept under a token is
+  never older than what that token promises.
+
+`items` is watched only for a change of `status` (and deletion): claims insert items all day, and a
+pending item counts in no topic until it is decided, which updates its status.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, bindparam, select
+from sqlalchemy.orm import Session
+from sqlmodel import Field, SQLModel
+
+
+class Generation(SQLModel, table=True):
+    """The current token of one topic; written by triggers only (see the module docstring)."""
+
+    __tablename__ = "generations"
+    topic: str = Field(primary_key=True)
+    token: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+ASSESSMENT = "assessment"
+
+# Topic → the tables its results are computed from. Migration 0011 creates the triggers from this
+# list as it was then; a table added here needs a migration that adds its triggers.
+# tests/test_demo.py checks, on the demo's history, that the 党建考评 reads no other table.
+WATCHED: dict[str, tuple[str, ...]] = {
+    ASSESSMENT: (
+        "activities",
+        "activity_leaves",
+        "article_authors",
+        "article_publications",
+        "articles",
+        "assessment_additions",
+        "attendances",
+        "branch_totals",
+        "branches",
+        "items",  # status changes and deletions only
+        "member_roles",
+        "member_totals",
+        "members",
+        "modules",
+        "point_entries",
+        "project_closing_shares",
+        "project_closings",
+        "projects",
+        "skill_levels",
+        "teams",
+    ),
+}
+STATUS_ONLY = {"items": "status"}  # tables watched for a change of one column only
+
+_TOKEN = select(Generation.__table__.c.token).where(  # type: ignore[attr-defined]
+    Generation.__table__.c.topic == bindparam("topic")  # type: ignore[attr-defined]
+)
+
+
+def token(session: Session, topic: str) -> int | None:
+    """The topic's current token; None when its row is missing (no watched table has changed since the
+    database was created or emptied), in which case nothing may be reused."""
+    found = session.connection().execute(_TOKEN, {"topic": topic}).scalar()
+    return int(found) if found is not None else None
