@@ -264,6 +264,8 @@ class OutboxConfig(Section):
     per_member_per_hour: int = Field(default=1000, ge=1)
     per_webhook_per_minute: int = Field(default=20, ge=1)
     request_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Processes drawing pictures (Image.drawn) beside the bot; 0 draws them in a thread of the bot.
+    draw_processes: int = Field(default=1, ge=0, le=8)
     # The group robot told when app messages cannot be sent at all (robots need no access token).
     alert_group: str = ""
 

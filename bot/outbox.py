@@ -134,10 +134,10 @@ def image_payload(image: Image) -> dict[str, Any]:
     return {"filename": image.filename, "data": base64.b64encode(image.data).decode()}
 
 
-async def image_bytes(payload: dict[str, Any]) -> bytes:
-    """The picture of an image row: drawn now (in a thread) if the row says what to draw."""
+async def image_bytes(payload: dict[str, Any], drawer: pictures.Drawer) -> bytes:
+    """The picture of an image row: drawn now (by `drawer`) if the row says what to draw."""
     if "drawing" in payload:
-        return await pictures.draw(payload["drawing"], payload["input"])
+        return await drawer.draw(payload["drawing"], payload["input"])
     return base64.b64decode(payload["data"])
 
 
@@ -566,6 +566,7 @@ class OutboxWorker:
         # The AI bot's long connection (bot/aibot), when configured: its rows are claimed only by the
         # process that holds the connection; the others leave them in the table for it.
         self.aibot: AibotChannel | None = None
+        self.drawer = pictures.Drawer(self.settings.draw_processes)
 
     def wake(self) -> None:
         self._wake.set()
@@ -580,6 +581,7 @@ class OutboxWorker:
         if self._task is not None:
             await self._task
             self._task = None
+        self.drawer.close()
 
     async def _loop(self) -> None:
         while not self._stopping:
@@ -868,7 +870,7 @@ class OutboxWorker:
         if c.channel == "app":
             if c.msgtype in ("file", "image"):
                 try:
-                    data = await image_bytes(c.payload)
+                    data = await image_bytes(c.payload, self.drawer)
                 except pictures.PictureError as problem:  # e.g. no CJK font: say so in its place
                     await self.client.send_message(c.target, "text", {"content": str(problem)})
                     return None
@@ -884,7 +886,7 @@ class OutboxWorker:
                 raise LookupError(f"group {c.target!r} is not configured")
             if c.msgtype == "image":  # group robots take the picture itself, base64 with its md5
                 try:
-                    data = await image_bytes(c.payload)
+                    data = await image_bytes(c.payload, self.drawer)
                 except pictures.PictureError as problem:
                     await self.client.webhook_send(group.webhook, "text", {"content": str(problem)})
                     return None

@@ -1,7 +1,8 @@
 """Generations: a token per topic that the database itself replaces whenever a table the topic is
 computed from changes, so that a computed result can be kept until its inputs change.
 
-A topic (`ASSESSMENT`, the quarterly 党建考评) names the tables it reads in `WATCHED`. Migration 0011
+A topic (`ASSESSMENT`, the quarterly 党建考评; `TOTALS`, the members' period totals that places are
+counted from) names the tables it reads in `WATCHED`. Migration 0011
 puts a trigger on each of them that writes a fresh random token into the topic's row of
 `generations`, in the same transaction as the change: on SQLite after every inserted, updated or
 deleted row, on PostgreSQL once per statement. Because the database does it, nothing escapes it: ORM
@@ -36,6 +37,7 @@ class Generation(SQLModel, table=True):
 
 
 ASSESSMENT = "assessment"
+TOTALS = "totals"
 
 # Topic → the tables its results are computed from. Migration 0011 creates the triggers from this
 # list as it was then; a table added here needs a migration that adds its triggers.
@@ -63,6 +65,7 @@ WATCHED: dict[str, tuple[str, ...]] = {
         "skill_levels",
         "teams",
     ),
+    TOTALS: ("member_totals",),  # the places behind 排行's arrows and 我的's rank (storage/rankings.py)
 }
 STATUS_ONLY = {"items": "status"}  # tables watched for a change of one column only
 

@@ -6,10 +6,13 @@ It stands in for the domain handlers so that the framework is tested on its own 
 from __future__ import annotations
 
 import io
+import multiprocessing
+import os
 import time
 from datetime import date
 
 from PIL import Image as PILImage
+from PIL.PngImagePlugin import PngInfo
 from sqlalchemy import insert, text
 
 from bot.context import Context, Sender
@@ -126,9 +129,23 @@ def tally(ctx: Context, args: str) -> list[Text | Markdown]:
 
 @renderer("spine_square")
 def _square(data: dict[str, object]) -> bytes:
+    """A red square; the PNG's `pid` and `nice` texts say which process drew it, at what priority."""
     buffer = io.BytesIO()
-    PILImage.new("RGB", (int(str(data["side"])), int(str(data["side"]))), "#c8102e").save(buffer, "PNG")
+    info = PngInfo()
+    info.add_text("pid", str(os.getpid()))
+    info.add_text("nice", str(os.nice(0)))
+    side = int(str(data["side"]))
+    PILImage.new("RGB", (side, side), "#c8102e").save(buffer, "PNG", pnginfo=info)
     return buffer.getvalue()
+
+
+@renderer("spine_crash")
+def _crash(data: dict[str, object]) -> bytes:
+    """Kills the drawing process it runs in (as a segfault in a C library would); in the bot's own
+    process it draws the square."""
+    if multiprocessing.parent_process() is not None:
+        os._exit(3)
+    return _square(data)
 
 
 @renderer("spine_broken")
@@ -138,6 +155,6 @@ def _broken(data: dict[str, object]) -> bytes:
 
 @router.command("画图", code="draw", reads=True)
 def draw(ctx: Context, args: str) -> list[Text | Image]:
-    """回复一句话和一张稍后画出的图（测试用）；「画图 坏」画不出来。"""
-    name = "spine_broken" if args == "坏" else "spine_square"
+    """回复一句话和一张稍后画出的图（测试用）；「画图 坏」画不出来，「画图 崩」让画图的进程崩溃。"""
+    name = {"坏": "spine_broken", "崩": "spine_crash"}.get(args, "spine_square")
     return [Text("图随后就到"), Image.drawn("方块.png", name, {"side": 40})]

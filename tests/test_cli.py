@@ -215,6 +215,54 @@ async def test_killed_with_messages_queued_each_is_delivered_once_after_restart(
             assert proc.wait(timeout=20) == 0
 
 
+def children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+async def test_the_served_bot_draws_pictures_in_one_spawned_process_not_a_second_bot(
+    tmp_path: Path, database_url: str, fake: FakeWeCom, http: aiohttp.ClientSession
+):
+    assert fake.base_url
+    port = free_port()
+    cfg = write_config(tmp_path / "config.yaml", database_url, fake.base_url, server={"port": port})
+    assert bot_cli("members", "import", str(CAST), config=cfg).returncode == 0
+    config = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+    side = WeComSide(
+        token=config["wecom"]["token"],
+        encoding_aes_key=config["wecom"]["encoding_aes_key"],
+        corp_id=config["wecom"]["corp_id"],
+        agent_id=config["wecom"]["agent_id"],
+    )
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [PY, "-m", "bot", "--config", str(cfg), "serve"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        await wait_healthy(http, url, proc)
+        assert children(proc.pid) == []  # started on the first picture, not before
+        for n in (1, 2):
+            d = await side.deliver(http, url + "/wecom/callback", side.text("zhoujie", "技能 班组"))
+            assert d.status == 200 and d.reply is not None and "多能工训练表" in d.reply.text
+            await fake.wait_for(
+                lambda n=n: len(fake.sent(touser="zhoujie", msgtype="image")) >= n, timeout=20
+            )
+        # One process drew both pictures and is still there, beside multiprocessing's resource tracker.
+        started = {
+            c: Path(f"/proc/{c}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            for c in children(proc.pid)
+        }
+        assert len(started) == 2, started
+        assert all("multiprocessing" in c and " serve" not in c for c in started.values()), started
+        assert sum("spawn_main" in c for c in started.values()) == 1, started
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    assert proc.stderr is not None and "died" not in proc.stderr.read().decode()
+
+
 @pytest.mark.skipif(bool(PG_URL), reason="checks the SQLite file directly")
 def test_sqlite_database_file_is_in_wal_mode(cfg: Path, database_url: str):
     assert bot_cli("db", "upgrade", config=cfg).returncode == 0

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from datetime import datetime, time, timedelta
 
+from sqlalchemy import text
+
 from bot.config import parse_config
 from handlers.periods import parse_period, period_of, previous
 from handlers.rankings import broadcast_result
 from tests.kit import BotKit, quiet_schedules, shipped_config
 from tests.test_points import add_members, approve, claim, today
+from tests.test_projects import statements
 
 
 def ranked(reply: str) -> list[tuple[int, str, str, str]]:
@@ -289,3 +292,26 @@ def test_the_broadcast_result_says_in_a_sentence_what_was_posted():
     assert broadcast_result(config, "previous_week", week, "", ["branch_average"], ["党总支群"]) == (
         "已把上周（2026年第48周）的支部人均积分排行发到 1 个群：党总支群。"
     )
+
+
+async def test_places_are_read_once_per_change_of_the_totals(bot: BotKit):
+    """排行's arrows and 我的's rank come from standings kept until `member_totals` changes
+    (storage/rankings.py, storage/generations.py): a second ask reads no totals, any change is seen."""
+    await award(bot, "zhangwei", "王芳", "A04", 3)
+    await award(bot, "zhangwei", "赵磊", "A04", 5)
+    seen = statements(bot)
+
+    def standings_read() -> int:
+        return sum("member_totals.branch_id, member_totals.points_x100" in s for s in seen)
+
+    assert "排名：第一党支部第 2 名（共 2 人）、全车间第 2 名（共 2 人）" in await bot.say("wangfang", "我的")
+    read = standings_read()
+    assert read >= 1
+    assert "全车间第 2 名（共 2 人）" in await bot.say("wangfang", "我的")
+    assert standings_read() == read  # kept: nothing changed
+    # A change made outside the bot's code (an operator's UPDATE) still moves the token, and the place.
+    await bot.query(
+        lambda s: s.execute(text("UPDATE member_totals SET points_x100 = 900 WHERE points_x100 = 300"))
+    )
+    assert "排名：第一党支部第 1 名（共 2 人）、全车间第 1 名（共 2 人）" in await bot.say("wangfang", "我的")
+    assert standings_read() > read

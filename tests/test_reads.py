@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import threading
 
 import pytest
@@ -12,6 +13,7 @@ from PIL import Image as PILImage
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import OperationalError
 
+from bot.pictures import NICENESS
 from storage.database import Database, ReadOnly
 from storage.models import AuditLog, InboxEntry, OutboxMessage
 from tests.kit import BotKit
@@ -105,6 +107,32 @@ async def test_a_picture_is_drawn_by_the_outbox_after_the_answer(sbot: BotKit):
     # What the outbox kept is what to draw, not the picture.
     rows = await sbot.query(lambda s: s.execute(select(OutboxMessage.payload)).scalars().all())
     assert ['"drawing": "spine_square"' in r for r in rows] == [True]
+
+
+async def drawn_by(bot: BotKit, userid: str, nth: int = 1, what: str = "pid") -> int:
+    """The process id (or niceness) written into the `nth` picture `userid` receives."""
+    image = (await bot.wait_sent(userid, count=nth))[nth - 1]
+    data, _ = bot.fake.media(image.body["media_id"])
+    with PILImage.open(io.BytesIO(data)) as picture:
+        return int(picture.text[what])
+
+
+async def test_pictures_are_drawn_in_another_process_and_one_that_dies_is_replaced(sbot: BotKit):
+    assert sbot.app.config.outbox.draw_processes == 1  # the shipped default
+    assert await sbot.say("wangfang", "画图") == "图随后就到"
+    drawer = await drawn_by(sbot, "wangfang")
+    assert drawer != os.getpid()
+    assert await drawn_by(sbot, "wangfang", what="nice") == min(19, os.nice(0) + NICENESS)  # it yields
+    assert await sbot.say("wangfang", "画图 崩") == "图随后就到"  # the drawing process exits mid-picture
+    assert await drawn_by(sbot, "wangfang", 2) == os.getpid()  # drawn in a thread instead, still sent
+    assert await sbot.say("wangfang", "画图") == "图随后就到"
+    assert await drawn_by(sbot, "wangfang", 3) not in (drawer, os.getpid())  # a new process for the next
+
+
+async def test_with_no_drawing_process_pictures_are_drawn_in_a_thread(make_bot):  # type: ignore[no-untyped-def]
+    bot = await make_bot(router=spine_router, outbox={"draw_processes": 0})
+    assert await bot.say("wangfang", "画图") == "图随后就到"
+    assert await drawn_by(bot, "wangfang") == os.getpid()
 
 
 async def test_a_picture_that_cannot_be_drawn_is_replaced_by_what_to_do(sbot: BotKit):

@@ -19,29 +19,31 @@ down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TOPIC = "assessment"
-TABLES = (
-    "activities",
-    "activity_leaves",
-    "article_authors",
-    "article_publications",
-    "articles",
-    "assessment_additions",
-    "attendances",
-    "branch_totals",
-    "branches",
-    "items",
-    "member_roles",
-    "member_totals",
-    "members",
-    "modules",
-    "point_entries",
-    "project_closing_shares",
-    "project_closings",
-    "projects",
-    "skill_levels",
-    "teams",
-)
+TOPICS = {
+    "assessment": (
+        "activities",
+        "activity_leaves",
+        "article_authors",
+        "article_publications",
+        "articles",
+        "assessment_additions",
+        "attendances",
+        "branch_totals",
+        "branches",
+        "items",
+        "member_roles",
+        "member_totals",
+        "members",
+        "modules",
+        "point_entries",
+        "project_closing_shares",
+        "project_closings",
+        "projects",
+        "skill_levels",
+        "teams",
+    ),
+    "totals": ("member_totals",),
+}
 STATUS_ONLY = {"items": "status"}
 
 # A fresh random token, written whether or not the topic's row exists (a database emptied by
@@ -69,6 +71,11 @@ def _events(table: str) -> list[tuple[str, str]]:
     return [("i", "INSERT"), ("u", "UPDATE"), ("d", "DELETE")]
 
 
+def _triggers() -> list[tuple[str, str, str]]:
+    """(topic, table, trigger name stem) for every watched table of every topic."""
+    return [(topic, table, f"gen_{topic}_{table}") for topic, tables in TOPICS.items() for table in tables]
+
+
 def upgrade() -> None:
     op.create_table(
         "generations",
@@ -78,29 +85,27 @@ def upgrade() -> None:
     )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_FUNCTION)
-        for table in TABLES:
+        for topic, table, name in _triggers():
             column = STATUS_ONLY.get(table)
             events = f"UPDATE OF {column} OR DELETE" if column else "INSERT OR UPDATE OR DELETE OR TRUNCATE"
             op.execute(
-                f"CREATE TRIGGER gen_{TOPIC}_{table} AFTER {events} ON {table} "
-                f"FOR EACH STATEMENT EXECUTE FUNCTION bump_generation('{TOPIC}')"
+                f"CREATE TRIGGER {name} AFTER {events} ON {table} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION bump_generation('{topic}')"
             )
         return
-    for table in TABLES:
+    for topic, table, name in _triggers():
         for suffix, event in _events(table):
-            op.execute(
-                f"CREATE TRIGGER gen_{TOPIC}_{table}_{suffix} AFTER {event} ON {table} "
-                f"BEGIN {SQLITE_BUMP.format(topic=TOPIC)} END"
-            )
+            bump = SQLITE_BUMP.format(topic=topic)
+            op.execute(f"CREATE TRIGGER {name}_{suffix} AFTER {event} ON {table} BEGIN {bump} END")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for table in TABLES:
-            op.execute(f"DROP TRIGGER gen_{TOPIC}_{table} ON {table}")
+        for _topic, table, name in _triggers():
+            op.execute(f"DROP TRIGGER {name} ON {table}")
         op.execute("DROP FUNCTION bump_generation()")
     else:
-        for table in TABLES:
+        for _topic, table, name in _triggers():
             for suffix, _ in _events(table):
-                op.execute(f"DROP TRIGGER gen_{TOPIC}_{table}_{suffix}")
+                op.execute(f"DROP TRIGGER {name}_{suffix}")
     op.drop_table("generations")
