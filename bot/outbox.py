@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -134,11 +135,19 @@ def image_payload(image: Image) -> dict[str, Any]:
     return {"filename": image.filename, "data": base64.b64encode(image.data).decode()}
 
 
-async def image_bytes(payload: dict[str, Any], drawer: pictures.Drawer) -> bytes:
-    """The picture of an image row: drawn now (by `drawer`) if the row says what to draw."""
-    if "drawing" in payload:
+async def image_bytes(
+    payload: dict[str, Any], drawer: pictures.Drawer, keep_lease: Callable[[], Awaitable[None]]
+) -> bytes:
+    """The picture of an image row: drawn now (by `drawer`) if the row says what to draw. A picture can
+    take longer than the row's lease (the drawing process yields to the bot on a busy machine), so
+    `keep_lease` runs beside the drawing, renewing it: the row is not claimed and sent a second time."""
+    if "drawing" not in payload:
+        return base64.b64decode(payload["data"])
+    keeper = asyncio.create_task(keep_lease())
+    try:
         return await drawer.draw(payload["drawing"], payload["input"])
-    return base64.b64decode(payload["data"])
+    finally:
+        keeper.cancel()
 
 
 def webhook_rows(group: str, msgtype: str, body: dict[str, Any]) -> list[Row]:
@@ -375,6 +384,17 @@ _SENT_RECENTLY = (
     .group_by(_O.target)
 )
 # Outcomes are written with one executemany per kind of outcome.
+_RENEW = (
+    update(OutboxMessage.__table__)
+    .where(_O.id == bindparam("oid"), _O.status == "sending")
+    .values(lease_until=bindparam("lease"))
+)
+
+
+def _renew(session: Session, renewal: dict[str, Any]) -> None:
+    session.connection().execute(_RENEW, renewal)
+
+
 _MARK_SENT = (
     update(OutboxMessage.__table__)
     .where(_O.id == bindparam("oid"))
@@ -573,6 +593,7 @@ class OutboxWorker:
 
     async def start(self) -> None:
         self._stopping = False
+        self.drawer.warm()
         self._task = asyncio.create_task(self._loop(), name="outbox-worker")
 
     async def stop(self) -> None:
@@ -581,7 +602,6 @@ class OutboxWorker:
         if self._task is not None:
             await self._task
             self._task = None
-        self.drawer.close()
 
     async def _loop(self) -> None:
         while not self._stopping:
@@ -655,6 +675,14 @@ class OutboxWorker:
                     )
         self.observer.config_problems(len(self.problems.active))
         return new
+
+    async def _keep_lease(self, outbox_id: int) -> None:
+        """Renew a row's lease every third of it until cancelled (while its picture is drawn)."""
+        seconds = self.settings.lease_seconds
+        while True:
+            await asyncio.sleep(seconds / 3)
+            renewal = {"oid": outbox_id, "lease": utcnow() + timedelta(seconds=seconds)}
+            await self.db.run(functools.partial(_renew, renewal=renewal))
 
     # -- inside transactions ----------------------------------------------------------------------
 
@@ -870,7 +898,9 @@ class OutboxWorker:
         if c.channel == "app":
             if c.msgtype in ("file", "image"):
                 try:
-                    data = await image_bytes(c.payload, self.drawer)
+                    data = await image_bytes(
+                        c.payload, self.drawer, functools.partial(self._keep_lease, c.id)
+                    )
                 except pictures.PictureError as problem:  # e.g. no CJK font: say so in its place
                     await self.client.send_message(c.target, "text", {"content": str(problem)})
                     return None
@@ -886,7 +916,9 @@ class OutboxWorker:
                 raise LookupError(f"group {c.target!r} is not configured")
             if c.msgtype == "image":  # group robots take the picture itself, base64 with its md5
                 try:
-                    data = await image_bytes(c.payload, self.drawer)
+                    data = await image_bytes(
+                        c.payload, self.drawer, functools.partial(self._keep_lease, c.id)
+                    )
                 except pictures.PictureError as problem:
                     await self.client.webhook_send(group.webhook, "text", {"content": str(problem)})
                     return None

@@ -6,11 +6,16 @@ their renderers (e.g. `handlers/charts.py`); the runtime knows them only by name
 
 A big picture is real work (a 200-person 多能工训练表 is 720 × 6,190 pixels: about 180 ms, most of it
 compressing the PNG), and a thread of the bot's own process would take it from the one interpreter
-lock that every message needs. So the drawer hands it to a separate process (`outbox.draw_processes`,
-started on the first picture with the `spawn` method, so no thread or connection of the bot is copied
-into it, and at a lower priority, `NICENESS`, so that on a busy machine the kernel serves the bot
-first). If that process dies, the picture is drawn in a thread instead and a new process is started
+lock that every message needs. So the drawer hands it to a separate process (`outbox.draw_processes`),
+started in the background as the outbox starts (`Drawer.warm`: it takes about 2 s, which the first
+picture should not wait for while its row's lease runs), with the `spawn` method so that no thread or
+connection of the bot is copied into it, and at a lower priority (`NICENESS`) so that on a busy
+machine the kernel serves the bot first. The process serves every application of the Python process
+and ends with it. If it dies, the picture is drawn in a thread instead and a new process is started
 for the next one; 0 processes draws every picture in a thread.
+
+A program that starts the bot from a script of its own must guard it with `if __name__ ==
+"__main__":` (as `python -m bot` needs no guard): `spawn` runs the main script again in the child.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -49,12 +55,48 @@ def renderer(name: str) -> Callable[[Renderer], Renderer]:
     return register
 
 
+# One pool per process count for the whole Python process: a bot process has one application, and the
+# drawing process's start (about 2 s: it imports the practices to find their renderers) is paid once,
+# not per application (tests start hundreds). Its workers end with the interpreter.
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(processes: int) -> ProcessPoolExecutor:
+    with _POOLS_LOCK:
+        pool = _POOLS.get(processes)
+        if pool is None:
+            context = multiprocessing.get_context("spawn")
+            pool = ProcessPoolExecutor(
+                processes, mp_context=context, initializer=os.nice, initargs=(NICENESS,)
+            )
+            _POOLS[processes] = pool
+        return pool
+
+
+def _discard(pool: ProcessPoolExecutor) -> None:
+    """Forget a pool whose process died (the next picture starts a new one)."""
+    with _POOLS_LOCK:
+        for processes, known in list(_POOLS.items()):
+            if known is pool:
+                del _POOLS[processes]
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _ready() -> None:
+    """Nothing: submitted to start the drawing process before the first picture needs it."""
+
+
 class Drawer:
     """Draws registered pictures in `processes` separate processes, or in a thread when 0."""
 
     def __init__(self, processes: int = 1):
         self.processes = processes
-        self._pool: ProcessPoolExecutor | None = None
+
+    def warm(self) -> Future[None] | None:
+        """Start the drawing process now, in the background, so that the first picture does not wait
+        for it (about 2 s) while its outbox row's lease runs; the future is done once it runs."""
+        return _pool(self.processes).submit(_ready) if self.processes else None
 
     async def draw(self, name: str, data: dict[str, Any]) -> bytes:
         """The PNG of picture `name` for `data`. LookupError: no renderer of that name; PictureError
@@ -64,20 +106,10 @@ class Drawer:
             raise LookupError(f"no picture renderer named {name!r}")
         if not self.processes:
             return await asyncio.to_thread(fn, data)
-        if self._pool is None:
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(
-                self.processes, mp_context=context, initializer=os.nice, initargs=(NICENESS,)
-            )
+        pool = _pool(self.processes)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, data)
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, data)
         except BrokenProcessPool:
             log.warning("the picture process died; drawing %s in a thread, a new process next time", name)
-            self.close()
+            _discard(pool)
             return await asyncio.to_thread(fn, data)
-
-    def close(self) -> None:
-        """Stop the drawing process (a picture being drawn is given up: its row is sent again later)."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)

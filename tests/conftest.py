@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import storage.tables  # noqa: F401
+from bot.pictures import Drawer
 from bot.simulator.fake_api import FakeWeCom
 from storage.database import normalise_url
 from storage.migrate import upgrade
@@ -32,6 +33,16 @@ def _upgrade(url: str) -> None:
     # Alembic's PostgreSQL path runs its own event loop, so keep it off the test's loop thread.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(upgrade, url).result()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def drawing_process() -> None:
+    """The picture process is shared by every bot of this Python process (bot/pictures.py): start it
+    once, before the first test, so that no test's first picture waits ~2 s for it while the kit's
+    2-second outbox lease runs out (the row would then be claimed again and sent twice)."""
+    ready = Drawer(1).warm()
+    assert ready is not None
+    ready.result(timeout=120)
 
 
 @pytest.fixture(scope="session")

@@ -163,8 +163,11 @@ class BotKit:
 
     # -- what came out ----------------------------------------------------------------------------
 
-    async def drain(self, timeout: float = 5.0) -> None:
-        """Deliver everything due in the outbox, including what the background worker has in hand."""
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Deliver everything due in the outbox, including what the background worker has in hand.
+
+        The timeout allows for pictures: their process runs at a lower priority (bot/pictures.py), so on
+        a machine busy with other work a chart can take seconds."""
         from storage.models import OutboxMessage
 
         def busy(s: Session) -> bool:

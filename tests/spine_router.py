@@ -139,6 +139,13 @@ def _square(data: dict[str, object]) -> bytes:
     return buffer.getvalue()
 
 
+@renderer("spine_slow")
+def _slow(data: dict[str, object]) -> bytes:
+    """The square, after longer than the test kit's 2-second outbox lease."""
+    time.sleep(5)
+    return _square(data)
+
+
 @renderer("spine_crash")
 def _crash(data: dict[str, object]) -> bytes:
     """Kills the drawing process it runs in (as a segfault in a C library would); in the bot's own
@@ -155,6 +162,7 @@ def _broken(data: dict[str, object]) -> bytes:
 
 @router.command("画图", code="draw", reads=True)
 def draw(ctx: Context, args: str) -> list[Text | Image]:
-    """回复一句话和一张稍后画出的图（测试用）；「画图 坏」画不出来，「画图 崩」让画图的进程崩溃。"""
-    name = {"坏": "spine_broken", "崩": "spine_crash"}.get(args, "spine_square")
+    """回复一句话和一张稍后画出的图（测试用）；「画图 坏」画不出来，「画图 崩」让画图的进程崩溃，
+    「画图 慢」画得比租期还久。"""
+    name = {"坏": "spine_broken", "崩": "spine_crash", "慢": "spine_slow"}.get(args, "spine_square")
     return [Text("图随后就到"), Image.drawn("方块.png", name, {"side": 40})]

@@ -111,7 +111,7 @@ async def test_a_picture_is_drawn_by_the_outbox_after_the_answer(sbot: BotKit):
 
 async def drawn_by(bot: BotKit, userid: str, nth: int = 1, what: str = "pid") -> int:
     """The process id (or niceness) written into the `nth` picture `userid` receives."""
-    image = (await bot.wait_sent(userid, count=nth))[nth - 1]
+    image = (await bot.wait_sent(userid, count=nth, timeout=10))[nth - 1]
     data, _ = bot.fake.media(image.body["media_id"])
     with PILImage.open(io.BytesIO(data)) as picture:
         return int(picture.text[what])
@@ -127,6 +127,18 @@ async def test_pictures_are_drawn_in_another_process_and_one_that_dies_is_replac
     assert await drawn_by(sbot, "wangfang", 2) == os.getpid()  # drawn in a thread instead, still sent
     assert await sbot.say("wangfang", "画图") == "图随后就到"
     assert await drawn_by(sbot, "wangfang", 3) not in (drawer, os.getpid())  # a new process for the next
+
+
+async def test_a_picture_slower_than_the_lease_is_sent_once(sbot: BotKit):
+    assert sbot.app.config.outbox.lease_seconds == 2  # the kit's; drawing this one takes 5 s
+    assert await sbot.say("wangfang", "画图 慢") == "图随后就到"
+    await drawn_by(sbot, "wangfang")  # (waits up to 5 s more)
+    await sbot.drain()
+    await asyncio.sleep(2.5)  # a lost lease would have let a second round claim and send it again
+    await sbot.drain()
+    assert [m.msgtype for m in sbot.sent_to("wangfang")] == ["image"]
+    attempts = await sbot.query(lambda s: s.execute(select(OutboxMessage.attempts)).scalars().all())
+    assert attempts == [1]
 
 
 async def test_with_no_drawing_process_pictures_are_drawn_in_a_thread(make_bot):  # type: ignore[no-untyped-def]
