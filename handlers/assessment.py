@@ -11,8 +11,6 @@ installed) is shown as 未接入, and the weights of the others are rescaled so 
 from __future__ import annotations
 
 import difflib
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -144,13 +142,10 @@ def combine(
     ]
 
 
-# Computed scores under the generation token they were read at (`storage.generations`): at 10,000
+# Computed scores, kept under the `assessment` generation token (`storage.generations`): at 10,000
 # members a quarter's 党建考评 reads every member's total and skill level, about 80 ms, and 排行 支部
-# needs two quarters (this one, and the last for the arrows). Tokens are random, so one table serves
-# every connection and every database this process opens: two databases never share a token.
-_KEPT: OrderedDict[Hashable, list[BranchScore]] = OrderedDict()
-_KEPT_LOCK = threading.Lock()  # reader threads and the writer share it
-KEEP = 8  # results kept (a few quarters under their latest tokens)
+# needs two quarters (this one, and the last for the arrows). A few quarters' results are kept.
+_KEPT: generations.Kept[list[BranchScore]] = generations.Kept(generations.ASSESSMENT, size=8)
 
 
 def assess(session: Session, config: Config, period: Period) -> list[BranchScore]:
@@ -158,26 +153,16 @@ def assess(session: Session, config: Config, period: Period) -> list[BranchScore
     reads has changed (and, for components that move with the clock, while the clock has not moved
     them)."""
     weights = AssessmentConfig.of(config).components
-    made = generations.token(session, generations.ASSESSMENT)  # taken before any of the data is read
-    if made is None:
-        return _assess(session, config, period, weights)
-    moved = tuple(
-        COMPONENTS[w.key].moves_with(session, config, period)  # type: ignore[misc]
-        for w in weights
-        if w.key in COMPONENTS and COMPONENTS[w.key].moves_with is not None
-    )
-    key = (made, id(config), period.key, moved)
-    with _KEPT_LOCK:
-        found = _KEPT.get(key)
-        if found is not None:
-            _KEPT.move_to_end(key)
-            return list(found)
-    scores = _assess(session, config, period, weights)
-    with _KEPT_LOCK:
-        _KEPT[key] = scores
-        while len(_KEPT) > KEEP:
-            _KEPT.popitem(last=False)
-    return list(scores)
+
+    def key() -> Hashable:
+        moved = tuple(
+            COMPONENTS[w.key].moves_with(session, config, period)  # type: ignore[misc]
+            for w in weights
+            if w.key in COMPONENTS and COMPONENTS[w.key].moves_with is not None
+        )
+        return (id(config), period.key, moved)
+
+    return list(_KEPT.get(session, key, lambda: _assess(session, config, period, weights)))
 
 
 def _assess(

@@ -23,9 +23,16 @@ pending item counts in no topic until it is decided, which updates its status.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
 from sqlalchemy import BigInteger, Column, bindparam, select
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
+
+T = TypeVar("T")
 
 
 class Generation(SQLModel, table=True):
@@ -79,3 +86,33 @@ def token(session: Session, topic: str) -> int | None:
     database was created or emptied), in which case nothing may be reused."""
     found = session.connection().execute(_TOKEN, {"topic": topic}).scalar()
     return int(found) if found is not None else None
+
+
+class Kept(Generic[T]):
+    """Results computed from a topic's tables, kept under the token they were read at: the `size` most
+    recently used, shared by the writer and the reader threads. Tokens are random, so one `Kept`
+    serves every connection and every database of the process: two databases never share a token."""
+
+    def __init__(self, topic: str, size: int):
+        self.topic = topic
+        self.size = size
+        self._kept: OrderedDict[Hashable, T] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, key: Callable[[], Hashable], compute: Callable[[], T]) -> T:
+        """What `compute()` returns for `key()` now: kept from an earlier call under the current token,
+        or computed (and kept). Without a token (see `token`), computed every time."""
+        made = token(session, self.topic)  # taken before any of the data is read
+        if made is None:
+            return compute()
+        full = (made, key())
+        with self._lock:
+            if full in self._kept:
+                self._kept.move_to_end(full)
+                return self._kept[full]
+        value = compute()
+        with self._lock:
+            self._kept[full] = value
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return value

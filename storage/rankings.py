@@ -12,9 +12,7 @@ through Core: building a statement costs more than SQLite takes to execute it.
 from __future__ import annotations
 
 import functools
-import threading
 from bisect import bisect_right
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import date
 from typing import Any, NamedTuple
@@ -81,24 +79,6 @@ _POINTS_OF = select(_T.member_id, _T.points_x100).where(
 )
 
 
-def _counted(*where: Any) -> Any:
-    """How many of the period's totals match `where`: a count along an index range (SQLite has no
-    counted b-trees, so it steps through the range, but only through it: ~80 ns an entry)."""
-    return select(func.count()).select_from(_TOTALS).where(_IN_PERIOD, *where).scalar_subquery()
-
-
-# Each count is its own range of an index: (period, category, points) for the workshop, (period,
-# category, branch, points) for the branch. One pass over every total with a CASE per count cost
-# 2–4 ms at 10,000 members whoever asked; ranges cost what lies above the asker (the top: almost
-# nothing) plus one count of the whole period.
-_PLACES = select(
-    _counted(),
-    _counted(_T.points_x100 > bindparam("points")),
-    _counted(_T.branch_id == bindparam("branch")),
-    _counted(_T.branch_id == bindparam("branch"), _T.points_x100 > bindparam("points")),
-)
-
-
 def top_members(session: Session, period: str, category: str, top: int) -> list[TopMember]:
     """The `top` members with the most points in the period key and category, best first (ties by
     member id), with their names and branch names."""
@@ -127,12 +107,6 @@ def my_totals(session: Session, member_id: int, period: str) -> dict[str, int]:
     return dict(session.connection().execute(_MY_TOTALS, {"member": member_id, "period": period}).all())
 
 
-@functools.lru_cache(maxsize=64)
-def _count_above_stmt(n: int) -> Select[Any]:
-    """How many are ranked, and how many have more than each of `n` values (v0 … v{n-1})."""
-    return select(_counted(), *(_counted(_T.points_x100 > bindparam(f"v{i}")) for i in range(n)))
-
-
 class Standings(NamedTuple):
     """A period's and category's totals, ascending: everyone's, and each branch's."""
 
@@ -146,62 +120,44 @@ class Standings(NamedTuple):
 
 
 _STANDINGS = select(_T.branch_id, _T.points_x100).where(_IN_PERIOD).order_by(_T.points_x100)
-# Standings read under the `totals` generation token (storage/generations.py): one read of the period's
-# totals answers every place asked until a total changes. 排行 shows last period's places of the ten
-# it lists and the asker's place; counted in SQL that was a pass over every total per question.
-_KEPT: OrderedDict[tuple[int, str, str], Standings] = OrderedDict()
-_KEPT_LOCK = threading.Lock()
-KEEP = 32  # (period, category) pairs: this and last week, month, quarter and year, per category
+# Standings kept under the `totals` generation token (storage/generations.py): one read of the
+# period's totals answers every place asked until a total changes. 排行 shows last period's places of
+# the ten it lists and the asker's place; counted in SQL that was a pass over every total per question.
+# 32 (period, category) pairs: this and last week, month, quarter and year, per category.
+_KEPT: generations.Kept[Standings] = generations.Kept(generations.TOTALS, size=32)
 
 
-def standings(session: Session, period: str, category: str) -> Standings | None:
-    """The period's standings, read once per change of `member_totals`; None when there is no
-    generation token to keep them under (then the callers count in SQL)."""
-    made = generations.token(session, generations.TOTALS)  # before the totals are read
-    if made is None:
-        return None
-    key = (made, period, category)
-    with _KEPT_LOCK:
-        found = _KEPT.get(key)
-        if found is not None:
-            _KEPT.move_to_end(key)
-            return found
-    everyone: list[int] = []
-    by_branch: dict[int | None, list[int]] = {}
-    for branch, points in session.connection().execute(_STANDINGS, {"period": period, "category": category}):
-        everyone.append(points)
-        by_branch.setdefault(branch, []).append(points)
-    found = Standings(everyone, by_branch)
-    with _KEPT_LOCK:
-        _KEPT[key] = found
-        while len(_KEPT) > KEEP:
-            _KEPT.popitem(last=False)
-    return found
+def standings(session: Session, period: str, category: str) -> Standings:
+    """The period's standings, read once per change of `member_totals`."""
+
+    def read() -> Standings:
+        everyone: list[int] = []
+        by_branch: dict[int | None, list[int]] = {}
+        for branch, points in session.connection().execute(
+            _STANDINGS, {"period": period, "category": category}
+        ):
+            everyone.append(points)
+            by_branch.setdefault(branch, []).append(points)
+        return Standings(everyone, by_branch)
+
+    return _KEPT.get(session, lambda: (period, category), read)
 
 
 def count_above(session: Session, period: str, category: str, values: Sequence[int]) -> tuple[int, list[int]]:
     """(how many members have points in the period and category, how many of them have more than each
-    of `values`): from the kept standings, or in one statement of index-range counts."""
+    of `values`), from the period's standings."""
     kept = standings(session, period, category)
-    if kept is not None:
-        return len(kept.points), [kept.ranked_above(v)[1] for v in values]
-    params = {"period": period, "category": category, **{f"v{i}": v for i, v in enumerate(values)}}
-    row = session.connection().execute(_count_above_stmt(len(values)), params).one()
-    return int(row[0]), [int(x) for x in row[1:]]
+    return len(kept.points), [kept.ranked_above(v)[1] for v in values]
 
 
 def member_places(session: Session, period: str, category: str, points: int, branch_id: int | None) -> Places:
     """How many are ranked and how many are ahead of `points`, overall and within the branch (with no
-    branch, the branch counts are 0): from the kept standings, or in one statement of counts."""
+    branch, the branch counts are 0), from the period's standings."""
     kept = standings(session, period, category)
-    if kept is not None:
-        ranked, ahead = kept.ranked_above(points)
-        if branch_id is None:
-            return Places(ranked, ahead, 0, 0)
-        return Places(ranked, ahead, *kept.ranked_above(points, branch_id, within=True))
-    params = {"period": period, "category": category, "points": points, "branch": branch_id}
-    row = session.connection().execute(_PLACES, params).one()
-    return Places(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+    ranked, ahead = kept.ranked_above(points)
+    if branch_id is None:
+        return Places(ranked, ahead, 0, 0)
+    return Places(ranked, ahead, *kept.ranked_above(points, branch_id, within=True))
 
 
 @functools.lru_cache(maxsize=8)
