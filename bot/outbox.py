@@ -676,6 +676,16 @@ class OutboxWorker:
         self.observer.config_problems(len(self.problems.active))
         return new
 
+    async def _picture(self, c: Claimed, say: Callable[[dict[str, str]], Awaitable[object]]) -> bytes | None:
+        """The file or picture of row `c`, drawn now if it says what to draw (its lease renewed
+        meanwhile); None when it cannot be drawn here, after `say` has sent the reason in its place (a
+        text body, e.g. no CJK font and the package to install)."""
+        try:
+            return await image_bytes(c.payload, self.drawer, functools.partial(self._keep_lease, c.id))
+        except pictures.PictureError as problem:
+            await say({"content": str(problem)})
+            return None
+
     async def _keep_lease(self, outbox_id: int) -> None:
         """Renew a row's lease every third of it until cancelled (while its picture is drawn)."""
         seconds = self.settings.lease_seconds
@@ -897,12 +907,8 @@ class OutboxWorker:
     async def _send(self, c: Claimed) -> dict[str, Any] | None:
         if c.channel == "app":
             if c.msgtype in ("file", "image"):
-                try:
-                    data = await image_bytes(
-                        c.payload, self.drawer, functools.partial(self._keep_lease, c.id)
-                    )
-                except pictures.PictureError as problem:  # e.g. no CJK font: say so in its place
-                    await self.client.send_message(c.target, "text", {"content": str(problem)})
+                data = await self._picture(c, lambda text: self.client.send_message(c.target, "text", text))
+                if data is None:
                     return None
                 media_id = await self.client.upload_media(c.msgtype, c.payload["filename"], data)
                 await self.client.send_message(c.target, c.msgtype, {"media_id": media_id})
@@ -915,14 +921,11 @@ class OutboxWorker:
             if group is None:
                 raise LookupError(f"group {c.target!r} is not configured")
             if c.msgtype == "image":  # group robots take the picture itself, base64 with its md5
-                try:
-                    data = await image_bytes(
-                        c.payload, self.drawer, functools.partial(self._keep_lease, c.id)
-                    )
-                except pictures.PictureError as problem:
-                    await self.client.webhook_send(group.webhook, "text", {"content": str(problem)})
-                    return None
-                await self.client.webhook_image(group.webhook, data)
+                data = await self._picture(
+                    c, lambda text: self.client.webhook_send(group.webhook, "text", text)
+                )
+                if data is not None:
+                    await self.client.webhook_image(group.webhook, data)
             else:
                 await self.client.webhook_send(group.webhook, c.msgtype, c.payload)
             return None
