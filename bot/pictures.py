@@ -14,6 +14,10 @@ machine the kernel serves the bot first. The process serves every application of
 and ends with it. If it dies, the picture is drawn in a thread instead and a new process is started
 for the next one; 0 processes draws every picture in a thread.
 
+A renderer's picture depends on its data alone, so the drawer keeps the last few pictures it drew
+(`KEEP`, by renderer and data) and draws a picture already being drawn only once: eight people asking
+for the same team's matrix at once, or one asking again, get the picture drawn the first time.
+
 A program that starts the bot from a script of its own must guard it with `if __name__ ==
 "__main__":` (as `python -m bot` needs no guard): `spawn` runs the main script again in the child.
 """
@@ -21,10 +25,14 @@ A program that starts the bot from a script of its own must guard it with `if __
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
+import json
 import logging
 import multiprocessing
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -32,6 +40,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 NICENESS = 10  # a picture can wait; a member's answer cannot: the kernel gives the bot the CPU first
+KEEP = 8  # pictures kept after drawing, by renderer and data (a 200-person matrix is about 200 KB)
 
 
 class PictureError(RuntimeError):
@@ -39,7 +48,7 @@ class PictureError(RuntimeError):
     what to do, and is sent in the picture's place."""
 
 
-Renderer = Callable[[dict[str, Any]], bytes]
+Renderer = Callable[[dict[str, Any]], bytes]  # a pure function: the same data draws the same picture
 RENDERERS: dict[str, Renderer] = {}
 
 
@@ -92,6 +101,8 @@ class Drawer:
 
     def __init__(self, processes: int = 1):
         self.processes = processes
+        self._kept: OrderedDict[bytes, bytes] = OrderedDict()  # the last `KEEP` pictures drawn
+        self._drawing: dict[bytes, asyncio.Future[bytes]] = {}  # pictures being drawn now
 
     def warm(self) -> Future[None] | None:
         """Start the drawing process now, in the background, so that the first picture does not wait
@@ -99,11 +110,35 @@ class Drawer:
         return _pool(self.processes).submit(_ready) if self.processes else None
 
     async def draw(self, name: str, data: dict[str, Any]) -> bytes:
-        """The PNG of picture `name` for `data`. LookupError: no renderer of that name; PictureError
-        (raised by the renderer, in whichever process): it cannot be drawn here."""
+        """The PNG of picture `name` for `data`: kept from an earlier drawing of the same, waited for if
+        it is being drawn, or drawn now. LookupError: no renderer of that name; PictureError (raised by
+        the renderer, in whichever process): it cannot be drawn here."""
         fn = RENDERERS.get(name)
         if fn is None:
             raise LookupError(f"no picture renderer named {name!r}")
+        key = hashlib.blake2b(
+            json.dumps([name, data], sort_keys=True, ensure_ascii=False).encode(), digest_size=16
+        ).digest()
+        if (kept := self._kept.get(key)) is not None:
+            self._kept.move_to_end(key)
+            return kept
+        drawing = self._drawing.get(key)
+        if drawing is None:
+            drawing = asyncio.ensure_future(self._draw(name, fn, data))
+            self._drawing[key] = drawing
+            drawing.add_done_callback(functools.partial(self._drawn, key))
+        return await asyncio.shield(drawing)  # a waiter that leaves does not cancel the others' picture
+
+    def _drawn(self, key: bytes, drawing: asyncio.Future[bytes]) -> None:
+        """A drawing ended: keep its picture (not a failure: the next ask tries again)."""
+        del self._drawing[key]
+        if drawing.cancelled() or drawing.exception() is not None:
+            return
+        self._kept[key] = drawing.result()
+        while len(self._kept) > KEEP:
+            self._kept.popitem(last=False)
+
+    async def _draw(self, name: str, fn: Renderer, data: dict[str, Any]) -> bytes:
         if not self.processes:
             return await asyncio.to_thread(fn, data)
         pool = _pool(self.processes)

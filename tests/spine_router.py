@@ -9,6 +9,7 @@ import io
 import multiprocessing
 import os
 import time
+import uuid
 from datetime import date
 
 from PIL import Image as PILImage
@@ -129,9 +130,11 @@ def tally(ctx: Context, args: str) -> list[Text | Markdown]:
 
 @renderer("spine_square")
 def _square(data: dict[str, object]) -> bytes:
-    """A red square; the PNG's `pid` and `nice` texts say which process drew it, at what priority."""
+    """A red square; the PNG's `pid` and `nice` texts say which process drew it, at what priority, and
+    its `drawing` text is new each time it is drawn."""
     buffer = io.BytesIO()
     info = PngInfo()
+    info.add_text("drawing", uuid.uuid4().hex)
     info.add_text("pid", str(os.getpid()))
     info.add_text("nice", str(os.nice(0)))
     side = int(str(data["side"]))
@@ -163,6 +166,8 @@ def _broken(data: dict[str, object]) -> bytes:
 @router.command("画图", code="draw", reads=True)
 def draw(ctx: Context, args: str) -> list[Text | Image]:
     """回复一句话和一张稍后画出的图（测试用）；「画图 坏」画不出来，「画图 崩」让画图的进程崩溃，
-    「画图 慢」画得比租期还久。"""
+    「画图 慢」画得比租期还久，「画图 48」画边长 48 的方块（默认 40）。"""
+    if args.isdigit():
+        return [Text("图随后就到"), Image.drawn("方块.png", "spine_square", {"side": int(args)})]
     name = {"坏": "spine_broken", "崩": "spine_crash", "慢": "spine_slow"}.get(args, "spine_square")
     return [Text("图随后就到"), Image.drawn("方块.png", name, {"side": 40})]

@@ -125,8 +125,33 @@ async def test_pictures_are_drawn_in_another_process_and_one_that_dies_is_replac
     assert await drawn_by(sbot, "wangfang", what="nice") == min(19, os.nice(0) + NICENESS)  # it yields
     assert await sbot.say("wangfang", "画图 崩") == "图随后就到"  # the drawing process exits mid-picture
     assert await drawn_by(sbot, "wangfang", 2) == os.getpid()  # drawn in a thread instead, still sent
-    assert await sbot.say("wangfang", "画图") == "图随后就到"
+    assert await sbot.say("wangfang", "画图 41") == "图随后就到"
     assert await drawn_by(sbot, "wangfang", 3) not in (drawer, os.getpid())  # a new process for the next
+
+
+async def drawing(bot: BotKit, userid: str, nth: int = 1) -> str:
+    """The `drawing` text of the `nth` picture `userid` receives: new each time the square is drawn."""
+    image = (await bot.wait_sent(userid, count=nth, timeout=15))[nth - 1]
+    data, _ = bot.fake.media(image.body["media_id"])
+    with PILImage.open(io.BytesIO(data)) as picture:
+        return str(picture.text["drawing"])
+
+
+async def test_the_same_picture_asked_again_is_not_drawn_again(sbot: BotKit):
+    assert await sbot.say("wangfang", "画图") == "图随后就到"
+    first = await drawing(sbot, "wangfang")
+    assert await sbot.say("wangfang", "画图") == "图随后就到"
+    assert await drawing(sbot, "wangfang", 2) == first  # the picture drawn the first time
+    assert await sbot.say("wangfang", "画图 48") == "图随后就到"
+    assert await drawing(sbot, "wangfang", 3) != first  # other data: drawn
+    assert [m.msgtype for m in sbot.sent_to("wangfang")] == ["image"] * 3
+
+
+async def test_a_picture_asked_for_while_it_is_being_drawn_is_drawn_once(sbot: BotKit):
+    # Two people at once, so that the outbox sends both rows at the same time (one person's go in turn).
+    answers = await asyncio.gather(sbot.say("wangfang", "画图 慢"), sbot.say("zhangwei", "画图 慢"))
+    assert answers == ["图随后就到", "图随后就到"]
+    assert await drawing(sbot, "wangfang") == await drawing(sbot, "zhangwei")
 
 
 async def test_a_picture_slower_than_the_lease_is_sent_once(sbot: BotKit):
