@@ -73,6 +73,13 @@ class Command:
         first = re.split(r"[；;。，,：:（(]", self.summary, maxsplit=1)[0].strip()
         return first if len(first) <= 24 else first[:23] + "…"
 
+    def allowed(self, sender: Sender) -> bool:
+        """Whether `sender` may use this command (`refusal` says why not; 帮助 asks this of each)."""
+        roles = self.roles() if callable(self.roles) else self.roles
+        if roles is not None and not sender.roles & roles:
+            return False
+        return not self.party_only or sender.is_party_member
+
     def refusal(self, sender: Sender) -> str | None:
         """Why `sender` may not use this command, or None if they may."""
         roles = self.roles() if callable(self.roles) else self.roles
@@ -227,7 +234,7 @@ class Router:
         return cmd.name if cmd is not None and cmd.reads else None
 
     def available_to(self, sender: Sender) -> list[Command]:
-        return [c for c in self.commands if c.refusal(sender) is None]
+        return [c for c in self.commands if c.allowed(sender)]
 
     def suggest(self, word: str, sender: Sender, limit: int = 3) -> list[str]:
         """The nearest commands this sender may use, best first."""

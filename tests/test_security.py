@@ -123,6 +123,11 @@ async def test_every_persona_typing_and_clicking_every_command_matches_the_table
     for p in PERSONAS:
         column = {table[c][p.label] for c in table}
         assert column == ({REFUSED} if not p.member else {ALLOWED, REFUSED}), p.label
+    # 帮助 lists exactly the commands the table allows each member.
+    for p in PERSONAS:
+        if p.member:
+            listed = re.findall(r"^· (.+?)：", await bot.say(p.userid, "帮助"), flags=re.M)
+            assert listed == [c for c in table if table[c][p.label] == ALLOWED], p.label
 
 
 @pytest.mark.parametrize("key", ["no_such_code:1", "approve:../../etc", ":", "help:" + "x" * 300])
