@@ -116,9 +116,7 @@ class Drawer:
         fn = RENDERERS.get(name)
         if fn is None:
             raise LookupError(f"no picture renderer named {name!r}")
-        key = hashlib.blake2b(
-            json.dumps([name, data], sort_keys=True, ensure_ascii=False).encode(), digest_size=16
-        ).digest()
+        key = hashlib.blake2b(json.dumps([name, data], ensure_ascii=False).encode(), digest_size=16).digest()
         if (kept := self._kept.get(key)) is not None:
             self._kept.move_to_end(key)
             return kept

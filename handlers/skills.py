@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -634,15 +635,16 @@ def rows_of(
 
 def effective(config: SkillsConfig, rows: list[store.Row], now: datetime) -> list[store.Row]:
     """The rows with lapsed levels moved from `levels` to `expired`: they no longer count anywhere."""
-    lapse = {p.name: p.recert_days for p in config.posts if p.recert_days}
-    if not lapse:
+    # A level set before its post's cutoff has lapsed (set at `since`, it lasts until since + days).
+    cutoffs = {p.name: now - timedelta(days=p.recert_days) for p in config.posts if p.recert_days}
+    if not cutoffs:
         return rows
     out = []
     for r in rows:
         gone = {
             s: lvl
-            for s, lvl in r.levels.items()
-            if s in lapse and lvl != "0" and s in r.since and r.since[s] + timedelta(days=lapse[s]) < now
+            for s, cutoff in cutoffs.items()
+            if (lvl := r.levels.get(s, "0")) != "0" and s in r.since and r.since[s] < cutoff
         }
         if gone:
             kept = {s: lvl for s, lvl in r.levels.items() if s not in gone}
@@ -652,15 +654,22 @@ def effective(config: SkillsConfig, rows: list[store.Row], now: datetime) -> lis
 
 
 def coverage(config: SkillsConfig, rows: list[store.Row]) -> list[Coverage]:
+    """Who counts towards each post (at `coverage_min_level` or above) and who can teach it (O), in
+    the order of `rows`: one pass over the levels each person holds (a 200-person team holds about a
+    thousand), not one over everyone per post."""
     floor = rank(config.iluo.coverage_min_level)
-    return [
-        Coverage(
-            post,
-            [r.name for r in rows if rank(r.levels.get(post.name, "0")) >= floor],
-            [r.name for r in rows if r.levels.get(post.name) == SkillLevel.O],
-        )
-        for post in config.posts
-    ]
+    qualified: dict[str, list[str]] = {p.name: [] for p in config.posts}
+    teachers: dict[str, list[str]] = {p.name: [] for p in config.posts}
+    for r in rows:
+        for post, level in r.levels.items():
+            if post in qualified:
+                if _RANKS.get(level, 0) >= floor > 0:
+                    qualified[post].append(r.name)
+                if level == SkillLevel.O:
+                    teachers[post].append(r.name)
+    if floor <= 0:  # configured so that everyone counts, untrained or not
+        qualified = {p.name: [r.name for r in rows] for p in config.posts}
+    return [Coverage(p, qualified[p.name], teachers[p.name]) for p in config.posts]
 
 
 def own_post(config: SkillsConfig, row: store.Row) -> Skill | None:
@@ -709,23 +718,26 @@ def matrix_image(config: SkillsConfig, title: str, rows: list[store.Row]) -> byt
 def matrix_of(config: SkillsConfig, title: str, rows: list[store.Row]) -> charts.Matrix:
     """What the 多能工训练表 shows, as plain data (drawn later, by the outbox, with `iluo_matrix`)."""
     cov = coverage(config, rows)
-    below = []
-    for r in rows:
+    names = [p.name for p in config.posts]
+    untrained = [False] * len(names)
+    levels, expired, below = [], [], []
+    for r in rows:  # a person's list is built once per list, with no look-up of a post by name
+        held = [_RANKS.get(r.levels.get(n, "0"), 0) for n in names]
+        pairs = list(zip(names, held, strict=True))
+        if r.expired:
+            levels.append([_RANKS.get(r.expired[n], 0) if n in r.expired else h for n, h in pairs])
+            expired.append([n in r.expired for n in names])
+        else:
+            levels.append(held)
+            expired.append(untrained)
         target = target_ranks(config, r)
-        below.append(
-            [
-                target is not None and rank(r.levels.get(p.name, "0")) < target.get(p.name, 0)
-                for p in config.posts
-            ]
-        )
+        below.append([h < target.get(n, 0) for n, h in pairs] if target is not None else untrained)
     return charts.Matrix(
         title=title,
         people=[r.name for r in rows],
-        posts=[p.name.removesuffix("岗") for p in config.posts],
-        levels=[
-            [rank(r.expired.get(p.name) or r.levels.get(p.name, "0")) for p in config.posts] for r in rows
-        ],
-        expired=[[p.name in r.expired for p in config.posts] for r in rows],
+        posts=[n.removesuffix("岗") for n in names],
+        levels=levels,
+        expired=expired,
         below_target=below,
         coverage=[f"{len(c.qualified)}/{c.post.ideal_qualified}" for c in cov],
         short=[len(c.qualified) < c.post.ideal_qualified for c in cov],
@@ -761,16 +773,53 @@ def matrix_text(config: SkillsConfig, title: str, rows: list[store.Row]) -> str:
 def _counts_text(config: SkillsConfig, title: str, rows: list[store.Row]) -> str:
     """`matrix_text` for a big group: per post, qualified/ideal and how many hold each level."""
     lines = [f"{title}（{len(rows)} 人，名单见下图；合格/理想人数，U/O 计入）："]
+    held: dict[str, Counter[str]] = {p.name: Counter() for p in config.posts}
+    lapsed: Counter[str] = Counter()
+    for r in rows:  # one pass over the levels people hold, not one over everyone per post
+        for post, level in r.levels.items():
+            if post in held:
+                held[post][level] += 1
+        lapsed.update(r.expired.keys())  # (a mapping would be taken as counts)
     for c in coverage(config, rows):
-        held = Counter(r.levels.get(c.post.name, "0") for r in rows)
-        lapsed = sum(1 for r in rows if c.post.name in r.expired)
-        counts = [f"{SYMBOLS[lvl]}{lvl} {held[lvl]}" for lvl in ("O", "U", "L", "I") if held[lvl]]
-        counts += [f"{EXPIRED_SYMBOL}过期 {lapsed}"] if lapsed else []
+        counts = [f"{SYMBOLS[lvl]}{lvl} {n}" for lvl in ("O", "U", "L", "I") if (n := held[c.post.name][lvl])]
+        counts += [f"{EXPIRED_SYMBOL}过期 {lapsed[c.post.name]}"] if lapsed[c.post.name] else []
         flag = " ⚠" if len(c.qualified) < c.post.ideal_qualified else ""
         lines.append(
             f"{c.post.name} {len(c.qualified)}/{c.post.ideal_qualified}{flag}：{' · '.join(counts) or '无人'}"
         )
     return "\n".join(lines)
+
+
+class _Asked:
+    """A matrix answer's inputs, equal to another's when everything the answer shows is the same: the
+    configuration (held, so that its id is not reused while kept), the heading, and each row's name,
+    own post and levels (current and lapsed)."""
+
+    __slots__ = ("config", "heading", "rows", "_key")
+
+    def __init__(self, config: SkillsConfig, heading: str, rows: list[store.Row]):
+        self.config, self.heading, self.rows = config, heading, rows
+        shown = tuple((r.name, r.post, tuple(r.levels.items()), tuple(r.expired.items())) for r in rows)
+        self._key = (id(config), heading, shown)
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Asked) and self._key == other._key
+
+
+def matrix_answer(config: SkillsConfig, heading: str, rows: list[store.Row]) -> tuple[str, dict[str, Any]]:
+    """The matrix's text and its picture's data. For a 200-person team they take a few milliseconds to
+    write out and are asked for again and again (a team leader, eight at a morning meeting), so the
+    last few are kept by what they show (comparing that costs about a tenth of a millisecond)."""
+    return _matrix_answer(_Asked(config, heading, rows))
+
+
+@functools.lru_cache(maxsize=64)  # a workshop's teams, and its branches
+def _matrix_answer(asked: _Asked) -> tuple[str, dict[str, Any]]:
+    config, heading, rows = asked.config, asked.heading, asked.rows
+    return matrix_text(config, heading, rows), matrix_of(config, heading, rows).data()
 
 
 def gaps_text(config: SkillsConfig, title: str, rows: list[store.Row]) -> str:
@@ -857,9 +906,9 @@ def skills(ctx: Context, member: Sender, args: str) -> list[Reply] | str:
             charts.font_file()  # said now, with the table, rather than in the picture's place later
         except charts.ChartError as problem:
             return [Text(matrix_text(config, heading, rows)), Text(str(problem))]
+        text, data = matrix_answer(config, heading, rows)
         # Drawn by the outbox as it sends it: the handler's transaction does not wait for the picture.
-        picture = Image.drawn(f"{heading}.png", "iluo_matrix", matrix_of(config, heading, rows).data())
-        return [Text(matrix_text(config, heading, rows)), picture]
+        return [Text(text), Image.drawn(f"{heading}.png", "iluo_matrix", data)]
     try:
         who = parse_member(word, ctx)
     except FieldError as problem:

@@ -1,12 +1,13 @@
 """Generations: a token per topic that the database itself replaces whenever a table the topic is
 computed from changes, so that a computed result can be kept until its inputs change.
 
-A topic (`ASSESSMENT`, the quarterly 党建考评; `TOTALS`, the members' period totals that places are
-counted from) names the tables it reads in `WATCHED`. Migration 0011
-puts a trigger on each of them that writes a fresh random token into the topic's row of
-`generations`, in the same transaction as the change: on SQLite after every inserted, updated or
-deleted row, on PostgreSQL once per statement. Because the database does it, nothing escapes it: ORM
-flushes, Core statements, the command line, a second bot process, an administrator's psql.
+A topic (`ASSESSMENT`, the quarterly 党建考评; `TOTALS`, the members' period totals that places and
+team sums are counted from; `SKILLS`, the 多能工 matrix of a team or branch) names the tables it reads
+in `WATCHED`. Migrations 0011 and 0012 put a trigger on each of them that writes a fresh random
+token into the topic's row of `generations`, in the same transaction as the change: on SQLite after
+every inserted, updated or deleted row, on PostgreSQL once per statement. Because the database does
+it, nothing escapes it: ORM flushes, Core statements, the command line, a second bot process, an
+administrator's psql.
 
 A reader takes the token *before* it reads the data (`token`), and may reuse what it computed under
 the same token. Three properties make that exact:
@@ -45,10 +46,12 @@ class Generation(SQLModel, table=True):
 
 ASSESSMENT = "assessment"
 TOTALS = "totals"
+SKILLS = "skills"
 
-# Topic → the tables its results are computed from. Migration 0011 creates the triggers from this
-# list as it was then; a table added here needs a migration that adds its triggers.
-# tests/test_demo.py checks, on the demo's history, that the 党建考评 reads no other table.
+# Topic → the tables its results are computed from. Migrations 0011 (assessment, totals) and 0012
+# (skills, and teams for totals) create the triggers from this list as it was then; a table added
+# here needs a migration that adds its triggers. tests/test_demo.py checks, on the demo's history,
+# that the 党建考评 and the matrix read no other table.
 WATCHED: dict[str, tuple[str, ...]] = {
     ASSESSMENT: (
         "activities",
@@ -72,7 +75,9 @@ WATCHED: dict[str, tuple[str, ...]] = {
         "skill_levels",
         "teams",
     ),
-    TOTALS: ("member_totals",),  # the places behind 排行's arrows and 我的's rank (storage/rankings.py)
+    # Places behind 排行's arrows and 我的's rank, team sums with their names (storage/rankings.py).
+    TOTALS: ("member_totals", "teams"),
+    SKILLS: ("members", "skill_levels", "teams"),  # a team's or branch's matrix (storage/skills.py)
 }
 STATUS_ONLY = {"items": "status"}  # tables watched for a change of one column only
 

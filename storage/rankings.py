@@ -198,11 +198,20 @@ _TEAM_SUMS = select(
 ).select_from(_TEAM_SUMS_BY_ID.join(_TEAMS, _TEAMS.c.id == _TEAM_SUMS_BY_ID.c.team_id))
 
 
+# Kept under the `totals` token, which team names move too: 排行 班组 sums a period's totals by team
+# (about 8 ms at 10,000 members), for this period and the last.
+_KEPT_TEAMS: generations.Kept[tuple[TeamSum, ...]] = generations.Kept(generations.TOTALS, size=32)
+
+
 def team_sums(session: Session, period: str, category: str) -> list[TeamSum]:
     """Every team with points in the period and category, in no particular order; summed along the
-    (period, category, team) index."""
-    rows = session.connection().execute(_TEAM_SUMS, {"period": period, "category": category})
-    return [TeamSum(int(i), n, int(p), int(c)) for i, n, p, c in rows]
+    (period, category, team) index, once per change of the totals or of a team."""
+
+    def read() -> tuple[TeamSum, ...]:
+        rows = session.connection().execute(_TEAM_SUMS, {"period": period, "category": category})
+        return tuple(TeamSum(int(i), n, int(p), int(c)) for i, n, p, c in rows)
+
+    return list(_KEPT_TEAMS.get(session, lambda: (period, category), read))
 
 
 # -- branches ---------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from sqlalchemy import Column, Date, Index, Text, bindparam, case, func, select,
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
+from storage import generations
 from storage.items import Item
 from storage.models import AuditLog, Member, SkillLevel, Team, ts, utcnow
 from storage.vocabulary import ItemState
@@ -212,8 +213,11 @@ def member_post(session: Session, member_id: int) -> str:
     return found.post if found is not None else ""
 
 
+_TEAM_ID = select(_T.id).where(_T.name == bindparam("name"))  # built once: 技能 班组 asks it every time
+
+
 def team_id(session: Session, name: str) -> int | None:
-    return session.execute(select(_T.id).where(_T.name == name)).scalar_one_or_none()
+    return session.connection().execute(_TEAM_ID, {"name": name}).scalar_one_or_none()
 
 
 def team_names(session: Session) -> list[str]:
@@ -234,30 +238,44 @@ class Row:
     expired: dict[str, str] = field(default_factory=dict)  # post → a level that lapsed (re-certification)
 
 
+# A team's or branch's matrix is asked for often (技能 班组, 技能 缺口, the gaps job) and changes only
+# when a level, a member or a team does: it is kept under the `skills` generation token
+# (storage/generations.py). Rows are never changed in place (`handlers.skills.effective` replaces them).
+_KEPT: generations.Kept[tuple[Row, ...]] = generations.Kept(generations.SKILLS, size=64)
+
+
 def matrix(session: Session, *, team_id: int | None = None, branch_id: int | None = None) -> list[Row]:
     """The active members of a team, a branch or (neither) the workshop with their levels per post."""
-    stmt = (
+    kept = _KEPT.get(session, lambda: (team_id, branch_id), lambda: _matrix(session, team_id, branch_id))
+    return list(kept)
+
+
+def _matrix(session: Session, team_id: int | None, branch_id: int | None) -> tuple[Row, ...]:
+    # The levels are joined to the same members, not asked for by a list of their ids: for a team of
+    # 200 that IN list took 10 ms of SQLite's time against 4 for both statements together.
+    where = [_M.active.is_(True)]
+    if team_id is not None:
+        where.append(_M.team_id == team_id)
+    if branch_id is not None:
+        where.append(_M.branch_id == branch_id)
+    people = session.execute(
         select(_M.id, _M.userid, _M.name, _M.post, _T.name)
         .select_from(Member.__table__)  # type: ignore[attr-defined]
         .outerjoin(Team.__table__, _T.id == _M.team_id)  # type: ignore[attr-defined]
-        .where(_M.active.is_(True))
+        .where(*where)
         .order_by(_M.id)
-    )
-    if team_id is not None:
-        stmt = stmt.where(_M.team_id == team_id)
-    if branch_id is not None:
-        stmt = stmt.where(_M.branch_id == branch_id)
-    people = session.execute(stmt).all()
-    ids = [p[0] for p in people]
-    levels: dict[int, dict[str, str]] = {i: {} for i in ids}
-    since: dict[int, dict[str, datetime]] = {i: {} for i in ids}
-    if ids:
+    ).all()
+    levels: dict[int, dict[str, str]] = {p[0]: {} for p in people}
+    since: dict[int, dict[str, datetime]] = {p[0]: {} for p in people}
+    if people:
         for member_id, skill, lvl, at in session.execute(
-            select(_L.member_id, _L.skill, _L.level, _L.updated_at).where(_L.member_id.in_(ids))
+            select(_L.member_id, _L.skill, _L.level, _L.updated_at)
+            .join(Member.__table__, _M.id == _L.member_id)  # type: ignore[attr-defined]
+            .where(*where)
         ):
             levels[member_id][skill] = lvl
             since[member_id][skill] = at
-    return [Row(p[0], p[1], p[2], p[3] or "", p[4] or "", levels[p[0]], since[p[0]]) for p in people]
+    return tuple(Row(p[0], p[1], p[2], p[3] or "", p[4] or "", levels[p[0]], since[p[0]]) for p in people)
 
 
 def unconfirmed_steps(session: Session, older_than: datetime) -> list[tuple[int, int, str, int]]:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 
 import pytest
 from PIL import Image
 
+from bot.pictures import RENDERERS
 from handlers import charts
 from handlers.periods import period_of, previous
 from handlers.rankings import CHART_NOTE
@@ -97,3 +99,24 @@ def test_the_house_table_decodes_and_a_picture_over_2_mb_is_refused():
     noise = Image.frombytes("RGB", (1100, 1100), os.urandom(1100 * 1100 * 3))
     with pytest.raises(charts.ChartError, match="2 MB"):
         charts.to_png(noise)
+
+
+def test_a_matrix_goes_to_the_outbox_as_a_string_per_person_and_comes_back_whole():
+    matrix = charts.Matrix(
+        title="甲班多能工训练表",
+        people=["王芳", "赵磊"],
+        posts=["切叶丝", "叶丝干燥"],
+        levels=[[2, 3], [4, 0]],
+        below_target=[[True, False], [False, True]],
+        expired=[[False, False], [True, False]],
+        coverage=["2/4", "1/4"],
+        short=[True, True],
+    )
+    data = json.loads(json.dumps(matrix.data()))  # as the outbox row keeps it
+    cells = (data["levels"], data["below_target"], data["expired"])
+    assert cells == (["23", "40"], ["10", "01"], ["00", "10"])
+    assert charts.Matrix.from_data(data) == matrix
+    as_lists = json.loads(json.dumps(vars(matrix)))  # a row queued before cells became strings
+    assert charts.Matrix.from_data(as_lists) == matrix
+    picture = decode(RENDERERS["iluo_matrix"](data))
+    assert picture.tobytes() == decode(RENDERERS["iluo_matrix"](as_lists)).tobytes()

@@ -143,11 +143,29 @@ async def test_local_mode_opens_with_weeks_of_history(seeded: LocalKit) -> None:
     assert len(re.findall(r"分", posted["body"]["content"])) >= 3
 
 
+def tables_read(session: Any, work: Any) -> set[str]:
+    """The tables whose names appear in the statements `work()` runs on the session's connection."""
+    from sqlmodel import SQLModel
+
+    seen: list[str] = []
+    engine, mine = session.get_bind(), session.connection()
+
+    def listener(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if conn is mine:  # not the outbox worker's, which shares the engine on PostgreSQL
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        work()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    names = set(SQLModel.metadata.tables)
+    return {n for sql in seen for n in names if re.search(rf"\b{n}\b", sql)}
+
+
 async def test_the_assessment_reads_only_the_tables_whose_changes_move_its_token(seeded: LocalKit) -> None:
     """A kept 党建考评 is exact only if every table it reads is watched (storage/generations.py): read
     the demo's two quarters with every practice's data in them and compare."""
-    from sqlmodel import SQLModel
-
     from handlers.assessment import AssessmentConfig, _assess
     from handlers.periods import period_of, previous
     from storage.generations import ASSESSMENT, WATCHED
@@ -157,27 +175,43 @@ async def test_the_assessment_reads_only_the_tables_whose_changes_move_its_token
     weights = AssessmentConfig.of(config).components
 
     def read(session: Any) -> set[str]:
-        seen: list[str] = []
-        engine, mine = session.get_bind(), session.connection()
-
-        def listener(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            if conn is mine:  # not the outbox worker's, which shares the engine on PostgreSQL
-                seen.append(statement)
-
-        event.listen(engine, "before_cursor_execute", listener)
-        try:
+        def work() -> None:
             for period in (quarter, previous(quarter)):
                 assert _assess(session, config, period, weights)
-        finally:
-            event.remove(engine, "before_cursor_execute", listener)
-        names = set(SQLModel.metadata.tables)
-        return {n for sql in seen for n in names if re.search(rf"\b{n}\b", sql)}
+
+        return tables_read(session, work)
 
     read_tables = await seeded.app.db.run(read)
     assert {"member_totals", "skill_levels", "activities", "attendances", "article_publications"} <= (
         read_tables
     )
     assert read_tables <= set(WATCHED[ASSESSMENT])
+
+
+async def test_the_matrix_and_team_sums_read_only_the_tables_whose_changes_move_their_tokens(
+    seeded: LocalKit,
+) -> None:
+    """The kept matrix (`skills`) and team sums (`totals`) are exact only if every table they read is
+    watched: read them, uncached, on the demo's history."""
+    from handlers.periods import period_of
+    from storage import rankings, skills
+    from storage.generations import SKILLS, TOTALS, WATCHED
+
+    quarter = period_of("quarter", datetime.now(SHANGHAI).date())
+
+    def read(session: Any) -> tuple[set[str], set[str]]:
+        def matrix() -> None:
+            assert skills._matrix(session, None, None)
+
+        def sums() -> None:
+            params = {"period": quarter.key, "category": ""}  # the overall total
+            assert session.connection().execute(rankings._TEAM_SUMS, params).all()
+
+        return tables_read(session, matrix), tables_read(session, sums)
+
+    matrix_tables, sums_tables = await seeded.app.db.run(read)
+    assert {"members", "skill_levels"} <= matrix_tables <= set(WATCHED[SKILLS])
+    assert {"member_totals", "teams"} <= sums_tables <= set(WATCHED[TOTALS])
 
 
 async def test_a_pending_card_can_be_clicked_from_the_page(seeded: LocalKit) -> None:

@@ -294,6 +294,26 @@ def test_the_broadcast_result_says_in_a_sentence_what_was_posted():
     )
 
 
+async def test_team_sums_are_read_once_per_change_of_the_totals_or_a_team(bot: BotKit):
+    """排行 班组's sums are kept under the `totals` token, which team names move too."""
+    await award(bot, "zhangwei", "王芳", "A04", 7)
+    seen = statements(bot)
+
+    def sums_read() -> int:
+        return sum("sum(member_totals.points_x100)" in s and "team_id" in s for s in seen)
+
+    assert ranked(await bot.say("xuming", "排行 班组")) == [(1, "甲班", "7", "新")]
+    read = sums_read()
+    assert read >= 1
+    assert ranked(await bot.say("xuming", "排行 班组")) == [(1, "甲班", "7", "新")]
+    assert sums_read() == read  # kept: nothing changed
+    await bot.query(lambda s: s.execute(text("UPDATE teams SET name = '甲一班' WHERE name = '甲班'")))
+    assert ranked(await bot.say("xuming", "排行 班组")) == [(1, "甲一班", "7", "新")]
+    await award(bot, "wuhao", "徐明", "A04", 2)
+    assert ranked(await bot.say("xuming", "排行 班组")) == [(1, "甲一班", "7", "新"), (2, "乙班", "2", "新")]
+    assert sums_read() > read
+
+
 async def test_places_are_read_once_per_change_of_the_totals(bot: BotKit):
     """排行's arrows and 我的's rank come from standings kept until `member_totals` changes
     (storage/rankings.py, storage/generations.py): a second ask reads no totals, any change is seen."""

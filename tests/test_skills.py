@@ -26,6 +26,7 @@ from storage.skills import SkillChange, TrainingStep
 from tests.kit import ROOT, BotKit
 from tests.test_export import received_workbook, rows
 from tests.test_points import cards, item_number
+from tests.test_projects import statements
 
 LEVELS = (ROOT / "bot" / "simulator" / "skills.csv").read_text(encoding="utf-8")
 
@@ -264,6 +265,43 @@ async def test_the_team_matrix_comes_as_a_table_and_a_picture(sbot: BotKit):
     assert "甲班多能工训练表" in await sbot.say("zhangwei", "技能 甲班")
 
 
+async def test_the_matrix_is_read_once_per_change_of_a_level_a_member_or_a_team(sbot: BotKit):
+    """A team's matrix is kept under the `skills` token (storage/skills.py): asked again it reads no
+    levels; a 定级, a member's change and a team's change are each seen at the next ask."""
+    seen = statements(sbot)
+
+    def levels_read() -> int:
+        return sum("FROM skill_levels" in s and "skill_levels.updated_at" in s for s in seen)
+
+    first = await sbot.say("zhoujie", "技能 班组")
+    read = levels_read()
+    assert read >= 1 and "\n切叶丝岗 1/4 ⚠：赵磊● 王芳◑ 陈静◔\n" in first
+    assert await sbot.say("zhoujie", "技能 班组") == first
+    assert levels_read() == read  # kept: nothing changed
+
+    async def asked_after(change: Any) -> str:
+        await change()
+        before = levels_read()
+        reply = await sbot.say("zhoujie", "技能 班组")
+        assert levels_read() > before  # read again
+        return reply
+
+    async def rated() -> None:
+        assert "王芳 切叶丝岗 L → U" in await sbot.say("zhoujie", "定级 王芳 切丝 U 经车间实操考核认定")
+
+    async def sql(statement: str) -> None:
+        await sbot.query(lambda s: s.execute(text(statement)))
+
+    assert "\n切叶丝岗 2/4 ⚠：赵磊● 王芳◕ 陈静◔\n" in await asked_after(rated)
+    renamed = await asked_after(lambda: sql("UPDATE members SET name = '王芳芳' WHERE userid = 'wangfang'"))
+    assert "赵磊● 王芳芳◕ 陈静◔" in renamed
+    moved = await asked_after(lambda: sql("UPDATE teams SET name = '甲一班' WHERE name = '甲班'"))
+    assert moved.startswith("甲一班多能工训练表")
+    await sbot.drain()
+    pictures = [sbot.fake.media(m.body["media_id"])[0] for m in sbot.sent_to("zhoujie", "image")]
+    assert len(pictures) == 5 and pictures[0] == pictures[1] and len(set(pictures)) == 4
+
+
 async def test_a_big_team_gets_counts_per_post_and_the_names_in_the_picture(sbot: BotKit):
     header = ",".join(MEMBER_HEADER + ["post"])
     people = "\n".join(f"w{i:02d},工人{i:02d},第一党支部,甲班,第一党小组,,群众,,切叶丝岗" for i in range(30))
@@ -284,6 +322,8 @@ async def test_a_big_team_gets_counts_per_post_and_the_names_in_the_picture(sbot
     [image] = sbot.sent_to("zhoujie", "image")
     picture = PILImage.open(io.BytesIO(sbot.fake.media(image.body["media_id"])[0]))
     assert picture.height > 30 * 20  # a row per person
+    await age_level(sbot, "sunli", "中控室岗", 400)  # 孙丽's U lapses (recert_days: 365)
+    assert "中控室岗 0/4 ⚠：⊘过期 1" in (await sbot.say("zhoujie", "技能 班组")).splitlines()
 
 
 async def test_gaps_list_short_posts_single_points_and_people_below_target(sbot: BotKit):
