@@ -30,6 +30,7 @@ from bot.replies import ReplaceButton, Reply, Text
 from bot.wecom.messages import MEDIA_TYPES, UNSUPPORTED_TYPES, Incoming, PassiveReply
 from storage.database import unavailable
 from storage.models import InboxEntry
+from storage.prebuilt import Prebuilt
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -39,12 +40,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Built once: these run for every message (docs/architecture.md, "The hot path").
+# Built once: these run for every message (docs/architecture.md, "The hot path"), on SQLite's own
+# cursor (storage/prebuilt.py).
 _INBOX = InboxEntry.__table__
-_STORED = select(_INBOX.c.reply, _INBOX.c.reply_via_outbox, _INBOX.c.command).where(
-    _INBOX.c.key == bindparam("key")
+_STORED = Prebuilt(
+    select(_INBOX.c.reply, _INBOX.c.reply_via_outbox, _INBOX.c.command).where(
+        _INBOX.c.key == bindparam("key")
+    )
 )
-_INSERT = insert(_INBOX)
+_INSERT = Prebuilt(insert(_INBOX))
 
 SORRY = "抱歉，刚才没有处理成功，请稍后再发一次。"
 NOT_SAVED = "没保存上：系统暂时无法保存，请稍后再发一次。"  # the database refused the write
@@ -323,8 +327,8 @@ class Dispatcher:
         passive: PassiveReply | None,
         via_outbox: bool,
     ) -> None:
-        session.connection().execute(
-            _INSERT,
+        _INSERT.execute(
+            session,
             {
                 "key": incoming.key,
                 "userid": incoming.sender,
@@ -338,9 +342,10 @@ class Dispatcher:
 
     @staticmethod
     def _stored(session: Session, key: str) -> Handled | None:
-        row = session.connection().execute(_STORED, {"key": key}).first()
-        if row is None:
+        found = _STORED.rows(session, {"key": key})
+        if not found:
             return None
+        row = found[0]
         return Handled(
             None if row.reply_via_outbox else _passive_from_json(row.reply),
             duplicate=True,

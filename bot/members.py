@@ -28,6 +28,7 @@ from storage.models import (
     Team,
     UnknownUser,
 )
+from storage.prebuilt import Prebuilt
 from storage.vocabulary import ILUO_ORDER, ROLE_CODES, PoliticalStatus
 
 if TYPE_CHECKING:
@@ -83,8 +84,8 @@ def _sender_query() -> Select[Any]:
     )
 
 
-# Built once: building a statement costs more than executing it.
-_SENDER = _sender_query()
+# Built once: building a statement costs more than executing it; run on SQLite's own cursor.
+_SENDER = Prebuilt(_sender_query())
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,7 @@ class Arrival:
 
 
 def arrival(session: Session, key: str, userid: str) -> Arrival:
-    rows = session.connection().execute(_SENDER, {"key": key, "userid": userid}).all()
+    rows = _SENDER.rows(session, {"key": key, "userid": userid})
     first = rows[0]
     if first[2] is None:
         return Arrival(bool(first[0]), bool(first[1]), None)

@@ -18,6 +18,7 @@ from sqlmodel import Field, SQLModel
 
 from storage.items import Item
 from storage.models import Branch, Member, Team, ts
+from storage.prebuilt import Prebuilt
 from storage.vocabulary import ItemState
 
 ACTIVITY_KIND = "活动"
@@ -277,7 +278,7 @@ _MY_SIGN_IN = (
     .scalar_subquery()
 )
 # Built once: it runs on every 我的 (docs/architecture.md, "The hot path").
-_MINE = (
+_MINE = Prebuilt(
     select(_ACT.id, _ACT.name, _ACT.starts_at, _ACT.closes_at, _MY_SIGN_IN)
     .select_from(Activity.__table__)
     .join(Item.__table__, _I.id == _ACT.id)
@@ -299,7 +300,7 @@ _MINE = (
 def mine(session: Session, member_id: int, lo: datetime, hi: datetime) -> list[MyActivity]:
     """Activities starting in [lo, hi) that the member signed in to, was invited to or organised.
     Invitation is read from the member's current branch and team."""
-    rows = session.connection().execute(_MINE, {"member": member_id, "lo": lo, "hi": hi}).all()
+    rows = _MINE.rows(session, {"member": member_id, "lo": lo, "hi": hi})
     return [MyActivity(*r) for r in rows]
 
 

@@ -33,6 +33,8 @@ from sqlalchemy import BigInteger, Column, bindparam, select
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
+from storage.prebuilt import Prebuilt
+
 T = TypeVar("T")
 
 
@@ -81,16 +83,18 @@ WATCHED: dict[str, tuple[str, ...]] = {
 }
 STATUS_ONLY = {"items": "status"}  # tables watched for a change of one column only
 
-_TOKEN = select(Generation.__table__.c.token).where(  # type: ignore[attr-defined]
-    Generation.__table__.c.topic == bindparam("topic")  # type: ignore[attr-defined]
+_TOKEN = Prebuilt(
+    select(Generation.__table__.c.token).where(  # type: ignore[attr-defined]
+        Generation.__table__.c.topic == bindparam("topic")  # type: ignore[attr-defined]
+    )
 )
 
 
 def token(session: Session, topic: str) -> int | None:
     """The topic's current token; None when its row is missing (no watched table has changed since the
     database was created or emptied), in which case nothing may be reused."""
-    found = session.connection().execute(_TOKEN, {"topic": topic}).scalar()
-    return int(found) if found is not None else None
+    found = _TOKEN.rows(session, {"topic": topic})
+    return int(found[0][0]) if found else None
 
 
 class Kept(Generic[T]):

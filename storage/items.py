@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlmodel import Field, SQLModel
 
 from storage.models import Branch, MediaFile, Member, ts, utcnow
+from storage.prebuilt import Prebuilt
 from storage.vocabulary import ItemState
 
 
@@ -57,7 +58,7 @@ class ApprovalRequest(SQLModel, table=True):
 _I, _A = Item.__table__.c, ApprovalRequest.__table__.c  # type: ignore[attr-defined]
 _NEW_ITEM = insert(Item.__table__).returning(_I.id)  # type: ignore[attr-defined]
 _ASK = insert(ApprovalRequest.__table__)  # type: ignore[attr-defined]
-_LATEST_PENDING = (
+_LATEST_PENDING = Prebuilt(
     select(_I.id)
     .where(
         _I.member_id == bindparam("member"),
@@ -67,7 +68,7 @@ _LATEST_PENDING = (
     .order_by(_I.created_at.desc(), _I.id.desc())
     .limit(1)
 )
-_MY_PENDING = (
+_MY_PENDING = Prebuilt(
     select(_I.id, _I.kind, _I.title)
     .where(_I.member_id == bindparam("member"), _I.status == ItemState.PENDING)
     .order_by(_I.id)
@@ -141,13 +142,13 @@ def void(session: Session, item_id: int, by: int, at: datetime, reason: str) -> 
 
 def latest_pending_since(session: Session, member_id: int, since: datetime) -> int | None:
     """The member's newest pending item created after `since` (a photo sent now attaches to it)."""
-    row = session.connection().execute(_LATEST_PENDING, {"member": member_id, "since": since}).first()
-    return int(row[0]) if row else None
+    rows = _LATEST_PENDING.rows(session, {"member": member_id, "since": since})
+    return int(rows[0][0]) if rows else None
 
 
 def pending_of(session: Session, member_id: int, limit: int = 6) -> list[tuple[int, str, str]]:
     """(id, kind, title) of a member's own pending items, oldest first (for 我的, on its hot path)."""
-    rows = session.connection().execute(_MY_PENDING, {"member": member_id, "limit": limit}).all()
+    rows = _MY_PENDING.rows(session, {"member": member_id, "limit": limit})
     return [(int(r[0]), r[1], r[2]) for r in rows]
 
 

@@ -20,6 +20,7 @@ from sqlmodel import Field, SQLModel
 
 from storage.items import Item
 from storage.models import ts, utcnow
+from storage.prebuilt import Prebuilt
 from storage.queries import insert_one
 from storage.vocabulary import ItemState
 
@@ -281,7 +282,7 @@ def pending_usage(
 _SUB_C = Submission.__table__.c  # type: ignore[attr-defined]
 _IM, _INV = InnovationMember.__table__.c, Innovation.__table__.c  # type: ignore[attr-defined]
 _IT = Item.__table__.c  # type: ignore[attr-defined]
-_PAID = (
+_PAID = Prebuilt(
     select(_IM.member_id, func.sum(_IM.paid_x100))
     .select_from(InnovationMember.__table__)  # type: ignore[attr-defined]
     .join(Innovation.__table__, _INV.id == _IM.innovation_id)  # type: ignore[attr-defined]
@@ -291,8 +292,8 @@ _PAID = (
     )
     .group_by(_IM.member_id)
 )
-_CLAIMED = select(_INV.id).where(_INV.result_key == bindparam("key")).limit(1)
-_EARLIER = (
+_CLAIMED = Prebuilt(select(_INV.id).where(_INV.result_key == bindparam("key")).limit(1))
+_EARLIER = Prebuilt(
     select(_INV.id, _INV.level, _INV.grade, _INV.level_rank, _INV.points_x100, _IT.status)
     .select_from(Innovation.__table__)  # type: ignore[attr-defined]
     .join(Item.__table__, _IT.id == _INV.id)  # type: ignore[attr-defined]
@@ -305,18 +306,18 @@ _SHARES = select(_IM.member_id, _IM.share_x100, _IM.paid_x100, _IM.role).where(
 
 def result_claimed(session: Session, key: str) -> bool:
     """Has any claim of this result (same type and name) been made before?"""
-    return session.connection().execute(_CLAIMED, {"key": key}).first() is not None
+    return bool(_CLAIMED.rows(session, {"key": key}))
 
 
 def already_paid(session: Session, key: str, exclude: int | None = None) -> dict[int, int]:
     """What approved claims of a result paid each member so far (points_x100), `exclude` aside."""
-    rows = session.connection().execute(_PAID, {"key": key, "exclude": -1 if exclude is None else exclude})
+    rows = _PAID.rows(session, {"key": key, "exclude": -1 if exclude is None else exclude})
     return {m: int(p) for m, p in rows}
 
 
 def earlier_claims(session: Session, key: str) -> list[Any]:
     """Pending and approved claims of a result: id, level, grade, level_rank, points_x100, status."""
-    return list(session.connection().execute(_EARLIER, {"key": key}).all())
+    return _EARLIER.rows(session, {"key": key})
 
 
 def shares(session: Session, innovation_id: int) -> list[tuple[int, int, int, str]]:

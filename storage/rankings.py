@@ -17,12 +17,13 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from storage import generations
 from storage.models import Branch, Member, Team
 from storage.points import BranchTotal, MemberTotal, PointEntry
+from storage.prebuilt import Prebuilt
 
 _T = MemberTotal.__table__.c
 _TOTALS = MemberTotal.__table__
@@ -61,7 +62,7 @@ class RecentEntry(NamedTuple):
     kind: str  # entry | reversal
 
 
-_TOP_MEMBERS = (
+_TOP_MEMBERS = Prebuilt(
     select(_T.member_id, _M.name, _T.points_x100, _B.name)
     .select_from(_TOTALS)
     .join(_MEMBERS, _M.id == _T.member_id)
@@ -70,9 +71,11 @@ _TOP_MEMBERS = (
     .order_by(_T.points_x100.desc(), _T.member_id)
     .limit(bindparam("top"))
 )
-_MEMBER_POINTS = select(_T.points_x100).where(_IN_PERIOD, _T.member_id == bindparam("member"))
-_MY_TOTALS = select(_T.category, _T.points_x100).where(
-    _T.member_id == bindparam("member"), _T.period == bindparam("period")
+_MEMBER_POINTS = Prebuilt(select(_T.points_x100).where(_IN_PERIOD, _T.member_id == bindparam("member")))
+_MY_TOTALS = Prebuilt(
+    select(_T.category, _T.points_x100).where(
+        _T.member_id == bindparam("member"), _T.period == bindparam("period")
+    )
 )
 _POINTS_OF = select(_T.member_id, _T.points_x100).where(
     _IN_PERIOD, _T.member_id.in_(bindparam("ids", expanding=True))
@@ -82,15 +85,15 @@ _POINTS_OF = select(_T.member_id, _T.points_x100).where(
 def top_members(session: Session, period: str, category: str, top: int) -> list[TopMember]:
     """The `top` members with the most points in the period key and category, best first (ties by
     member id), with their names and branch names."""
-    rows = session.connection().execute(_TOP_MEMBERS, {"period": period, "category": category, "top": top})
+    rows = _TOP_MEMBERS.rows(session, {"period": period, "category": category, "top": top})
     return [TopMember(*r) for r in rows]
 
 
 def member_points(session: Session, period: str, category: str, member_id: int) -> int | None:
     """The member's points in the period and category, None when they have none there."""
     params = {"period": period, "category": category, "member": member_id}
-    value = session.connection().execute(_MEMBER_POINTS, params).scalar()
-    return None if value is None else int(value)
+    found = _MEMBER_POINTS.rows(session, params)
+    return int(found[0][0]) if found and found[0][0] is not None else None
 
 
 def points_of(session: Session, period: str, category: str, member_ids: Sequence[int]) -> dict[int, int]:
@@ -104,7 +107,7 @@ def points_of(session: Session, period: str, category: str, member_ids: Sequence
 def my_totals(session: Session, member_id: int, period: str) -> dict[str, int]:
     """Category → the member's points in the period; the overall total is under `TOTAL` (""), and a
     category the member has no points in is absent."""
-    return dict(session.connection().execute(_MY_TOTALS, {"member": member_id, "period": period}).all())
+    return {c: p for c, p in _MY_TOTALS.rows(session, {"member": member_id, "period": period})}
 
 
 class Standings(NamedTuple):
@@ -161,9 +164,9 @@ def member_places(session: Session, period: str, category: str, points: int, bra
 
 
 @functools.lru_cache(maxsize=8)
-def _recent_stmt(limit: int) -> Select[Any]:
+def _recent_stmt(limit: int) -> Prebuilt:
     # A literal limit: a bound one costs SQLAlchemy more per execution than the query takes.
-    return (
+    return Prebuilt(
         select(_E.day, _E.points_x100, _E.indicator, _E.category, _E.item_id, _E.kind)
         .where(_E.member_id == bindparam("member"))
         .order_by(_E.id.desc())
@@ -173,7 +176,7 @@ def _recent_stmt(limit: int) -> Select[Any]:
 
 def recent_entries(session: Session, member_id: int, limit: int = 5) -> list[RecentEntry]:
     """The member's last `limit` ledger lines, newest first."""
-    rows = session.connection().execute(_recent_stmt(limit), {"member": member_id})
+    rows = _recent_stmt(limit).rows(session, {"member": member_id})
     return [RecentEntry(*r) for r in rows]
 
 

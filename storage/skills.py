@@ -22,6 +22,7 @@ from sqlmodel import Field, SQLModel
 from storage import generations
 from storage.items import Item
 from storage.models import AuditLog, Member, SkillLevel, Team, ts, utcnow
+from storage.prebuilt import Prebuilt
 from storage.vocabulary import ItemState
 from storage.vocabulary import SkillLevel as Level
 
@@ -88,7 +89,7 @@ _M = Member.__table__.c  # type: ignore[attr-defined]
 _T = Team.__table__.c  # type: ignore[attr-defined]
 
 _LEVEL = select(_L.level).where(_L.member_id == bindparam("member"), _L.skill == bindparam("skill"))
-_LEVELS_OF = select(_L.skill, _L.level, _L.updated_at).where(_L.member_id == bindparam("member"))
+_LEVELS_OF = Prebuilt(select(_L.skill, _L.level, _L.updated_at).where(_L.member_id == bindparam("member")))
 _STEPS = (
     select(_S.id, _S.step, _S.attempt, _S.passed, _I.status, _S.coach_id)
     .join(Item.__table__, _I.id == _S.id)  # type: ignore[attr-defined]
@@ -113,7 +114,7 @@ def level(session: Session, member_id: int, skill: str) -> str:
 
 def levels_of(session: Session, member_id: int) -> dict[str, tuple[str, datetime]]:
     """Every post where the member holds a recorded level: skill → (level, since when)."""
-    rows = session.connection().execute(_LEVELS_OF, {"member": member_id}).all()
+    rows = _LEVELS_OF.rows(session, {"member": member_id})
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
@@ -291,7 +292,7 @@ def unconfirmed_steps(session: Session, older_than: datetime) -> list[tuple[int,
 
 
 # Built once: it runs on every 我的.
-_UNCONFIRMED = (
+_UNCONFIRMED = Prebuilt(
     select(_I.id, _I.title)
     .join(TrainingStep.__table__, _S.id == _I.id)  # type: ignore[attr-defined]
     .where(_S.trainee_id == bindparam("trainee"), _I.status == ItemState.PENDING)
@@ -301,7 +302,7 @@ _UNCONFIRMED = (
 
 def unconfirmed_for(session: Session, trainee_id: int) -> list[tuple[int, str]]:
     """Steps waiting for this trainee's confirmation: (item id, title), oldest first."""
-    return [(r[0], r[1]) for r in session.connection().execute(_UNCONFIRMED, {"trainee": trainee_id}).all()]
+    return [(r[0], r[1]) for r in _UNCONFIRMED.rows(session, {"trainee": trainee_id})]
 
 
 def mark_reminded(session: Session, item_ids: Sequence[int], at: datetime) -> None:
@@ -459,7 +460,7 @@ def training_coverage(
 
 _PLAN_C = TrainingPlan.__table__.c  # type: ignore[attr-defined]
 # Built once: it runs on every 我的 (which asks "any open plan of mine?" before loading one).
-_HAS_OPEN_PLAN = (
+_HAS_OPEN_PLAN = Prebuilt(
     select(_PLAN_C.id)
     .join(Item.__table__, _I.id == _PLAN_C.id)
     .where(_PLAN_C.trainee_id == bindparam("trainee"), _I.status == ItemState.PENDING)
@@ -468,7 +469,7 @@ _HAS_OPEN_PLAN = (
 
 
 def has_open_plan(session: Session, trainee_id: int) -> bool:
-    return session.connection().execute(_HAS_OPEN_PLAN, {"trainee": trainee_id}).first() is not None
+    return bool(_HAS_OPEN_PLAN.rows(session, {"trainee": trainee_id}))
 
 
 def open_plans(

@@ -1,0 +1,115 @@
+"""Statements every message runs, executed on SQLite's own cursor.
+
+Executing a prebuilt Core statement through SQLAlchemy's `Connection.execute` costs about 55 µs of
+Python on top of the ~10 µs SQLite takes (looking up the compiled form, building an execution
+context, processing parameters and rows, firing events). The look-up of a message's sender, the
+inbox row that records it, and the fixed queries of 我的, 排行 and a claim run for most messages, so on
+SQLite a `Prebuilt` statement is compiled once and then handed to the sqlite3 cursor of the
+transaction's own connection, with the same bind and result processing SQLAlchemy would apply (each
+column type's `bind_processor` and `result_processor` for the dialect) and its errors raised as
+SQLAlchemy's (`IntegrityError` for a duplicate key, and what `storage.database.unavailable`
+classifies).
+
+It falls back to `Connection.execute` wherever that would do more than this can see: PostgreSQL, a
+statement with an expanding `IN` parameter, an INSERT whose columns have defaults computed in Python,
+and any connection with `before_cursor_execute` listeners (tools and tests that watch the SQL see every
+statement). docs/PERFORMANCE.md has the measurement.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import namedtuple
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Insert, Select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str
+    binds: tuple[tuple[str, bool, Any, Processor], ...]  # (name, given by the caller, fixed value, processor)
+    results: tuple[Processor, ...]
+    row: Callable[..., Any] | None  # builds a row with the columns' names as attributes
+
+
+class Prebuilt:
+    """A statement built once and run often: `rows(session, params)` for a SELECT (a list of rows
+    with attribute and index access), `execute(session, params)` for an INSERT, UPDATE or DELETE."""
+
+    def __init__(self, stmt: Select[Any] | Insert):
+        self.stmt = stmt
+        self._plans: dict[tuple[str, ...], _Plan | None] = {}
+
+    def rows(self, session: Session, params: Mapping[str, Any]) -> list[Any]:
+        conn = session.connection()
+        plan = self._plan(conn, params)
+        if plan is None:
+            return list(conn.execute(self.stmt, params).all())
+        cursor = self._run(conn, plan, params)
+        processors = plan.results
+        make = plan.row
+        assert make is not None
+        if any(processors):
+            return [
+                make(*(p(v) if p is not None else v for p, v in zip(processors, raw, strict=True)))
+                for raw in cursor.fetchall()
+            ]
+        return [make(*raw) for raw in cursor.fetchall()]
+
+    def execute(self, session: Session, params: Mapping[str, Any]) -> None:
+        conn = session.connection()
+        plan = self._plan(conn, params)
+        if plan is None:
+            conn.execute(self.stmt, params)
+        else:
+            self._run(conn, plan, params)
+
+    @staticmethod
+    def _run(conn: Connection, plan: _Plan, params: Mapping[str, Any]) -> sqlite3.Cursor:
+        args = [
+            (p(params[name] if given else value) if p is not None else params[name] if given else value)
+            for name, given, value, p in plan.binds
+        ]
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        try:
+            return driver.execute(plan.sql, args)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(plan.sql, args, exc, sqlite3.Error) from exc
+
+    def _plan(self, conn: Connection, params: Mapping[str, Any]) -> _Plan | None:
+        if conn.dialect.name != "sqlite" or conn.dispatch.before_cursor_execute:
+            return None
+        key = tuple(params) if isinstance(self.stmt, Insert) else ()
+        if key not in self._plans:
+            self._plans[key] = _compile(self.stmt, conn, key)
+        return self._plans[key]
+
+
+def _compile(stmt: Select[Any] | Insert, conn: Connection, keys: Sequence[str]) -> _Plan | None:
+    """The plan for `stmt` on this dialect, or None where only `Connection.execute` knows what to do."""
+    dialect = conn.dialect
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys else None)
+    if compiled.positiontup is None or any(b.expanding for b in compiled.binds.values()):
+        return None
+    if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "postfetch", None):
+        return None  # defaults computed in Python, or values fetched after the INSERT
+    binds = []
+    for name in compiled.positiontup:
+        bind = compiled.binds[name]
+        given = bind.key in keys if keys else bind.required  # else a value fixed in the statement
+        value = None if given else bind.effective_value
+        binds.append((bind.key, given, value, bind.type.dialect_impl(dialect).bind_processor(dialect)))
+    if not isinstance(stmt, Select):
+        return _Plan(str(compiled), tuple(binds), (), None)
+    columns = list(stmt.selected_columns)
+    results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+    names = [c.key or f"c{i}" for i, c in enumerate(columns)]
+    return _Plan(str(compiled), tuple(binds), results, namedtuple("Row", names, rename=True))  # type: ignore[misc]

@@ -1,0 +1,74 @@
+"""Statements run on SQLite's own cursor (storage/prebuilt.py) answer exactly what SQLAlchemy's
+`Connection.execute` answers, raise SQLAlchemy's errors, and step aside wherever they cannot see
+everything (PostgreSQL, expanding IN, statement listeners)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.members import _sender_query
+from storage.models import InboxEntry, Member
+from storage.prebuilt import Prebuilt
+from tests.kit import BotKit
+
+_I = InboxEntry.__table__.c  # type: ignore[attr-defined]
+RECEIVED = datetime(2026, 11, 30, 8, 5, 6, 123456, tzinfo=UTC)
+
+
+def inbox_row(key: str) -> dict[str, Any]:
+    return {
+        "key": key,
+        "userid": "wangfang",
+        "kind": "text",
+        "command": "我的",
+        "received_at": RECEIVED,
+        "reply": '{"text": "好"}',
+        "reply_via_outbox": True,
+    }
+
+
+async def test_a_prebuilt_select_and_insert_answer_what_sqlalchemy_answers(bot: BotKit):
+    sender, inserted = Prebuilt(_sender_query()), Prebuilt(insert(InboxEntry.__table__))  # type: ignore[attr-defined]
+    stored = Prebuilt(select(_I.received_at, _I.reply_via_outbox, _I.reply).where(_I.key == bindparam("key")))
+
+    def run(s: Session) -> tuple[Any, ...]:
+        inserted.execute(s, inbox_row("k1"))
+        looked_up = sender.rows(s, {"key": "k1", "userid": "wangfang"})
+        plain = s.connection().execute(sender.stmt, {"key": "k1", "userid": "wangfang"}).all()
+        row = stored.rows(s, {"key": "k1"})
+        return looked_up, plain, row, s.connection().execute(stored.stmt, {"key": "k1"}).all()
+
+    looked_up, plain, row, expected = await bot.query(run)
+    assert [tuple(r) for r in looked_up] == [tuple(r) for r in plain]
+    assert looked_up[0][0] is True and looked_up[0][1] is False  # seen, no dialogue: booleans, not 0/1
+    assert [tuple(r) for r in row] == [tuple(r) for r in expected] == [(RECEIVED, True, '{"text": "好"}')]
+    assert row[0].received_at.tzinfo is not None and row[0].reply_via_outbox is True  # by name too
+    on_sqlite = bot.app.db.is_sqlite
+    # The cursor's own, on SQLite; PostgreSQL never makes a plan.
+    assert [p is not None for p in sender._plans.values()] == ([True] if on_sqlite else [])
+
+
+async def test_a_duplicate_key_is_sqlalchemys_integrity_error(bot: BotKit):
+    inserted = Prebuilt(insert(InboxEntry.__table__))  # type: ignore[attr-defined]
+    await bot.query(lambda s: inserted.execute(s, inbox_row("twice")))
+    with pytest.raises(IntegrityError):
+        await bot.query(lambda s: inserted.execute(s, inbox_row("twice")))
+
+
+async def test_statement_listeners_and_expanding_parameters_go_through_sqlalchemy(bot: BotKit):
+    names = Prebuilt(select(Member.name).where(Member.userid.in_(bindparam("ids", expanding=True))))  # type: ignore[attr-defined]
+    found = await bot.query(lambda s: names.rows(s, {"ids": ["wangfang", "zhangwei"]}))
+    assert sorted(r.name for r in found) == ["张伟", "王芳"]
+    assert list(names._plans.values()) in ([None], [])  # nothing the cursor could run alone
+    seen: list[str] = []
+    engine = bot.app.db.sync_engine or bot.app.db.async_engine.sync_engine  # type: ignore[union-attr]
+    sender = Prebuilt(_sender_query())
+    event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    await bot.query(lambda s: sender.rows(s, {"key": "x", "userid": "wangfang"}))
+    assert any("FROM" in sql and "members" in sql for sql in seen)  # a watcher sees the statement
