@@ -17,11 +17,14 @@ on both back ends:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import hashlib
 import logging
+import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -113,6 +116,41 @@ class _Unit:
     error: BaseException | None = None
 
 
+class WriterTurn:
+    """Whose turn it is to write a SQLite file, among the bot processes that share it: an exclusive
+    `flock` on `<database>-writer.lock`, taken around each group commit.
+
+    SQLite's own lock makes a second writer poll: its busy handler sleeps 1, 2, 5, 10… ms between
+    tries, so two processes on one file served fewer messages than one (docs/PERFORMANCE.md). A
+    blocking `flock` waits in the kernel and wakes as soon as the other process lets go; `BEGIN
+    IMMEDIATE` then finds the file free. (The `filelock` and `fasteners` packages poll too, with
+    sleeps, which is why this is written here.) Processes that do not take the turn (the sqlite3
+    shell, an old bot) still meet SQLite's lock and its `busy_timeout`, as before."""
+
+    def __init__(self, database: str | None):
+        self._fd = (
+            os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            if database and database != ":memory:"
+            else None
+        )
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        if self._fd is None:
+            yield
+            return
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # blocks in the kernel; the interpreter lock is released
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class ReadOnly(Exception):
     """`Database.read` was refused: no reader connections here (PostgreSQL, an in-memory SQLite)."""
 
@@ -166,6 +204,7 @@ class Database:
         self._sessions: async_sessionmaker[Any] | None = None
         self._queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._turn = WriterTurn(None)
         self._readers = readers if self.is_sqlite and self.url.database not in (None, "", ":memory:") else 0
         self._read_queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
         self._reader_threads: list[threading.Thread] = []
@@ -182,6 +221,7 @@ class Database:
     def start(self) -> None:
         if self.is_sqlite:
             self.sync_engine = sqlite_engine(self.url, self._busy_timeout_ms)
+            self._turn = WriterTurn(self.url.database)
             self._thread = threading.Thread(target=self._writer, name="sqlite-writer", daemon=True)
             self._thread.start()
             if self._readers:
@@ -209,6 +249,7 @@ class Database:
             self._queue.put(None)
             await asyncio.to_thread(self._thread.join)
             self._thread = None
+        self._turn.close()
         if self.sync_engine is not None:
             self.sync_engine.dispose()
             self.sync_engine = None
@@ -329,7 +370,8 @@ class Database:
                         break
                     batch.append(unit)
                 try:
-                    self._run_batch(conn, batch)
+                    with self._turn.held():
+                        self._run_batch(conn, batch)
                 except Exception as exc:  # noqa: BLE001 - the writer outlives any failure of a batch
                     log.exception("the SQLite writer failed a batch")
                     for unit in batch:
