@@ -31,6 +31,7 @@ from bot.replies import Card, File, Image, Markdown, ReplaceButton, Reply, Text
 from bot.wecom import render
 from bot.wecom.errors import Misconfiguration, misconfiguration
 from storage.models import MediaFile, Member, OutboxMessage
+from storage.prebuilt import Prebuilt
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -68,7 +69,7 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
 
 
 Row = dict[str, Any]
-_INSERT = insert(OutboxMessage.__table__)
+_INSERT = Prebuilt(insert(OutboxMessage.__table__))
 
 
 def _row(channel: str, target: str, msgtype: str, payload: dict[str, Any], ref: str = "") -> Row:
@@ -93,8 +94,7 @@ def _row(channel: str, target: str, msgtype: str, payload: dict[str, Any], ref: 
 def enqueue(session: Session, rows: Iterable[Row]) -> int:
     """Insert outbox rows in the caller's transaction (Core, not ORM objects: replies are on the hot path)."""
     rows = list(rows)
-    if rows:
-        session.connection().execute(_INSERT, rows)
+    _INSERT.execute(session, rows)
     return len(rows)
 
 
@@ -161,11 +161,31 @@ def webhook_rows(group: str, msgtype: str, body: dict[str, Any]) -> list[Row]:
     return [_row("webhook", group, msgtype, body)]
 
 
-# Members with quiet hours of their own (免打扰): NULL keeps the workshop's window, "" has none.
-_OWN_QUIET = select(Member.__table__.c.userid, Member.__table__.c.quiet_hours).where(
-    Member.__table__.c.userid.in_(bindparam("userids", expanding=True)),
-    Member.__table__.c.quiet_hours.is_not(None),
+# Members' quiet hours of their own (免打扰): NULL keeps the workshop's window, "" has none. A claim
+# notifies two or three approvers: on SQLite one prebuilt statement each (an expanding IN list goes the
+# slow way through SQLAlchemy, storage/prebuilt.py); on PostgreSQL one statement for all (a round trip
+# costs more there than building the statement).
+_M = Member.__table__.c  # type: ignore[attr-defined]
+_OWN_QUIET = Prebuilt(
+    select(_M.quiet_hours).where(_M.userid == bindparam("userid"), _M.quiet_hours.is_not(None))
 )
+_OWN_QUIET_OF_ALL = select(_M.userid, _M.quiet_hours).where(
+    _M.userid.in_(bindparam("userids", expanding=True)), _M.quiet_hours.is_not(None)
+)
+
+
+def own_quiet_hours(session: Session, userids: set[str]) -> dict[str, str]:
+    """The windows of those of `userids` who set their own."""
+    if not userids:
+        return {}
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return dict(conn.execute(_OWN_QUIET_OF_ALL, {"userids": sorted(userids)}).all())  # type: ignore[arg-type]
+    own: dict[str, str] = {}
+    for userid in userids:
+        if found := _OWN_QUIET.rows(session, {"userid": userid}):
+            own[userid] = found[0][0]
+    return own
 
 
 PERSONAL = ("app", "aibot")  # channels whose rows go to a member (the AI bot's may go to a group chat)
@@ -193,11 +213,7 @@ class QuietRule:
         if not others and not any(r["channel"] == "webhook" for r in rows):
             return  # only answers: the hot path reads nothing more
         workshop = parse_window(self.config.quiet_hours)
-        own = (
-            dict(session.connection().execute(_OWN_QUIET, {"userids": sorted(others)}).all())
-            if others
-            else {}
-        )
+        own = own_quiet_hours(session, others)
         local = self.now.timetz().replace(tzinfo=None)
         for r in rows:
             if r["channel"] == "webhook":

@@ -56,8 +56,8 @@ class ApprovalRequest(SQLModel, table=True):
 
 # Built once: a claim takes a number and asks its approvers on the hot path.
 _I, _A = Item.__table__.c, ApprovalRequest.__table__.c  # type: ignore[attr-defined]
-_NEW_ITEM = insert(Item.__table__).returning(_I.id)  # type: ignore[attr-defined]
-_ASK = insert(ApprovalRequest.__table__)  # type: ignore[attr-defined]
+_NEW_ITEM = Prebuilt(insert(Item.__table__).returning(_I.id))  # type: ignore[attr-defined]
+_ASK = Prebuilt(insert(ApprovalRequest.__table__))  # type: ignore[attr-defined]
 _LATEST_PENDING = Prebuilt(
     select(_I.id)
     .where(
@@ -102,13 +102,13 @@ def new_item(
         "decided_by": decided_by,
         "decided_at": at if decided_by is not None else None,
     }
-    return int(session.connection().execute(_NEW_ITEM, values).scalar_one())
+    return int(_NEW_ITEM.rows(session, values)[0][0])
 
 
 def ask(session: Session, item_id: int, approver_ids: Sequence[int]) -> None:
     """Record who is asked to decide `item_id`."""
     if approver_ids:
-        session.connection().execute(_ASK, [{"item_id": item_id, "approver_id": a} for a in approver_ids])
+        _ASK.execute(session, [{"item_id": item_id, "approver_id": a} for a in approver_ids])
 
 
 def asked(session: Session, item_id: int) -> list[int]:

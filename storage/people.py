@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from storage.models import Branch, Member, MemberRole
+from storage.prebuilt import Prebuilt
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +41,16 @@ _PEOPLE = (
     .where(_M.active.is_(True))
     .order_by(_M.id)
 )
-_BY_ID = _PEOPLE.where(_M.id == bindparam("value"))
-_BY_USERID = _PEOPLE.where(_M.userid == bindparam("value"))
-_BY_NAME = _PEOPLE.where(_M.name == bindparam("value"))
 _ROLE_HOLDERS = select(_R.member_id).where(_R.role == bindparam("role"))
-_WITH_ROLE = _PEOPLE.where(_M.id.in_(_ROLE_HOLDERS))
-_WITH_ROLE_IN_BRANCH = _WITH_ROLE.where(_M.branch_id == bindparam("branch"))
+_BY_ID = Prebuilt(_PEOPLE.where(_M.id == bindparam("value")))
+_BY_USERID = Prebuilt(_PEOPLE.where(_M.userid == bindparam("value")))
+_BY_NAME = Prebuilt(_PEOPLE.where(_M.name == bindparam("value")))
+_WITH_ROLE = Prebuilt(_PEOPLE.where(_M.id.in_(_ROLE_HOLDERS)))
+_WITH_ROLE_IN_BRANCH = Prebuilt(_PEOPLE.where(_M.id.in_(_ROLE_HOLDERS), _M.branch_id == bindparam("branch")))
 
 
-def _people(session: Session, stmt: Select[Any], **params: Any) -> list[Person]:
-    rows = session.connection().execute(stmt, params).all()
+def _people(session: Session, stmt: Prebuilt, **params: Any) -> list[Person]:
+    rows = stmt.rows(session, params)
     return [Person(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or "") for r in rows]
 
 

@@ -40,8 +40,9 @@ class _Plan:
 
 
 class Prebuilt:
-    """A statement built once and run often: `rows(session, params)` for a SELECT (a list of rows
-    with attribute and index access), `execute(session, params)` for an INSERT, UPDATE or DELETE."""
+    """A statement built once and run often: `rows(session, params)` for a SELECT or an INSERT …
+    RETURNING (a list of rows with attribute and index access), `execute(session, params)` for an
+    INSERT, UPDATE or DELETE, with one set of parameters or a list of them (one `executemany`)."""
 
     def __init__(self, stmt: Select[Any] | Insert):
         self.stmt = stmt
@@ -63,24 +64,32 @@ class Prebuilt:
             ]
         return [make(*raw) for raw in cursor.fetchall()]
 
-    def execute(self, session: Session, params: Mapping[str, Any]) -> None:
+    def execute(self, session: Session, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
         conn = session.connection()
-        plan = self._plan(conn, params)
-        if plan is None:
-            conn.execute(self.stmt, params)
-        else:
-            self._run(conn, plan, params)
+        if isinstance(params, Mapping):
+            plan = self._plan(conn, params)
+            if plan is None:
+                conn.execute(self.stmt, params)
+            else:
+                self._run(conn, plan, params)
+            return
+        if not params:
+            return
+        plan = self._plan(conn, params[0])
+        if plan is None or any(p.keys() != params[0].keys() for p in params):
+            conn.execute(self.stmt, list(params))
+            return
+        many = [_args(plan, p) for p in params]
+        try:
+            _driver(conn).executemany(plan.sql, many)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(plan.sql, many, exc, sqlite3.Error) from exc
 
     @staticmethod
     def _run(conn: Connection, plan: _Plan, params: Mapping[str, Any]) -> sqlite3.Cursor:
-        args = [
-            (p(params[name] if given else value) if p is not None else params[name] if given else value)
-            for name, given, value, p in plan.binds
-        ]
-        driver = conn.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
+        args = _args(plan, params)
         try:
-            return driver.execute(plan.sql, args)
+            return _driver(conn).execute(plan.sql, args)
         except sqlite3.Error as exc:
             raise DBAPIError.instance(plan.sql, args, exc, sqlite3.Error) from exc
 
@@ -91,6 +100,22 @@ class Prebuilt:
         if key not in self._plans:
             self._plans[key] = _compile(self.stmt, conn, key)
         return self._plans[key]
+
+
+def _args(plan: _Plan, params: Mapping[str, Any]) -> list[Any]:
+    """The statement's positional parameters: the caller's value (or the one fixed in the statement),
+    through the column type's bind processor."""
+    args = []
+    for name, given, value, process in plan.binds:
+        v = params[name] if given else value
+        args.append(v if process is None else process(v))
+    return args
+
+
+def _driver(conn: Connection) -> sqlite3.Connection:
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    return driver
 
 
 def _compile(stmt: Select[Any] | Insert, conn: Connection, keys: Sequence[str]) -> _Plan | None:
@@ -107,9 +132,9 @@ def _compile(stmt: Select[Any] | Insert, conn: Connection, keys: Sequence[str]) 
         given = bind.key in keys if keys else bind.required  # else a value fixed in the statement
         value = None if given else bind.effective_value
         binds.append((bind.key, given, value, bind.type.dialect_impl(dialect).bind_processor(dialect)))
-    if not isinstance(stmt, Select):
+    columns = list(stmt.selected_columns if isinstance(stmt, Select) else stmt.exported_columns)
+    if not columns:
         return _Plan(str(compiled), tuple(binds), (), None)
-    columns = list(stmt.selected_columns)
     results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
     names = [c.key or f"c{i}" for i, c in enumerate(columns)]
     return _Plan(str(compiled), tuple(binds), results, namedtuple("Row", names, rename=True))  # type: ignore[misc]

@@ -10,10 +10,17 @@ from sqlalchemy import Insert, Table, insert
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
+from storage.prebuilt import Prebuilt
+
 
 @functools.cache
 def _insert(table: Table) -> Insert:
     return insert(table)  # one statement object per table, so its compiled form is found at once
+
+
+@functools.cache
+def _prebuilt_insert(table: Table) -> Prebuilt:
+    return Prebuilt(_insert(table))
 
 
 def insert_now(session: Session, *rows: SQLModel) -> None:
@@ -23,9 +30,8 @@ def insert_now(session: Session, *rows: SQLModel) -> None:
     for row in rows:
         table: Table = row.__table__  # type: ignore[attr-defined]
         by_table[table].append({c.name: getattr(row, c.name) for c in table.columns})
-    conn = session.connection()
     for table, values in by_table.items():
-        conn.execute(_insert(table), values)
+        _prebuilt_insert(table).execute(session, values)
 
 
 def insert_one(session: Session, row: SQLModel) -> int:
@@ -45,4 +51,4 @@ def insert_one(session: Session, row: SQLModel) -> int:
 def insert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
     """Insert rows given as column values (cheaper still than `insert_now`: no objects are built)."""
     if rows:
-        session.connection().execute(_insert(model.__table__), rows)  # type: ignore[attr-defined]
+        _prebuilt_insert(model.__table__).execute(session, rows)  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, event, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from bot.members import _sender_query
@@ -72,3 +72,39 @@ async def test_statement_listeners_and_expanding_parameters_go_through_sqlalchem
     event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
     await bot.query(lambda s: sender.rows(s, {"key": "x", "userid": "wangfang"}))
     assert any("FROM" in sql and "members" in sql for sql in seen)  # a watcher sees the statement
+
+
+async def test_many_rows_in_one_executemany_and_an_insert_returning_its_key(bot: BotKit):
+    inserted = Prebuilt(insert(InboxEntry.__table__))  # type: ignore[attr-defined]
+    keyed = Prebuilt(insert(InboxEntry.__table__).returning(_I.id, _I.key))  # type: ignore[attr-defined]
+    stored = select(_I.key, _I.received_at).where(_I.key.like("many-%")).order_by(_I.key)
+
+    def run(s: Session) -> tuple[Any, ...]:
+        inserted.execute(s, [inbox_row("many-1"), inbox_row("many-2"), inbox_row("many-3")])
+        inserted.execute(s, [])  # nothing to insert: no statement
+        inserted.execute(s, [inbox_row(f"many-{n}") for n in range(4, 8)])
+        returned = keyed.rows(s, inbox_row("many-8"))
+        return s.connection().execute(stored).all(), returned, s.get(InboxEntry, returned[0].id)
+
+    rows, returned, entry = await bot.query(run)
+    assert [r.key for r in rows] == [f"many-{n}" for n in range(1, 9)]
+    assert all(r.received_at == RECEIVED for r in rows)  # bind processing applied to every row
+    assert returned[0].key == "many-8" and entry is not None and entry.key == "many-8"
+    # On SQLite the cursor ran them: one plan for the inbox's columns, one for the RETURNING insert.
+    expected = [True] if bot.app.db.is_sqlite else []
+    assert [p is not None for p in keyed._plans.values()] == expected
+
+
+async def test_rows_naming_different_columns_go_through_sqlalchemy(bot: BotKit):
+    inserted = Prebuilt(insert(InboxEntry.__table__))  # type: ignore[attr-defined]
+    partial = {k: v for k, v in inbox_row("odd-2").items() if k != "reply"}
+    with pytest.raises(StatementError, match="reply"):  # SQLAlchemy's own word on it
+        await bot.query(lambda s: inserted.execute(s, [inbox_row("odd-1"), partial]))
+
+
+async def test_a_failing_row_of_many_raises_sqlalchemys_error_and_leaves_nothing(bot: BotKit):
+    inserted = Prebuilt(insert(InboxEntry.__table__))  # type: ignore[attr-defined]
+    with pytest.raises(IntegrityError):
+        await bot.query(lambda s: inserted.execute(s, [inbox_row("dup"), inbox_row("dup")]))
+    left = await bot.query(lambda s: s.execute(select(_I.key).where(_I.key == "dup")).all())
+    assert left == []
