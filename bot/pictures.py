@@ -11,8 +11,9 @@ started in the background as the outbox starts (`Drawer.warm`: it takes about 2 
 picture should not wait for while its row's lease runs), with the `spawn` method so that no thread or
 connection of the bot is copied into it, and at a lower priority (`NICENESS`) so that on a busy
 machine the kernel serves the bot first. The process serves every application of the Python process
-and ends with it. If it dies, the picture is drawn in a thread instead and a new process is started
-for the next one; 0 processes draws every picture in a thread.
+and ends with it, also when the bot is killed (it watches its parent). If it dies, the picture is
+drawn in a thread instead and a new process is started for the next one; 0 processes draws every
+picture in a thread.
 
 A renderer's picture depends on its data alone, so the drawer keeps the last few pictures it drew
 (`KEEP`, by renderer and data) and draws a picture already being drawn only once: eight people asking
@@ -32,6 +33,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -40,6 +42,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 NICENESS = 10  # a picture can wait; a member's answer cannot: the kernel gives the bot the CPU first
+PARENT_CHECK_SECONDS = 1.0  # how soon a drawing process notices that its bot has gone
 KEEP = 8  # pictures kept after drawing, by renderer and data (a 200-person matrix is about 200 KB)
 
 
@@ -77,10 +80,24 @@ def _pool(processes: int) -> ProcessPoolExecutor:
         if pool is None:
             context = multiprocessing.get_context("spawn")
             pool = ProcessPoolExecutor(
-                processes, mp_context=context, initializer=os.nice, initargs=(NICENESS,)
+                processes, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
             )
             _POOLS[processes] = pool
         return pool
+
+
+def _start_worker(parent: int) -> None:
+    """In a drawing process: yield to the bot (`NICENESS`), and end when the bot has ended. A bot that
+    exits normally shuts its pool down, but one killed (SIGKILL, or a stop that timed out) does not,
+    and the worker, which holds its own end of the pool's pipes, would wait for work for ever."""
+    os.nice(NICENESS)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _discard(pool: ProcessPoolExecutor) -> None:

@@ -6,7 +6,11 @@ import asyncio
 import io
 import logging
 import os
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 from PIL import Image as PILImage
@@ -197,3 +201,37 @@ async def test_only_reads_that_have_been_slow_leave_the_writer(make_bot, monkeyp
     assert await bot.say("wangfang", "慢读 0.05") == "读完了"
     assert apart == ["read"]
     assert bot.app.dispatcher.read_cost["慢读"] > 0.04
+
+
+_KILLED_BOT = """
+import time
+from bot import pictures
+drawer = pictures.Drawer(1)
+drawer.warm().result(120)
+print(*pictures._pool(1)._processes, flush=True)
+time.sleep(120)
+"""
+
+
+def _gone(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "\nState:\tZ" in status.read_text()  # a zombie has ended; only its parent reaps it
+    except FileNotFoundError:
+        return True
+
+
+def test_a_drawing_process_ends_when_its_bot_is_killed():
+    # A bot killed outright (SIGKILL, or a stop that timed out) cannot shut its pool down.
+    bot = subprocess.Popen([sys.executable, "-c", _KILLED_BOT], stdout=subprocess.PIPE, text=True)
+    try:
+        assert bot.stdout is not None
+        workers = [int(p) for p in bot.stdout.readline().split()]
+        assert workers and not any(_gone(w) for w in workers)
+    finally:
+        bot.kill()
+        bot.wait()
+    deadline = time.monotonic() + 10
+    while not all(_gone(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_gone(w) for w in workers), "the drawing process outlived its bot"
