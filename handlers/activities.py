@@ -640,7 +640,7 @@ def leave(ctx: Context, member: Sender, form: LeaveForm) -> str:
     insert_now(
         ctx.session, ActivityLeave(id=leave_id, activity_id=row.id, member_id=member.id, reason=form.reason)
     )
-    leave_item = Item(
+    leave_item = Item.model_construct(
         id=leave_id,
         kind=LEAVE.name,
         member_id=member.id,

@@ -383,7 +383,7 @@ def submit_article(ctx: Context, member: Sender, form: ArticleForm) -> str:
     )
     co = [p for p in form.authors or [] if p.id != member.id]
     store.set_authors(ctx.session, item_id, [member.id, *(p.id for p in co)])
-    item = Item(
+    item = Item.model_construct(
         id=item_id,
         kind=ARTICLE.name,
         member_id=member.id,

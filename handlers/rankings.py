@@ -389,15 +389,10 @@ def my_points(ctx: Context) -> str:
     quarter = period_of("quarter", ctx.now.date())
     totals = store.my_totals(session, me.id, quarter.key)
     lines = [f"—— 本季度积分（{quarter.label}）：{fmt(totals.get(TOTAL, 0))} 分"]
-    groups = [
-        *PointsConfig.of(config).categories,
-        *([PointsConfig.of(config).deductions] if PointsConfig.of(config).deductions else []),
-    ]
-    parts = [
-        f"{c.name} {fmt(totals.get(c.code, 0))}"
-        for c in groups
-        if c in PointsConfig.of(config).categories or totals.get(c.code)
-    ]
+    points = PointsConfig.of(config)
+    parts = [f"{c.name} {fmt(totals.get(c.code, 0))}" for c in points.categories]
+    if points.deductions and totals.get(points.deductions.code):
+        parts.append(f"{points.deductions.name} {fmt(totals[points.deductions.code])}")
     if parts:
         lines.append(" · ".join(parts))
     if totals.get(INNOVATION):

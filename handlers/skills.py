@@ -433,7 +433,7 @@ def train(ctx: Context, member: Sender, form: TrainingForm) -> str:
             passed=passed,
         ),
     )
-    item = Item(
+    item = Item.model_construct(
         id=item_id,
         kind=STEP_KIND.name,
         member_id=member.id,

@@ -426,17 +426,26 @@ class Database:
             trans = conn.begin()
         except Exception:  # noqa: BLE001 - BEGIN itself failed (read-only file…): each unit learns why
             return False
+        # One Session for the batch (building, committing and closing one costs ~55 µs a unit). Its
+        # identity map is emptied between units, so each starts from the database as it would alone.
+        session = _session(conn)
         try:
             for unit in batch:
-                unit.result = _call(conn, unit.fn)
+                unit.result = unit.fn(session)
+                session.flush()
+                session.expunge_all()
+            session.commit()  # the transaction itself belongs to the batch
             trans.commit()
             return True
         except Exception:  # noqa: BLE001 - retried unit by unit, where the error finds its owner
+            session.rollback()
             if trans.is_active:
                 trans.rollback()
             for unit in batch:
                 unit.result = None
             return False
+        finally:
+            session.close()
 
     @staticmethod
     def _alone(conn: Any, unit: _Unit) -> None:
@@ -482,9 +491,14 @@ def _probe_write(session: Session) -> None:
     conn.execute(delete(inbox).where(inbox.c.key == _PROBE_KEY))
 
 
+def _session(conn: Any) -> Session:
+    """A Session on the writer's transaction: committing it flushes, and only the batch commits."""
+    return Session(bind=conn, join_transaction_mode="rollback_only", expire_on_commit=False)
+
+
 def _call(conn: Any, fn: Callable[[Session], Any]) -> Any:
     """Run a unit on the batch's transaction; a failure rolls the whole transaction back."""
-    session = Session(bind=conn, join_transaction_mode="rollback_only", expire_on_commit=False)
+    session = _session(conn)
     try:
         result = fn(session)
         session.commit()  # flushes; the transaction itself belongs to the batch

@@ -24,11 +24,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Select
+from sqlalchemy import CompoundSelect, Connection, Insert, Select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 Processor = Callable[[Any], Any] | None
+Statement = Select[Any] | CompoundSelect | Insert
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,11 @@ class _Plan:
 
 
 class Prebuilt:
-    """A statement built once and run often: `rows(session, params)` for a SELECT or an INSERT …
+    """A statement built once and run often: `rows(session, params)` for a SELECT (a UNION too) or an INSERT …
     RETURNING (a list of rows with attribute and index access), `execute(session, params)` for an
     INSERT, UPDATE or DELETE, with one set of parameters or a list of them (one `executemany`)."""
 
-    def __init__(self, stmt: Select[Any] | Insert):
+    def __init__(self, stmt: Statement):
         self.stmt = stmt
         self._plans: dict[tuple[str, ...], _Plan | None] = {}
 
@@ -118,7 +119,7 @@ def _driver(conn: Connection) -> sqlite3.Connection:
     return driver
 
 
-def _compile(stmt: Select[Any] | Insert, conn: Connection, keys: Sequence[str]) -> _Plan | None:
+def _compile(stmt: Statement, conn: Connection, keys: Sequence[str]) -> _Plan | None:
     """The plan for `stmt` on this dialect, or None where only `Connection.execute` knows what to do."""
     dialect = conn.dialect
     compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys else None)

@@ -19,6 +19,7 @@ from sqlmodel import Field, SQLModel
 
 from storage.items import Item
 from storage.models import Branch, MediaFile, Member, ts, utcnow
+from storage.prebuilt import Prebuilt
 from storage.vocabulary import ItemState
 
 
@@ -401,8 +402,8 @@ def project_rows(session: Session, branch_id: int | None) -> list[ProjectRow]:
     return out
 
 
-# Built once: it runs on every 我的.
-_LED_OR_JOINED = (
+# Built once, on SQLite's own cursor: it runs on every 我的.
+_LED_OR_JOINED = Prebuilt(
     select(Project.id)
     .where(Project.leader_id == bindparam("member"))
     .union(  # type: ignore[arg-type]
@@ -413,8 +414,8 @@ _LED_OR_JOINED = (
 
 def projects_led_or_joined(session: Session, member_id: int) -> list[int]:
     """Ids of the projects a member leads or belongs to, newest first."""
-    rows = session.connection().execute(_LED_OR_JOINED, {"member": member_id}).scalars()
-    return sorted({int(i) for i in rows}, reverse=True)
+    rows = _LED_OR_JOINED.rows(session, {"member": member_id})
+    return sorted({int(r[0]) for r in rows}, reverse=True)
 
 
 def active_names(session: Session) -> list[str]:

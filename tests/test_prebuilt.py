@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy import bindparam, event, insert, select, union
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
@@ -108,3 +108,22 @@ async def test_a_failing_row_of_many_raises_sqlalchemys_error_and_leaves_nothing
         await bot.query(lambda s: inserted.execute(s, [inbox_row("dup"), inbox_row("dup")]))
     left = await bot.query(lambda s: s.execute(select(_I.key).where(_I.key == "dup")).all())
     assert left == []
+
+
+async def test_a_union_naming_one_parameter_twice_answers_what_sqlalchemy_answers(bot: BotKit):
+    m = Member.__table__.c  # type: ignore[attr-defined]
+    either = Prebuilt(
+        union(
+            select(m.name).where(m.userid == bindparam("who")),
+            select(m.name).where(m.name == bindparam("who")),
+            select(m.name).where(m.userid == bindparam("other")),
+        )
+    )
+
+    def run(s: Session) -> tuple[Any, ...]:
+        params = {"who": "wangfang", "other": "zhangwei"}
+        return either.rows(s, params), s.connection().execute(either.stmt, params).all()
+
+    found, expected = await bot.query(run)
+    assert sorted(r.name for r in found) == sorted(r.name for r in expected) == ["张伟", "王芳"]
+    assert [p is not None for p in either._plans.values()] == ([True] if bot.app.db.is_sqlite else [])
