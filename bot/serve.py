@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 
@@ -30,6 +31,7 @@ async def serve(
     try:
         simulator = await open_simulator(app) if local else None
         await app.start()
+        settle_heap()
         if simulator is not None:
             log.info("no WeCom credentials configured: local mode, callback at %s", simulator.callback_url)
             print(f"Pioneer is running in local mode: open {simulator.page_url}", flush=True)
@@ -47,8 +49,19 @@ async def serve(
             on_started(app)
         await stop.wait()
     finally:
+        gc.unfreeze()  # what was kept out of collection is collectable again (an embedder goes on)
         await app.stop()
         await app.shutdown()
+
+
+def settle_heap() -> None:
+    """Keep what start-up built (modules, configuration, SQLAlchemy's metadata and compiled statements:
+    ~165,000 objects) out of the cyclic garbage collector's way. Each full collection walked them all:
+    ~100 ms during which no message was answered, several times a minute under load; once frozen, a
+    full collection takes ~0.3 ms (docs/PERFORMANCE.md). Garbage is collected first, so only what is
+    alive is frozen; it is still freed when its references go."""
+    gc.collect()
+    gc.freeze()
 
 
 async def run_job(config: Config, name: str) -> RunResult:
