@@ -161,16 +161,13 @@ def webhook_rows(group: str, msgtype: str, body: dict[str, Any]) -> list[Row]:
     return [_row("webhook", group, msgtype, body)]
 
 
-# Members' quiet hours of their own (免打扰): NULL keeps the workshop's window, "" has none. A claim
-# notifies two or three approvers: on SQLite one prebuilt statement each (an expanding IN list goes the
-# slow way through SQLAlchemy, storage/prebuilt.py); on PostgreSQL one statement for all (a round trip
-# costs more there than building the statement).
+# Members' quiet hours of their own (免打扰): NULL keeps the workshop's window, "" has none. One
+# statement for all the people a message notifies, on SQLite's own cursor (storage/prebuilt.py).
 _M = Member.__table__.c  # type: ignore[attr-defined]
 _OWN_QUIET = Prebuilt(
-    select(_M.quiet_hours).where(_M.userid == bindparam("userid"), _M.quiet_hours.is_not(None))
-)
-_OWN_QUIET_OF_ALL = select(_M.userid, _M.quiet_hours).where(
-    _M.userid.in_(bindparam("userids", expanding=True)), _M.quiet_hours.is_not(None)
+    select(_M.userid, _M.quiet_hours).where(
+        _M.userid.in_(bindparam("userids", expanding=True)), _M.quiet_hours.is_not(None)
+    )
 )
 
 
@@ -178,14 +175,7 @@ def own_quiet_hours(session: Session, userids: set[str]) -> dict[str, str]:
     """The windows of those of `userids` who set their own."""
     if not userids:
         return {}
-    conn = session.connection()
-    if conn.dialect.name != "sqlite":
-        return dict(conn.execute(_OWN_QUIET_OF_ALL, {"userids": sorted(userids)}).all())  # type: ignore[arg-type]
-    own: dict[str, str] = {}
-    for userid in userids:
-        if found := _OWN_QUIET.rows(session, {"userid": userid}):
-            own[userid] = found[0][0]
-    return own
+    return {r.userid: r.quiet_hours for r in _OWN_QUIET.rows(session, {"userids": sorted(userids)})}
 
 
 PERSONAL = ("app", "aibot")  # channels whose rows go to a member (the AI bot's may go to a group chat)

@@ -334,11 +334,13 @@ def set_paid(session: Session, innovation_id: int, paid: dict[int, int]) -> None
             row.paid_x100 = amount
 
 
-_POINTS_OF = select(_SUB_C.id, _SUB_C.points_x100).where(_SUB_C.id.in_(bindparam("ids", expanding=True)))
+_POINTS_OF = Prebuilt(
+    select(_SUB_C.id, _SUB_C.points_x100).where(_SUB_C.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 def points_of_items(session: Session, item_ids: Sequence[int]) -> dict[int, int]:
     """The points (x100) each of these claims is worth, by item id."""
     if not item_ids:
         return {}
-    return {int(i): int(p) for i, p in session.connection().execute(_POINTS_OF, {"ids": list(item_ids)})}
+    return {int(i): int(p) for i, p in _POINTS_OF.rows(session, {"ids": list(item_ids)})}

@@ -10,10 +10,11 @@ column type's `bind_processor` and `result_processor` for the dialect) and its e
 SQLAlchemy's (`IntegrityError` for a duplicate key, and what `storage.database.unavailable`
 classifies).
 
-It falls back to `Connection.execute` wherever that would do more than this can see: PostgreSQL, a
-statement with an expanding `IN` parameter, an INSERT whose columns have defaults computed in Python,
-and any connection with `before_cursor_execute` listeners (tools and tests that watch the SQL see every
-statement). docs/PERFORMANCE.md has the measurement.
+A list given for an `IN` (an expanding parameter) gets one plan per length, rendered by SQLAlchemy as
+it would render it at each execution. It falls back to `Connection.execute` wherever that would do
+more than this can see: PostgreSQL, a list fixed in the statement, an INSERT whose columns have
+defaults computed in Python, and any connection with `before_cursor_execute` listeners (tools and
+tests that watch the SQL see every statement). docs/PERFORMANCE.md has the measurement.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import CompoundSelect, Connection, Insert, Select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 
 Processor = Callable[[Any], Any] | None
@@ -35,7 +36,8 @@ Statement = Select[Any] | CompoundSelect | Insert
 @dataclass(frozen=True)
 class _Plan:
     sql: str
-    binds: tuple[tuple[str, bool, Any, Processor], ...]  # (name, given by the caller, fixed value, processor)
+    # (name, index in the caller's list or None, given by the caller, fixed value, processor)
+    binds: tuple[tuple[str, int | None, bool, Any, Processor], ...]
     results: tuple[Processor, ...]
     row: Callable[..., Any] | None  # builds a row with the columns' names as attributes
 
@@ -47,7 +49,8 @@ class Prebuilt:
 
     def __init__(self, stmt: Statement):
         self.stmt = stmt
-        self._plans: dict[tuple[str, ...], _Plan | None] = {}
+        self._plans: dict[tuple[tuple[str, ...], tuple[int, ...]], _Plan | None] = {}
+        self._expanding: tuple[str, ...] | None = None
 
     def rows(self, session: Session, params: Mapping[str, Any]) -> list[Any]:
         conn = session.connection()
@@ -84,7 +87,7 @@ class Prebuilt:
         try:
             _driver(conn).executemany(plan.sql, many)
         except sqlite3.Error as exc:
-            raise DBAPIError.instance(plan.sql, many, exc, sqlite3.Error) from exc
+            raise _wrapped(plan.sql, many, exc) from exc
 
     @staticmethod
     def _run(conn: Connection, plan: _Plan, params: Mapping[str, Any]) -> sqlite3.Cursor:
@@ -92,25 +95,37 @@ class Prebuilt:
         try:
             return _driver(conn).execute(plan.sql, args)
         except sqlite3.Error as exc:
-            raise DBAPIError.instance(plan.sql, args, exc, sqlite3.Error) from exc
+            raise _wrapped(plan.sql, args, exc) from exc
 
     def _plan(self, conn: Connection, params: Mapping[str, Any]) -> _Plan | None:
         if conn.dialect.name != "sqlite" or conn.dispatch.before_cursor_execute:
             return None
+        if self._expanding is None:  # the caller's lists (`IN`), found at the first compile
+            compiled = self.stmt.compile(dialect=conn.dialect)
+            self._expanding = tuple(b.key for b in compiled.binds.values() if b.expanding and b.required)
         key = tuple(params) if isinstance(self.stmt, Insert) else ()
-        if key not in self._plans:
-            self._plans[key] = _compile(self.stmt, conn, key)
-        return self._plans[key]
+        # One plan per length of each list: `IN (?, ?, ?)` is another statement than `IN (?, ?)`.
+        lengths = tuple(len(params[name]) for name in self._expanding)
+        if (key, lengths) not in self._plans:
+            self._plans[key, lengths] = _compile(
+                self.stmt, conn, key, dict(zip(self._expanding, lengths, strict=True))
+            )
+        return self._plans[key, lengths]
 
 
 def _args(plan: _Plan, params: Mapping[str, Any]) -> list[Any]:
-    """The statement's positional parameters: the caller's value (or the one fixed in the statement),
-    through the column type's bind processor."""
+    """The statement's positional parameters: the caller's value, or an item of the caller's list, or
+    the value fixed in the statement, through the column type's bind processor."""
     args = []
-    for name, given, value, process in plan.binds:
-        v = params[name] if given else value
+    for name, index, given, value, process in plan.binds:
+        v = (params[name] if index is None else params[name][index]) if given else value
         args.append(v if process is None else process(v))
     return args
+
+
+def _wrapped(sql: str, args: Any, exc: sqlite3.Error) -> StatementError:
+    """The sqlite3 error as SQLAlchemy raises it (`IntegrityError` for a duplicate key…)."""
+    return DBAPIError.instance(sql, args, exc, sqlite3.Error)
 
 
 def _driver(conn: Connection) -> sqlite3.Connection:
@@ -119,23 +134,46 @@ def _driver(conn: Connection) -> sqlite3.Connection:
     return driver
 
 
-def _compile(stmt: Statement, conn: Connection, keys: Sequence[str]) -> _Plan | None:
-    """The plan for `stmt` on this dialect, or None where only `Connection.execute` knows what to do."""
+def _compile(stmt: Statement, conn: Connection, keys: Sequence[str], lengths: dict[str, int]) -> _Plan | None:
+    """The plan for `stmt` on this dialect, or None where only `Connection.execute` knows what to do.
+    `lengths`: how many items each list given for an `IN` holds."""
     dialect = conn.dialect
     compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys else None)
-    if compiled.positiontup is None or any(b.expanding for b in compiled.binds.values()):
+    if compiled.positiontup is None:
         return None
     if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "postfetch", None):
         return None  # defaults computed in Python, or values fetched after the INSERT
+    by_key = {b.key: b for b in compiled.binds.values()}
+    if any(b.expanding and b.key not in lengths for b in by_key.values()):
+        return None  # a list fixed in the statement
+    sql, positions = str(compiled), list(compiled.positiontup)
+    if lengths:
+        # SQLAlchemy's own rendering of the lists, as it does at each execution: `ids_1, ids_2…` in
+        # order; the other parameters' values do not matter to the SQL text.
+        required = {b.key: None for b in by_key.values() if b.required and not b.expanding}
+        placeholders = {**required, **{k: [None] * n for k, n in lengths.items()}}
+        expanded = stmt.params(placeholders).compile(
+            dialect=dialect,
+            column_keys=list(keys) if keys else None,
+            compile_kwargs={"render_postcompile": True},
+        )
+        assert expanded.positiontup is not None
+        sql, positions = str(expanded), list(expanded.positiontup)
     binds = []
-    for name in compiled.positiontup:
-        bind = compiled.binds[name]
+    for name in positions:
+        index = None
+        if name in compiled.binds:
+            bind = compiled.binds[name]
+        else:  # the n-th item of a list: `<key>_<n>`
+            list_key, _, n = name.rpartition("_")
+            bind, index = by_key[list_key], int(n) - 1
         given = bind.key in keys if keys else bind.required  # else a value fixed in the statement
         value = None if given else bind.effective_value
-        binds.append((bind.key, given, value, bind.type.dialect_impl(dialect).bind_processor(dialect)))
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        binds.append((bind.key, index, given, value, process))
     columns = list(stmt.selected_columns if isinstance(stmt, Select) else stmt.exported_columns)
     if not columns:
-        return _Plan(str(compiled), tuple(binds), (), None)
+        return _Plan(sql, tuple(binds), (), None)
     results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
     names = [c.key or f"c{i}" for i, c in enumerate(columns)]
-    return _Plan(str(compiled), tuple(binds), results, namedtuple("Row", names, rename=True))  # type: ignore[misc]
+    return _Plan(sql, tuple(binds), results, namedtuple("Row", names, rename=True))  # type: ignore[misc]

@@ -61,11 +61,33 @@ async def test_a_duplicate_key_is_sqlalchemys_integrity_error(bot: BotKit):
         await bot.query(lambda s: inserted.execute(s, inbox_row("twice")))
 
 
-async def test_statement_listeners_and_expanding_parameters_go_through_sqlalchemy(bot: BotKit):
-    names = Prebuilt(select(Member.name).where(Member.userid.in_(bindparam("ids", expanding=True))))  # type: ignore[attr-defined]
-    found = await bot.query(lambda s: names.rows(s, {"ids": ["wangfang", "zhangwei"]}))
-    assert sorted(r.name for r in found) == ["张伟", "王芳"]
-    assert list(names._plans.values()) in ([None], [])  # nothing the cursor could run alone
+async def test_a_list_for_in_gets_a_plan_for_each_length(bot: BotKit):
+    names = Prebuilt(
+        select(Member.name).where(  # type: ignore[call-overload]
+            Member.userid.in_(bindparam("ids", expanding=True)),  # type: ignore[attr-defined]
+            Member.name != bindparam("not_named"),
+            Member.active.is_(True),  # type: ignore[attr-defined]
+        )
+    )
+
+    def run(s: Session) -> list[list[str]]:
+        asked = (["wangfang", "zhangwei"], ["zhangwei"], [], ["wangfang", "zhangwei", "nobody"])
+        return [sorted(r.name for r in names.rows(s, {"ids": ids, "not_named": "张伟"})) for ids in asked]
+
+    assert await bot.query(run) == [["王芳"], [], [], ["王芳"]]
+    if bot.app.db.is_sqlite:  # on the cursor: one plan for each length asked
+        assert sorted(k[1] for k, plan in names._plans.items() if plan is not None) == [
+            (0,),
+            (1,),
+            (2,),
+            (3,),
+        ]
+    fixed = Prebuilt(select(Member.name).where(Member.userid.in_(["wangfang"])))  # type: ignore[attr-defined]
+    assert [r.name for r in await bot.query(lambda s: fixed.rows(s, {}))] == ["王芳"]
+    assert list(fixed._plans.values()) in ([None], [])  # a list fixed in the statement: SQLAlchemy's
+
+
+async def test_statement_listeners_see_every_statement(bot: BotKit):
     seen: list[str] = []
     engine = bot.app.db.sync_engine or bot.app.db.async_engine.sync_engine  # type: ignore[union-attr]
     sender = Prebuilt(_sender_query())
