@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.orm import configure_mappers
 
 from bot import __version__, outbox
 from bot.aibot.service import AibotService
@@ -67,6 +68,10 @@ class Application:
         """Migrate the database and build the parts; nothing runs in the background yet."""
         if migrate:
             await asyncio.to_thread(upgrade, self.config.database.url)
+        # Every model is imported by now (the handlers were): configure SQLAlchemy's mappers here, not
+        # at the first ORM query. Values built with `model_construct` (a claim's Item) are read through
+        # the mapped attributes, and a process whose first work was a claim failed every one.
+        configure_mappers()
         self.db.start()
         cfg = self.config
         self.http = aiohttp.ClientSession(

@@ -221,6 +221,37 @@ async def test_killed_with_messages_queued_each_is_delivered_once_after_restart(
             assert proc.wait(timeout=20) == 0
 
 
+FIRST_CLAIM = """
+import asyncio, sys
+from bot.app import Application
+from bot.config import load_config
+from bot.simulator.wecom_side import WeComSide
+from bot.wecom.messages import parse_incoming
+
+async def main():
+    app = Application(load_config(sys.argv[1]))
+    await app.initialize()  # no workers: nothing but this message touches the database
+    side = WeComSide(token="t", encoding_aes_key="k" * 43, corp_id="c", agent_id=1)
+    claim = "创新\\n类型：QC\\n名称：提高梗丝填充值\\n级别：车间\\n等次：二等"
+    reply = await app.dispatcher(parse_incoming(side.text("wangfang", claim)))
+    print(reply.text if reply else "")
+    await app.shutdown()
+
+asyncio.run(main())
+"""
+
+
+def test_a_claim_can_be_the_first_thing_a_process_does(cfg: Path):
+    """A claim builds its `Item` without pydantic's validation (`model_construct`), which needs
+    SQLAlchemy's mappers configured. The test process always has them configured by then, and `serve`
+    usually too (its scheduler queries first), but a process whose first work was a claim failed it."""
+    assert bot_cli("members", "import", str(CAST), config=cfg).returncode == 0
+    out = subprocess.run(
+        [PY, "-c", FIRST_CLAIM, str(cfg)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.startswith("已提交创新申报 #1"), out.stdout + out.stderr
+
+
 def children(pid: int) -> list[int]:
     return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
