@@ -118,9 +118,13 @@ class NamedEntry(Section):
     name: str
     aliases: list[str] = Field(default_factory=list)
 
+    @functools.cached_property
+    def keys(self) -> frozenset[str]:
+        """The folded name and aliases (a section is frozen: folded once)."""
+        return frozenset(comparison_key(w) for w in (self.name, *self.aliases)) - {""}
+
     def matches(self, text: str) -> bool:
-        key = comparison_key(text)
-        return bool(key) and any(key == comparison_key(w) for w in (self.name, *self.aliases))
+        return comparison_key(text) in self.keys
 
 
 _Entry = TypeVar("_Entry", bound="NamedEntry")
