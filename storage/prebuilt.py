@@ -25,9 +25,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Connection, Insert, Select
+from sqlalchemy import BindParameter, CompoundSelect, Connection, Insert, Select
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.visitors import iterate
 
 Processor = Callable[[Any], Any] | None
 Statement = Select[Any] | CompoundSelect | Insert
@@ -50,7 +51,12 @@ class Prebuilt:
     def __init__(self, stmt: Statement):
         self.stmt = stmt
         self._plans: dict[tuple[tuple[str, ...], tuple[int, ...]], _Plan | None] = {}
-        self._expanding: tuple[str, ...] | None = None
+        # The lists the caller gives for an `IN` (expanding parameters without a value of their own).
+        self._lists = tuple(
+            dict.fromkeys(
+                b.key for b in iterate(stmt) if isinstance(b, BindParameter) and b.expanding and b.required
+            )
+        )
 
     def rows(self, session: Session, params: Mapping[str, Any]) -> list[Any]:
         conn = session.connection()
@@ -100,15 +106,12 @@ class Prebuilt:
     def _plan(self, conn: Connection, params: Mapping[str, Any]) -> _Plan | None:
         if conn.dialect.name != "sqlite" or conn.dispatch.before_cursor_execute:
             return None
-        if self._expanding is None:  # the caller's lists (`IN`), found at the first compile
-            compiled = self.stmt.compile(dialect=conn.dialect)
-            self._expanding = tuple(b.key for b in compiled.binds.values() if b.expanding and b.required)
         key = tuple(params) if isinstance(self.stmt, Insert) else ()
         # One plan per length of each list: `IN (?, ?, ?)` is another statement than `IN (?, ?)`.
-        lengths = tuple(len(params[name]) for name in self._expanding)
+        lengths = tuple(len(params[name]) for name in self._lists)
         if (key, lengths) not in self._plans:
             self._plans[key, lengths] = _compile(
-                self.stmt, conn, key, dict(zip(self._expanding, lengths, strict=True))
+                self.stmt, conn, key, dict(zip(self._lists, lengths, strict=True))
             )
         return self._plans[key, lengths]
 
