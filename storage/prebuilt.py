@@ -19,14 +19,12 @@ tests that watch the SQL see every statement). docs/PERFORMANCE.md has the measu
 
 from __future__ import annotations
 
-import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import BindParameter, CompoundSelect, Connection, Insert, Select
-from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.visitors import iterate
 
@@ -90,21 +88,26 @@ class Prebuilt:
             conn.execute(self.stmt, list(params))
             return
         many = [_args(plan, p) for p in params]
+        cursor = _cursor(conn)
         try:
-            _driver(conn).executemany(plan.sql, many)
-        except sqlite3.Error as exc:
-            raise _wrapped(plan.sql, many, exc) from exc
+            cursor.executemany(plan.sql, many)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            conn._handle_dbapi_exception(exc, plan.sql, many, cursor, None)
 
     @staticmethod
-    def _run(conn: Connection, plan: _Plan, params: Mapping[str, Any]) -> sqlite3.Cursor:
+    def _run(conn: Connection, plan: _Plan, params: Mapping[str, Any]) -> Any:
         args = _args(plan, params)
+        cursor = _cursor(conn)
         try:
-            return _driver(conn).execute(plan.sql, args)
-        except sqlite3.Error as exc:
-            raise _wrapped(plan.sql, args, exc) from exc
+            cursor.execute(plan.sql, args)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            conn._handle_dbapi_exception(exc, plan.sql, args, cursor, None)
+        return cursor
 
     def _plan(self, conn: Connection, params: Mapping[str, Any]) -> _Plan | None:
-        if conn.dialect.name != "sqlite" or conn.dispatch.before_cursor_execute:
+        if conn.dialect.name != "sqlite" and conn.dialect.driver != "asyncpg":
+            return None
+        if conn.dispatch.before_cursor_execute:
             return None
         key = tuple(params) if isinstance(self.stmt, Insert) else ()
         # One plan per length of each list: `IN (?, ?, ?)` is another statement than `IN (?, ?)`.
@@ -126,15 +129,10 @@ def _args(plan: _Plan, params: Mapping[str, Any]) -> list[Any]:
     return args
 
 
-def _wrapped(sql: str, args: Any, exc: sqlite3.Error) -> StatementError:
-    """The sqlite3 error as SQLAlchemy raises it (`IntegrityError` for a duplicate key…)."""
-    return DBAPIError.instance(sql, args, exc, sqlite3.Error)
-
-
-def _driver(conn: Connection) -> sqlite3.Connection:
-    driver = conn.connection.driver_connection
-    assert isinstance(driver, sqlite3.Connection)
-    return driver
+def _cursor(conn: Connection) -> Any:
+    """A DBAPI cursor of the transaction's own connection: sqlite3's, or SQLAlchemy's adapter over
+    asyncpg (which begins the transaction at its first statement and prepares each statement once)."""
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
 def _compile(stmt: Statement, conn: Connection, keys: Sequence[str], lengths: dict[str, int]) -> _Plan | None:

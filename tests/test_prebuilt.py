@@ -1,6 +1,7 @@
-"""Statements run on SQLite's own cursor (storage/prebuilt.py) answer exactly what SQLAlchemy's
-`Connection.execute` answers, raise SQLAlchemy's errors, and step aside wherever they cannot see
-everything (PostgreSQL, expanding IN, statement listeners)."""
+"""Statements run on the driver's own cursor (storage/prebuilt.py: sqlite3's, or SQLAlchemy's adapter
+over asyncpg) answer exactly what SQLAlchemy's `Connection.execute` answers, raise SQLAlchemy's
+errors, and step aside wherever they cannot see everything (a list fixed in the statement, statement
+listeners)."""
 
 from __future__ import annotations
 
@@ -49,9 +50,8 @@ async def test_a_prebuilt_select_and_insert_answer_what_sqlalchemy_answers(bot: 
     assert looked_up[0][0] is True and looked_up[0][1] is False  # seen, no dialogue: booleans, not 0/1
     assert [tuple(r) for r in row] == [tuple(r) for r in expected] == [(RECEIVED, True, '{"text": "好"}')]
     assert row[0].received_at.tzinfo is not None and row[0].reply_via_outbox is True  # by name too
-    on_sqlite = bot.app.db.is_sqlite
-    # The cursor's own, on SQLite; PostgreSQL never makes a plan.
-    assert [p is not None for p in sender._plans.values()] == ([True] if on_sqlite else [])
+    # Run on the driver's own cursor on both back ends (sqlite3; SQLAlchemy's adapter over asyncpg).
+    assert [p is not None for p in sender._plans.values()] == [True]
 
 
 async def test_a_duplicate_key_is_sqlalchemys_integrity_error(bot: BotKit):
@@ -75,13 +75,8 @@ async def test_a_list_for_in_gets_a_plan_for_each_length(bot: BotKit):
         return [sorted(r.name for r in names.rows(s, {"ids": ids, "not_named": "张伟"})) for ids in asked]
 
     assert await bot.query(run) == [["王芳"], [], [], ["王芳"]]
-    if bot.app.db.is_sqlite:  # on the cursor: one plan for each length asked
-        assert sorted(k[1] for k, plan in names._plans.items() if plan is not None) == [
-            (0,),
-            (1,),
-            (2,),
-            (3,),
-        ]
+    # On the cursor: one plan for each length asked.
+    assert sorted(k[1] for k, plan in names._plans.items() if plan is not None) == [(0,), (1,), (2,), (3,)]
     fixed = Prebuilt(select(Member.name).where(Member.userid.in_(["wangfang"])))  # type: ignore[attr-defined]
     assert [r.name for r in await bot.query(lambda s: fixed.rows(s, {}))] == ["王芳"]
     assert list(fixed._plans.values()) in ([None], [])  # a list fixed in the statement: SQLAlchemy's
@@ -112,9 +107,9 @@ async def test_many_rows_in_one_executemany_and_an_insert_returning_its_key(bot:
     assert [r.key for r in rows] == [f"many-{n}" for n in range(1, 9)]
     assert all(r.received_at == RECEIVED for r in rows)  # bind processing applied to every row
     assert returned[0].key == "many-8" and entry is not None and entry.key == "many-8"
-    # On SQLite the cursor ran them: one plan for the inbox's columns, one for the RETURNING insert.
-    expected = [True] if bot.app.db.is_sqlite else []
-    assert [p is not None for p in keyed._plans.values()] == expected
+    # The cursor ran them: one plan for the inbox's columns, one for the RETURNING insert.
+    assert [p is not None for p in inserted._plans.values()] == [True]
+    assert [p is not None for p in keyed._plans.values()] == [True]
 
 
 async def test_rows_naming_different_columns_go_through_sqlalchemy(bot: BotKit):
@@ -148,4 +143,4 @@ async def test_a_union_naming_one_parameter_twice_answers_what_sqlalchemy_answer
 
     found, expected = await bot.query(run)
     assert sorted(r.name for r in found) == sorted(r.name for r in expected) == ["张伟", "王芳"]
-    assert [p is not None for p in either._plans.values()] == ([True] if bot.app.db.is_sqlite else [])
+    assert [p is not None for p in either._plans.values()] == [True]

@@ -13,10 +13,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.orm import Session
+from sqlalchemy.util import await_only
 
+import storage.database
 from bot import backup
+from bot.members import _sender_query
 from bot.simulator.fake_api import FakeWeCom
+from storage.prebuilt import Prebuilt
 from tests.conftest import PG_URL
 from tests.kit import BotKit, wait_until
 from tests.test_cli import bot_cli, write_config
@@ -362,3 +368,38 @@ async def test_pg_unreachable_then_back_recovers_by_itself(bot: BotKit):
     assert (await bot.say("zhangwei", CLAIM, msg_id="992")).startswith("已提交尽责申报")
     assert (await healthz(bot))[0] == 200
     assert (await table_counts(bot))["submissions"] == before["submissions"] + 1
+
+
+@pg_only
+async def test_pg_pooled_connections_the_server_closed_while_idle_are_replaced_before_use(
+    bot: BotKit, monkeypatch: pytest.MonkeyPatch
+):
+    database = make_url(PG_URL).database
+    await bot.say("wangfang", CLAIM)
+    before = await table_counts(bot)
+    # Every connection in the pool has lain idle past the threshold: each is checked at checkout.
+    monkeypatch.setattr(storage.database, "PING_AFTER_IDLE_S", 0.0)
+    await admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
+    assert (await bot.say("zhangwei", CLAIM, msg_id="994")).startswith("已提交尽责申报")
+    assert (await healthz(bot))[0] == 200
+    assert (await table_counts(bot))["submissions"] == before["submissions"] + 1
+
+
+@pg_only
+async def test_pg_connection_lost_under_a_prebuilt_statement_raises_sqlalchemys_error_and_is_replaced(
+    bot: BotKit,
+):
+    sender = Prebuilt(_sender_query())
+
+    def killed_then_asked(s: Session) -> None:
+        pid = s.execute(text("SELECT pg_backend_pid()")).scalar()
+        await_only(admin(f"SELECT pg_terminate_backend({pid})"))
+        sender.rows(s, {"key": "k-lost", "userid": "wangfang"})
+
+    with pytest.raises(DBAPIError) as lost:
+        await bot.query(killed_then_asked)
+    assert lost.value.connection_invalidated  # the pool throws the connection away…
+    assert storage.database.unavailable(lost.value)  # …and the sender is told nothing was saved
+    # The next unit gets a live connection.
+    found = await bot.query(lambda s: sender.rows(s, {"key": "k-lost", "userid": "wangfang"}))
+    assert [tuple(r)[:2] for r in found] == [(False, False)]
