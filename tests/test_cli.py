@@ -5,6 +5,7 @@ These run the real command in a subprocess against a config file written for the
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import yaml
 from sqlalchemy import create_engine, text
 
 from bench.run import wait_healthy
+from bot.cli import event_loop_runner
 from bot.simulator.fake_api import FakeWeCom
 from bot.simulator.local import free_port
 from bot.simulator.wecom_side import WeComSide
@@ -309,3 +311,9 @@ def test_jobs_run_in_local_mode_needs_no_credentials(tmp_path: Path):
     out = bot_cli("jobs", "run", "pending_digest", config=ROOT / "config.yaml", env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("pending_digest: done")
+
+
+def test_the_server_runs_on_uvloop_where_it_is_installed() -> None:
+    with event_loop_runner() as runner:
+        assert type(runner.get_loop()).__module__.startswith("uvloop")
+        assert runner.run(asyncio.sleep(0, "ran")) == "ran"
