@@ -1,7 +1,7 @@
 """CPU a message costs past the callback: the dispatcher, the handler, the inbox row and the group
 commit, by command, in one process and without HTTP.
 
-    .venv/bin/python -m bench.handler_cost [--messages 2000] [--rounds 3]
+    .venv/bin/python -m bench.handler_cost [--messages 2000] [--rounds 3] [--database URL]
 
 `make bench` measures the whole bot over HTTP from a separate load process, and on these shared
 2-core machines its throughput moves by ±15 % from run to run. This measures only what a change to
@@ -13,6 +13,9 @@ the scheduler do not run (the pushes are queued, not sent); a message answered w
 the run, since a failing handler costs little. The lowest of `--rounds` runs is printed,
 so an A/B of two trees is `python -m bench.handler_cost` in each, alternately. Nothing is written to
 docs/: docs/PERFORMANCE.md quotes the figures with the date.
+
+`--database postgresql+asyncpg://…` runs the same against an empty PostgreSQL database (the schema is
+created, the members imported); its figure is the bot's CPU only, not the server's.
 """
 
 from __future__ import annotations
@@ -39,11 +42,11 @@ FORM = "创新\n类型：小改小革\n名称：cost-{n}\n级别：班组\n等�
 SENDERS = 32
 
 
-async def measure(messages: int, rounds: int) -> dict[str, float]:
+async def measure(messages: int, rounds: int, database: str | None) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="handler-cost-"))
     users, party = write_members(work / "members.csv")
     # The API base is never dialled: the outbox worker does not run here.
-    config = bot_config(work, "cost", f"sqlite:///{work / 'bot.db'}", 0, "http://127.0.0.1:9")
+    config = bot_config(work, "cost", database or f"sqlite:///{work / 'bot.db'}", 0, "http://127.0.0.1:9")
     cli(config, "members", "import", str(work / "members.csv"))
     app = Application(load_config(config))
     await app.initialize()
@@ -95,8 +98,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--messages", type=int, default=2000, help="messages of each command a round")
     p.add_argument("--rounds", type=int, default=3, help="rounds of each command; the lowest is shown")
+    p.add_argument("--database", help="a PostgreSQL URL to run against instead of a new SQLite file")
     a = p.parse_args()
-    best = asyncio.run(measure(a.messages, a.rounds))
+    best = asyncio.run(measure(a.messages, a.rounds, a.database))
     for command, ms in best.items():
         print(f"{command:4s}\t{ms:.3f} ms of CPU a message")
     print(f"mean\t{sum(best.values()) / len(best):.3f} ms (the bench's equal shares)")
