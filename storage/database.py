@@ -9,7 +9,8 @@ on both back ends:
   docs/architecture.md). A unit that raises is rolled back alone: the batch is retried unit by unit.
   Reads need not wait for it: `await db.read(fn)` runs `fn(session)` on one of a few reader threads,
   each with its own connection that may not write (WAL lets readers and the writer go on at once).
-* PostgreSQL: the async engine on asyncpg; each unit runs through `AsyncSession.run_sync` in its own
+* PostgreSQL: the async engine on asyncpg, with a fixed pool whose connections are checked only
+  after lying idle (`ping_when_idle`); each unit runs through `AsyncSession.run_sync` in its own
   transaction, optionally behind a transaction-scoped advisory lock so that one person's messages
   are handled one at a time across processes.
 """
@@ -163,8 +164,8 @@ def ping_when_idle(engine: Engine) -> None:
     `pool_pre_ping` would check it at every checkout: two more round trips (asyncpg pings with BEGIN
     and ROLLBACK) for every message, a third of the CPU a 帮助 costs on PostgreSQL. A connection handed
     back a moment ago is as good as checked; and when one still turns out dead, SQLAlchemy
-    invalidates the whole pool at the first failure, so each outage costs at most the transactions
-    already under way, which the sender is told were not saved."""
+    invalidates the whole pool at the first failure, so an outage costs the transactions under way
+    and those that start before the first of them fails, whose senders are told nothing was saved."""
 
     @event.listens_for(engine.pool, "connect")
     @event.listens_for(engine.pool, "checkin")

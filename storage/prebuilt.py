@@ -1,20 +1,23 @@
-"""Statements every message runs, executed on SQLite's own cursor.
+"""Statements every message runs, executed on the driver's own cursor.
 
 Executing a prebuilt Core statement through SQLAlchemy's `Connection.execute` costs about 55 µs of
 Python on top of the ~10 µs SQLite takes (looking up the compiled form, building an execution
-context, processing parameters and rows, firing events). The look-up of a message's sender, the
-inbox row that records it, and the fixed queries of 我的, 排行 and a claim run for most messages, so on
-SQLite a `Prebuilt` statement is compiled once and then handed to the sqlite3 cursor of the
-transaction's own connection, with the same bind and result processing SQLAlchemy would apply (each
-column type's `bind_processor` and `result_processor` for the dialect) and its errors raised as
-SQLAlchemy's (`IntegrityError` for a duplicate key, and what `storage.database.unavailable`
-classifies).
+context, processing parameters and rows, firing events), and ~60 µs on top of SQLAlchemy's adapter
+over asyncpg. The look-up of a message's sender, the inbox row that records it, and the fixed
+queries of 我的, 排行 and a claim run for most messages, so a `Prebuilt` statement is compiled once and
+then handed to a DBAPI cursor of the transaction's own connection (sqlite3's, or the asyncpg
+adapter's, which begins the transaction at its first statement and prepares each statement once),
+with the same bind and result processing SQLAlchemy would apply (each column type's
+`bind_processor` and `result_processor` for the dialect). Its errors go through SQLAlchemy's own
+handling: raised as SQLAlchemy's (`IntegrityError` for a duplicate key, and what
+`storage.database.unavailable` classifies), and a lost connection invalidates the pool.
 
 A list given for an `IN` (an expanding parameter) gets one plan per length, rendered by SQLAlchemy as
 it would render it at each execution. It falls back to `Connection.execute` wherever that would do
-more than this can see: PostgreSQL, a list fixed in the statement, an INSERT whose columns have
-defaults computed in Python, and any connection with `before_cursor_execute` listeners (tools and
-tests that watch the SQL see every statement). docs/PERFORMANCE.md has the measurement.
+more than this can see: another driver than sqlite3 or asyncpg, a list fixed in the statement, an
+INSERT whose columns have defaults computed in Python, and any connection with
+`before_cursor_execute` listeners (tools and tests that watch the SQL see every statement).
+docs/PERFORMANCE.md has the measurements.
 """
 
 from __future__ import annotations
@@ -87,22 +90,11 @@ class Prebuilt:
         if plan is None or any(p.keys() != params[0].keys() for p in params):
             conn.execute(self.stmt, list(params))
             return
-        many = [_args(plan, p) for p in params]
-        cursor = _cursor(conn)
-        try:
-            cursor.executemany(plan.sql, many)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            conn._handle_dbapi_exception(exc, plan.sql, many, cursor, None)
+        _on_cursor(conn, plan.sql, [_args(plan, p) for p in params], many=True)
 
     @staticmethod
     def _run(conn: Connection, plan: _Plan, params: Mapping[str, Any]) -> Any:
-        args = _args(plan, params)
-        cursor = _cursor(conn)
-        try:
-            cursor.execute(plan.sql, args)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            conn._handle_dbapi_exception(exc, plan.sql, args, cursor, None)
-        return cursor
+        return _on_cursor(conn, plan.sql, _args(plan, params))
 
     def _plan(self, conn: Connection, params: Mapping[str, Any]) -> _Plan | None:
         if conn.dialect.name != "sqlite" and conn.dialect.driver != "asyncpg":
@@ -129,10 +121,19 @@ def _args(plan: _Plan, params: Mapping[str, Any]) -> list[Any]:
     return args
 
 
-def _cursor(conn: Connection) -> Any:
-    """A DBAPI cursor of the transaction's own connection: sqlite3's, or SQLAlchemy's adapter over
-    asyncpg (which begins the transaction at its first statement and prepares each statement once)."""
-    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+def _on_cursor(conn: Connection, sql: str, args: list[Any], *, many: bool = False) -> Any:
+    """Run `sql` on a DBAPI cursor of the transaction's own connection (`executemany` when `many`);
+    a driver error is handled as `Connection.execute` handles it (wrapped, the pool invalidated on a
+    lost connection)."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if many:
+            cursor.executemany(sql, args)
+        else:
+            cursor.execute(sql, args)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        conn._handle_dbapi_exception(exc, sql, args, cursor, None)
+    return cursor
 
 
 def _compile(stmt: Statement, conn: Connection, keys: Sequence[str], lengths: dict[str, int]) -> _Plan | None:
