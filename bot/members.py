@@ -84,7 +84,8 @@ def _sender_query() -> Select[Any]:
     )
 
 
-# Built once: building a statement costs more than executing it; run on SQLite's own cursor.
+# Built once: building a statement costs more than executing it; run on the driver's own cursor
+# (storage/prebuilt.py).
 _SENDER = Prebuilt(_sender_query())
 
 

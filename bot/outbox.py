@@ -162,7 +162,7 @@ def webhook_rows(group: str, msgtype: str, body: dict[str, Any]) -> list[Row]:
 
 
 # Members' quiet hours of their own (免打扰): NULL keeps the workshop's window, "" has none. One
-# statement for all the people a message notifies, on SQLite's own cursor (storage/prebuilt.py).
+# statement for all the people a message notifies, on the driver's own cursor (storage/prebuilt.py).
 _M = Member.__table__.c  # type: ignore[attr-defined]
 _OWN_QUIET = Prebuilt(
     select(_M.userid, _M.quiet_hours).where(

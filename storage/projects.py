@@ -402,7 +402,7 @@ def project_rows(session: Session, branch_id: int | None) -> list[ProjectRow]:
     return out
 
 
-# Built once, on SQLite's own cursor: it runs on every 我的.
+# Built once, run on the driver's own cursor: it runs on every 我的.
 _LED_OR_JOINED = Prebuilt(
     select(Project.id)
     .where(Project.leader_id == bindparam("member"))
