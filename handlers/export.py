@@ -16,12 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.orm import Session
 
 from bot.cli import practice_command, with_database
@@ -40,9 +36,13 @@ from storage.points import INNOVATION, TOTAL
 from storage.vocabulary import PARTY_STATUSES as PARTY
 from storage.vocabulary import ItemState
 
+if TYPE_CHECKING:
+    from openpyxl import Workbook
+    from openpyxl.worksheet.worksheet import Worksheet
+
 router = Router("export")
 
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+HEADER_FILL = "DDEBF7"
 
 
 def _points(x100: int | None) -> float | int:
@@ -65,12 +65,15 @@ def _width(value: Any) -> int:
 def _sheet(
     wb: Workbook, title: str, header: Sequence[str], rows: Iterable[Sequence[Any]], *, first: bool = False
 ) -> Worksheet:
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
     ws: Worksheet = wb.active if first else wb.create_sheet()  # type: ignore[assignment]
     ws.title = title
     ws.append(list(header))
     for cell in ws[1]:
         cell.font = Font(bold=True)
-        cell.fill = HEADER_FILL
+        cell.fill = PatternFill("solid", fgColor=HEADER_FILL)
         cell.alignment = Alignment(horizontal="center", vertical="center")
     widths = [_width(h) for h in header]
     for row in rows:
@@ -124,6 +127,10 @@ def build_workbook(session: Session, config: Config, period: Period, branch_id: 
     """The workbook for `period`, for one branch or (None) the whole 党总支: every registered sheet."""
     lo, hi = period.bounds(config.tz)
     scope = Scope(period, branch_id, lo, hi)
+    # Imported here, not with the module: openpyxl takes ~0.1 s to import, which every start of the
+    # bot paid for a command used a few times a quarter.
+    from openpyxl import Workbook
+
     wb = Workbook()
     for i, (_, builder) in enumerate(SHEETS):
         sheet = builder(session, config, scope)

@@ -16,7 +16,7 @@ from wechatpy.crypto.base import BasePrpCrypto
 from wechatpy.enterprise import WeChatCrypto
 
 from bot.simulator.wecom_side import WeComSide
-from bot.wecom.messages import PassiveReply, parse_incoming
+from bot.wecom.messages import MalformedMessage, PassiveReply, parse_incoming
 from storage.models import InboxEntry
 from tests.kit import BotKit
 
@@ -227,6 +227,35 @@ def test_template_card_event_fields_and_both_option_spellings():
         )
         assert m.selected == {"q1": ("o1", "o2")}
         assert m.key == "e:zhangwei:123456789:template_card_event:approve:12:t-12-zhangwei"
+
+
+HEAD = "<FromUserName>zhangwei</FromUserName><CreateTime>123456789</CreateTime>"
+
+
+@pytest.mark.parametrize(
+    ("plaintext", "why"),
+    [
+        ("", "empty message"),
+        ("<xml>" + HEAD + "<MsgType>text</MsgType>", "no element found"),  # never closed
+        ("<msg>" + HEAD + "<MsgType>text</MsgType></msg>", "no <xml> root"),
+        ("<xml>" + HEAD + "<Content>x</Content></xml>", "MsgType is required"),
+        ("<xml>" + HEAD + "<MsgType> </MsgType></xml>", "MsgType is required"),
+        ("<xml>" + HEAD + "<MsgType>event</MsgType></xml>", "an event needs its Event"),
+        ("<xml><FromUserName>zhangwei</FromUserName><MsgType>text</MsgType></xml>", "CreateTime"),
+        ("<xml><a:b>1</a:b>" + HEAD + "<MsgType>text</MsgType></xml>", "unbound prefix"),
+    ],
+)
+def test_what_is_not_a_message_is_refused_with_the_reason(plaintext: str, why: str):
+    with pytest.raises(MalformedMessage, match=why):
+        parse_incoming(plaintext)
+
+
+def test_fields_are_stripped_and_a_field_given_twice_counts_once():
+    m = parse_incoming(
+        "<xml>" + HEAD + "<MsgType> Text </MsgType><Content><![CDATA[  我的 ]]></Content>"
+        "<Content>second</Content><MsgId>7</MsgId><AgentID x='1'> 1000002 </AgentID></xml>"
+    )
+    assert (m.kind, m.content, m.msg_id, m.agent_id, m.key) == ("text", "我的", "7", "1000002", "m:7")
 
 
 def test_passive_reply_escapes_cdata_terminator():

@@ -366,3 +366,19 @@ def test_the_spine_knows_no_practice() -> None:
     assert {"points", "innovation", "publicity", "skills", "activities", "projects"} <= set(SECTIONS)
     assert not set(SECTIONS) & set(Config.model_fields)
     assert all(SECTIONS[k].__module__.startswith("handlers.") for k in SECTIONS)
+
+
+def test_a_file_that_is_not_yaml_is_refused_with_its_line(tmp_path: Path) -> None:
+    broken = tmp_path / "config.yaml"
+    broken.write_text('timezone: "Asia/Shanghai"\nadmins: [wangfang\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(broken, env={})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{broken}: not valid YAML")
+    assert "line 3" in problem  # where the parser gave up: the list is never closed
+
+
+def test_a_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nowhere.yaml", env={})
+    assert caught.value.problems == [f"{tmp_path / 'nowhere.yaml'}: cannot read (No such file or directory)"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,7 +21,7 @@ from sqlmodel import SQLModel
 
 import storage.tables  # noqa: F401 - every table on the metadata
 from storage.database import normalise_url
-from storage.migrate import alembic_config, upgrade
+from storage.migrate import HEAD, alembic_config, stored_revisions, upgrade
 from tests.kit import BotKit
 
 T = TypeVar("T")
@@ -133,3 +135,39 @@ def test_items_take_over_owner_state_and_decision_from_submissions(empty_databas
         ),
     )
     assert back == ("尽责", 1, "A01 突击队", "rejected", "缺照片")
+
+
+def test_head_names_the_newest_migration() -> None:
+    """`upgrade` skips Alembic where the database stores `HEAD`: a migration added without moving
+    `HEAD` would never run at start."""
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads() == [HEAD]
+
+
+def test_a_database_at_head_is_checked_without_importing_alembic(empty_database: str) -> None:
+    """The bot's start pays one query for a database at the newest revision, not Alembic's import; a
+    database behind it is still brought up (and one ahead of this code is left to Alembic's error)."""
+    assert stored_revisions(empty_database) is None  # no version table yet
+    upgrade(empty_database, "0011")
+    assert stored_revisions(empty_database) == ["0011"]
+    probe = (
+        "import sys\n"
+        "from storage.migrate import stored_revisions, upgrade\n"
+        f"upgrade({empty_database!r})\n"
+        "print(stored_revisions(" + repr(empty_database) + "), 'alembic' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+
+    def run() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    assert run() == f"['{HEAD}'] True"  # behind: Alembic ran the last migration
+    assert run() == f"['{HEAD}'] False"  # at head: one query
+
+    on(empty_database, lambda c: c.execute(text("UPDATE alembic_version SET version_num = '9999'")))
+    with pytest.raises(Exception, match="9999"):  # written by a newer Pioneer: Alembic refuses
+        upgrade(empty_database)

@@ -17,13 +17,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-import xmltodict
 from aiohttp import web
 from wechatpy.enterprise import WeChatCrypto
 from wechatpy.enterprise.crypto import PrpCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 
-from bot.wecom.messages import Incoming, MalformedMessage, PassiveReply, parse_incoming
+from bot.wecom.messages import Incoming, MalformedMessage, PassiveReply, parse_incoming, xml_root
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +168,9 @@ class WeComCallback:
 
 
 def _envelope(body: bytes) -> str:
-    """The `Encrypt` text of a POST body (wechatpy reads the envelope the same way)."""
-    encrypted = xmltodict.parse(body.decode())["xml"]["Encrypt"]
-    if not isinstance(encrypted, str):
+    """The `Encrypt` text of a POST body: the one field of its <xml> root, plain text."""
+    field = xml_root(body.decode()).find("Encrypt")
+    text = "" if field is None or len(field) or field.attrib else (field.text or "").strip()
+    if not text:
         raise ValueError("Encrypt is not text")
-    return encrypted
+    return text
