@@ -144,3 +144,27 @@ async def test_a_union_naming_one_parameter_twice_answers_what_sqlalchemy_answer
     found, expected = await bot.query(run)
     assert sorted(r.name for r in found) == sorted(r.name for r in expected) == ["张伟", "王芳"]
     assert [p is not None for p in either._plans.values()] == [True]
+
+
+def test_a_session_keeps_its_connection_only_for_the_transaction_it_was_asked_in(tmp_path):  # type: ignore[no-untyped-def]
+    """`Prebuilt` remembers the session's connection; a new transaction (after a commit or a rollback)
+    asks again, so a statement never runs on a connection the session has handed back."""
+    from sqlalchemy import create_engine
+    from sqlmodel import SQLModel
+
+    import storage.tables  # noqa: F401 - every table on the metadata
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'kept.db'}")
+    SQLModel.metadata.create_all(engine)
+    inserted = Prebuilt(insert(InboxEntry.__table__))  # type: ignore[attr-defined]
+    keys = Prebuilt(select(_I.key).order_by(_I.key))
+    with Session(engine) as s:
+        inserted.execute(s, inbox_row("a"))
+        first = s.connection()
+        s.commit()  # the connection goes back to the pool
+        inserted.execute(s, inbox_row("b"))
+        assert s.connection() is not first  # a new transaction, a new connection: the kept one is not used
+        assert [r.key for r in keys.rows(s, {})] == ["a", "b"]
+        s.rollback()
+        assert [r.key for r in keys.rows(s, {})] == ["a"]
+    engine.dispose()
