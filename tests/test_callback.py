@@ -16,6 +16,7 @@ from wechatpy.crypto.base import BasePrpCrypto
 from wechatpy.enterprise import WeChatCrypto
 
 from bot.simulator.wecom_side import WeComSide
+from bot.wecom.callback import MessageCipher, WeComCallback
 from bot.wecom.messages import MalformedMessage, PassiveReply, parse_incoming
 from storage.models import InboxEntry
 from tests.kit import BotKit
@@ -83,13 +84,33 @@ def test_plaintext_vectors_parse_to_expected_fields():
 
 
 def test_deterministic_encrypt_vector_matches():
+    """The bot's own sealing of a passive reply (bot.wecom.callback.MessageCipher) and wechatpy's both
+    give the published ciphertext and signature for the vector's random prefix."""
     v = next(s for s in VECTORS if "deterministic_encrypt" in s)
     d = v["deterministic_encrypt"]
     crypto = WeChatCrypto(v["token"], v["encoding_aes_key"], v["corp_id"])
+    ours = WeComCallback(
+        token=v["token"],
+        encoding_aes_key=v["encoding_aes_key"],
+        corp_id=v["corp_id"],
+        dispatch=mock.AsyncMock(),
+    )
     with mock.patch.object(BasePrpCrypto, "get_random_string", return_value=d["random_prefix"]):
-        out = crypto.encrypt_message(d["plaintext"], d["nonce"], d["timestamp"])
-    assert f"<Encrypt><![CDATA[{d['expected_encrypt']}]]></Encrypt>" in out
-    assert f"<MsgSignature><![CDATA[{d['expected_msg_signature']}]]></MsgSignature>" in out
+        theirs = crypto.encrypt_message(d["plaintext"], d["nonce"], d["timestamp"])
+    with mock.patch.object(MessageCipher, "get_random_string", return_value=d["random_prefix"]):
+        sealed = ours.seal(d["plaintext"], d["nonce"], d["timestamp"])
+    for out in (theirs, sealed):
+        assert f"<Encrypt><![CDATA[{d['expected_encrypt']}]]></Encrypt>" in out
+        assert f"<MsgSignature><![CDATA[{d['expected_msg_signature']}]]></MsgSignature>" in out
+    assert sealed == theirs
+
+
+def test_each_reply_opens_with_new_random_characters():
+    ours = WeComCallback(token="t", encoding_aes_key="a" * 43, corp_id="ww1", dispatch=mock.AsyncMock())
+    prefixes = {ours.cipher.get_random_string() for _ in range(100)}
+    assert len(prefixes) == 100 and all(len(p) == 16 for p in prefixes)
+    sealed = {ours.seal("<xml/>", "n", "1") for _ in range(2)}
+    assert len(sealed) == 2  # the same reply twice is two different ciphertexts
 
 
 async def test_verification_with_wrong_nonce_is_refused(make_bot, http):  # type: ignore[no-untyped-def]

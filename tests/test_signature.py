@@ -62,7 +62,7 @@ async def post(bot: BotKit, sealed: tuple[str, str]) -> int:
 
 def verify_params(bot: BotKit, echo: str) -> dict[str, str]:
     w = bot.app.config.wecom
-    echostr = PrpCrypto(bot.app.callback.crypto.key).encrypt(echo, w.corp_id).decode()
+    echostr = PrpCrypto(bot.app.callback.cipher.key).encrypt(echo, w.corp_id).decode()
     timestamp, nonce = str(int(time.time())), "12345"
     sig = callback.signature(w.token, timestamp, nonce, echostr)
     return {"msg_signature": sig, "timestamp": timestamp, "nonce": nonce, "echostr": echostr}

@@ -8,6 +8,7 @@ in constant time, before wechatpy decrypts (its own check compares with `!=`).
 
 from __future__ import annotations
 
+import base64
 import binascii
 import hashlib
 import hmac
@@ -18,7 +19,6 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from aiohttp import web
-from wechatpy.enterprise import WeChatCrypto
 from wechatpy.enterprise.crypto import PrpCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 
@@ -58,6 +58,27 @@ def signature_matches(token: str, given: str, timestamp: str, nonce: str, encryp
     return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape"))
 
 
+class MessageCipher(PrpCrypto):  # type: ignore[misc]
+    """wechatpy's AES-CBC message envelope, built once for the process (building its cipher cost ~7 µs
+    a message), with the 16 random characters that open each encrypted reply drawn from `secrets`
+    (wechatpy draws them with `random`, which is not meant for cryptography, and ~8 µs slower)."""
+
+    def __init__(self, encoding_aes_key: str):
+        self.key = base64.b64decode(encoding_aes_key + "=")
+        assert len(self.key) == 32, "EncodingAESKey is 43 characters of base64 for 32 bytes"
+        super().__init__(self.key)
+
+    def get_random_string(self) -> str:
+        return secrets.token_urlsafe(12)  # 16 characters
+
+
+# What wechatpy's `encrypt_message` writes around an encrypted passive reply.
+_SEALED = (
+    "<xml>\n<Encrypt><![CDATA[{}]]></Encrypt>\n<MsgSignature><![CDATA[{}]]></MsgSignature>\n"
+    "<TimeStamp>{}</TimeStamp>\n<Nonce><![CDATA[{}]]></Nonce>\n</xml>"
+)
+
+
 class WeComCallback:
     """aiohttp handlers for `GET` (URL verification) and `POST` (messages) at the callback path."""
 
@@ -72,7 +93,7 @@ class WeComCallback:
         max_body_bytes: int = 64 * 1024,
         observer: CallbackObserver | None = None,
     ):
-        self.crypto = WeChatCrypto(token, encoding_aes_key, corp_id)
+        self.cipher = MessageCipher(encoding_aes_key)
         self.token = token
         self.corp_id = corp_id
         self.dispatch = dispatch
@@ -99,7 +120,12 @@ class WeComCallback:
     def _decrypt(self, encrypted: str) -> str:
         """The plaintext of a verified `Encrypt` or echostr; InvalidCorpIdException when it was
         encrypted for another corp."""
-        return str(PrpCrypto(self.crypto.key).decrypt(encrypted, self.corp_id))
+        return str(self.cipher.decrypt(encrypted, self.corp_id))
+
+    def seal(self, xml: str, nonce: str, timestamp: str) -> str:
+        """A passive reply as WeCom takes it: `xml` encrypted, signed with the token, in its envelope."""
+        encrypted = self.cipher.encrypt(xml, self.corp_id).decode()
+        return _SEALED.format(encrypted, signature(self.token, timestamp, nonce, encrypted), timestamp, nonce)
 
     async def verify_url(self, request: web.Request) -> web.Response:
         q = request.query
@@ -163,8 +189,9 @@ class WeComCallback:
             return web.Response(status=200, text="")
         xml = reply.render(incoming.sender, self.corp_id)
         reply_nonce = nonce or secrets.token_hex(8)
-        encrypted = self.crypto.encrypt_message(xml, reply_nonce, str(int(time.time())))
-        return web.Response(text=encrypted, content_type="application/xml")
+        return web.Response(
+            text=self.seal(xml, reply_nonce, str(int(time.time()))), content_type="application/xml"
+        )
 
 
 def _envelope(body: bytes) -> str:
