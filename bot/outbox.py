@@ -349,14 +349,18 @@ def _ahead(status: str, column: Any) -> Any:
     )
 
 
-_DUE_HEADS = select(
-    _DUE.c.channel,
-    _DUE.c.target,
-    _DUE.c.id,
-    _ahead("sending", _AHEAD.c.id).label("sending_ahead"),
-    _ahead("queued", _AHEAD.c.next_attempt_at).label("backing_off_until"),
-).order_by(_DUE.c.id)
-_STALE = (
+# The claim's reads are prebuilt (storage/prebuilt.py): a worker claims after nearly every message
+# that queues something.
+_DUE_HEADS = Prebuilt(
+    select(
+        _DUE.c.channel,
+        _DUE.c.target,
+        _DUE.c.id,
+        _ahead("sending", _AHEAD.c.id).label("sending_ahead"),
+        _ahead("queued", _AHEAD.c.next_attempt_at).label("backing_off_until"),
+    ).order_by(_DUE.c.id)
+)
+_STALE = Prebuilt(
     select(_O.id)
     .where(
         _O.status == "sending",
@@ -365,7 +369,7 @@ _STALE = (
     )
     .limit(bindparam("limit"))
 )
-_ROWS = (
+_ROWS = Prebuilt(
     select(_O.id, _O.channel, _O.target, _O.msgtype, _O.payload, _O.attempts)
     .where(_O.id.in_(bindparam("ids", expanding=True)))
     .order_by(_O.id)
@@ -380,7 +384,7 @@ _TAKE = (
     .values(status="sending", lease_until=bindparam("lease"), attempts=_O.attempts + 1)
     .returning(_O.id)
 )
-_SENT_RECENTLY = (
+_SENT_RECENTLY = Prebuilt(
     select(_O.target, func.count(), func.min(_O.sent_at))
     .where(
         _O.channel == bindparam("channel"),
@@ -707,8 +711,8 @@ class OutboxWorker:
         conn = session.connection()
         conn.execute(_RELEASE, {"now": now})
         skip = [] if self.aibot is not None and self.aibot.ready else ["aibot"]
-        heads = conn.execute(_DUE_HEADS, {"now": now, "limit": limit, "skip": skip}).all()
-        stale = conn.execute(_STALE, {"now": now, "limit": limit, "skip": skip}).scalars().all()
+        heads = _DUE_HEADS.rows(session, {"now": now, "limit": limit, "skip": skip})
+        stale = [r.id for r in _STALE.rows(session, {"now": now, "limit": limit, "skip": skip})]
         if not heads and not stale:
             return []
         # One member's messages leave in order: due messages stay behind an older one that is still
@@ -724,7 +728,7 @@ class OutboxWorker:
             else:
                 free.append(h.id)
         ids = free + list(stale)
-        rows = conn.execute(_ROWS, {"ids": ids}).all() if ids else []
+        rows = _ROWS.rows(session, {"ids": ids}) if ids else []
         wait |= self._rate_limited(session, rows, now)
         for (channel, target), until in wait.items():  # the whole queue of that target waits
             conn.execute(_WAIT, {"c": channel, "t": target, "until": until, "now": now})
@@ -760,7 +764,7 @@ class OutboxWorker:
             if not targets:
                 continue
             params = {"channel": channel, "targets": list(targets), "since": now - window}
-            counts = session.connection().execute(_SENT_RECENTLY, params).all()
+            counts = _SENT_RECENTLY.rows(session, params)
             for target, count, oldest in counts:
                 if count < limit:
                     continue

@@ -77,8 +77,8 @@ _MY_TOTALS = Prebuilt(
         _T.member_id == bindparam("member"), _T.period == bindparam("period")
     )
 )
-_POINTS_OF = select(_T.member_id, _T.points_x100).where(
-    _IN_PERIOD, _T.member_id.in_(bindparam("ids", expanding=True))
+_POINTS_OF = Prebuilt(
+    select(_T.member_id, _T.points_x100).where(_IN_PERIOD, _T.member_id.in_(bindparam("ids", expanding=True)))
 )
 
 
@@ -101,7 +101,7 @@ def points_of(session: Session, period: str, category: str, member_ids: Sequence
     if not member_ids:
         return {}
     params = {"period": period, "category": category, "ids": list(member_ids)}
-    return {int(m): int(p) for m, p in session.connection().execute(_POINTS_OF, params)}
+    return {int(m): int(p) for m, p in _POINTS_OF.rows(session, params)}
 
 
 def my_totals(session: Session, member_id: int, period: str) -> dict[str, int]:
