@@ -548,7 +548,8 @@ def report(result: dict[str, Any], pg: dict[str, Any] | None, command: str) -> s
         "- Load: 200 members sending 帮助, 我的, 排行 and a one-message 创新 form in equal shares "
         "(5% of forms delivered twice, as WeCom retries), encrypted callbacks over keep-alive HTTP "
         "from a separate load process (bench/load.py). The baseline (bench/baseline.py) verifies, "
-        "decrypts and parses with wechatpy, inserts one row into SQLite (WAL) and answers empty.",
+        "decrypts and parses as the bot does (ElementTree, wechatpy's cipher), inserts one row into "
+        "SQLite (WAL) and answers empty.",
         "",
         "| measure | bot | baseline | target | |",
         "|---|---|---|---|---|",

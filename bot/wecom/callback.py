@@ -163,7 +163,7 @@ class WeComCallback:
         if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
             return self._refuse(400, "doctype or entity in body", request)
         try:
-            encrypted = _envelope(body)
+            encrypted = read_envelope(body)
         except Exception:  # noqa: BLE001 - expat and shape errors all mean a malformed body
             return self._refuse(400, "malformed body", request)
         if not signature_matches(self.token, signature, timestamp, nonce, encrypted):
@@ -194,7 +194,7 @@ class WeComCallback:
         )
 
 
-def _envelope(body: bytes) -> str:
+def read_envelope(body: bytes) -> str:
     """The `Encrypt` text of a POST body: the one field of its <xml> root, plain text."""
     field = xml_root(body.decode()).find("Encrypt")
     text = "" if field is None or len(field) or field.attrib else (field.text or "").strip()
