@@ -102,6 +102,9 @@ def bot_config(
     raw["server"] = {**raw["server"], "host": "127.0.0.1", "port": port}
     raw["database"] = {**raw["database"], "url": database_url}
     raw["logging"] = {"level": "WARNING", "json": False}
+    # Pushes go out as they would by day: with the shipped quiet hours, a run in the evening (China
+    # time) held every approval card in the outbox and measured less work than one at noon.
+    raw["quiet_hours"] = ""
     raw["groups"] = {
         g: {**v, "webhook": f"{api_base}/cgi-bin/webhook/send?key={g}"} for g, v in raw["groups"].items()
     }
@@ -547,7 +550,8 @@ def report(result: dict[str, Any], pg: dict[str, Any] | None, command: str) -> s
         f"- Command: `{command}`",
         "- Load: 200 members sending 帮助, 我的, 排行 and a one-message 创新 form in equal shares "
         "(5% of forms delivered twice, as WeCom retries), encrypted callbacks over keep-alive HTTP "
-        "from a separate load process (bench/load.py). The baseline (bench/baseline.py) verifies, "
+        "from a separate load process (bench/load.py). No quiet hours: each form's approval card "
+        "goes to the outbox as it would by day. The baseline (bench/baseline.py) verifies, "
         "decrypts and parses as the bot does (ElementTree, wechatpy's cipher), inserts one row into "
         "SQLite (WAL) and answers empty.",
         "",

@@ -18,8 +18,9 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 
-from bench.run import wait_healthy
+from bench.run import bot_config, wait_healthy
 from bot.cli import event_loop_runner
+from bot.config import load_config
 from bot.simulator.fake_api import FakeWeCom
 from bot.simulator.local import free_port
 from bot.simulator.wecom_side import WeComSide
@@ -56,6 +57,14 @@ def test_check_accepts_the_shipped_config():
     out = bot_cli("check", config=ROOT / "config.yaml")
     assert out.returncode == 0, out.stderr
     assert "OK (local simulator" in out.stdout
+
+
+def test_the_benchmark_bot_has_no_quiet_hours_so_its_work_does_not_depend_on_the_hour(tmp_path: Path):
+    # With the shipped window, a run in the evening (China time) held every approval card.
+    shipped = load_config(ROOT / "config.yaml")
+    bench = load_config(bot_config(tmp_path, "b", f"sqlite:///{tmp_path / 'b.db'}", 1, "http://127.0.0.1:9"))
+    assert shipped.quiet_hours != ""
+    assert bench.quiet_hours == ""
 
 
 def test_check_reports_every_problem_with_its_key_path(tmp_path: Path):
