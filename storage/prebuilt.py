@@ -12,11 +12,13 @@ with the same bind and result processing SQLAlchemy would apply (each column typ
 handling: raised as SQLAlchemy's (`IntegrityError` for a duplicate key, and what
 `storage.database.unavailable` classifies), and a lost connection invalidates the pool.
 
-A list given for an `IN` (an expanding parameter) gets one plan per length, rendered by SQLAlchemy as
-it would render it at each execution. It falls back to `Connection.execute` wherever that would do
-more than this can see: another driver than sqlite3 or asyncpg, a list fixed in the statement, an
-INSERT whose columns have defaults computed in Python, and any connection with
-`before_cursor_execute` listeners (tools and tests that watch the SQL see every statement).
+Each dialect gets its own plan: sqlite3 and asyncpg write parameters differently, and nothing keeps
+one process (a tool, a test) from using a statement on both. A list given for an `IN` (an expanding
+parameter) gets one plan per length, rendered by SQLAlchemy as it would render it at each execution.
+It falls back to `Connection.execute` wherever that would do more than this can see: another driver
+than sqlite3 or asyncpg, a list fixed in the statement, an INSERT whose columns have defaults
+computed in Python, and any connection with `before_cursor_execute` listeners (tools and tests that
+watch the SQL see every statement).
 docs/PERFORMANCE.md has the measurements.
 """
 
@@ -51,7 +53,8 @@ class Prebuilt:
 
     def __init__(self, stmt: Statement):
         self.stmt = stmt
-        self._plans: dict[tuple[tuple[str, ...], tuple[int, ...]], _Plan | None] = {}
+        # A plan for each dialect, INSERT's columns and lengths of the lists for `IN`.
+        self._plans: dict[tuple[str, tuple[str, ...], tuple[int, ...]], _Plan | None] = {}
         self._insert = isinstance(stmt, Insert)
         # The lists the caller gives for an `IN` (expanding parameters without a value of their own).
         self._lists = tuple(
@@ -107,10 +110,10 @@ class Prebuilt:
         # One plan per length of each list: `IN (?, ?, ?)` is another statement than `IN (?, ?)`.
         lengths = tuple(len(params[name]) for name in self._lists) if self._lists else ()
         try:
-            return self._plans[key, lengths]
+            return self._plans[dialect.name, key, lengths]
         except KeyError:
             plan = _compile(self.stmt, conn, key, dict(zip(self._lists, lengths, strict=True)))
-            self._plans[key, lengths] = plan
+            self._plans[dialect.name, key, lengths] = plan
             return plan
 
 

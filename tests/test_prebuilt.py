@@ -76,7 +76,7 @@ async def test_a_list_for_in_gets_a_plan_for_each_length(bot: BotKit):
 
     assert await bot.query(run) == [["王芳"], [], [], ["王芳"]]
     # On the cursor: one plan for each length asked.
-    assert sorted(k[1] for k, plan in names._plans.items() if plan is not None) == [(0,), (1,), (2,), (3,)]
+    assert sorted(k[2] for k, plan in names._plans.items() if plan is not None) == [(0,), (1,), (2,), (3,)]
     fixed = Prebuilt(select(Member.name).where(Member.userid.in_(["wangfang"])))  # type: ignore[attr-defined]
     assert [r.name for r in await bot.query(lambda s: fixed.rows(s, {}))] == ["王芳"]
     assert list(fixed._plans.values()) in ([None], [])  # a list fixed in the statement: SQLAlchemy's
@@ -168,3 +168,24 @@ def test_a_session_keeps_its_connection_only_for_the_transaction_it_was_asked_in
         s.rollback()
         assert [r.key for r in keys.rows(s, {})] == ["a"]
     engine.dispose()
+
+
+def test_a_statement_used_on_sqlite_and_postgresql_in_one_process_gets_a_plan_for_each():
+    """Each dialect writes its own SQL (`?` for sqlite3, `$1` for asyncpg): a plan made for one is
+    never handed to the other, should one process use the statement on both."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+    stored = Prebuilt(select(_I.reply).where(_I.key == bindparam("key")))
+    engine = create_engine("sqlite://")
+    with engine.connect() as conn:
+        on_sqlite = stored._plan(conn, {"key": "k"})
+    # Planning reads only the connection's dialect and listeners; no server is needed to compile.
+    pg = SimpleNamespace(dialect=asyncpg_dialect(), dispatch=SimpleNamespace(before_cursor_execute=[]))
+    on_postgresql = stored._plan(pg, {"key": "k"})  # type: ignore[arg-type]
+    engine.dispose()
+    assert on_sqlite is not None and on_postgresql is not None
+    assert on_sqlite.sql.endswith('inbox."key" = ?')
+    assert on_postgresql.sql.endswith("inbox.key = $1::VARCHAR")
