@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Sender:
-    """The member who sent a message, with the names of their branch, team, group and module, and
-    their roles: loaded once per message before routing (permissions need the roles, 我的 the names).
+    """The member who sent a message, with the names of their branch, team, group and module, their
+    roles and their own quiet hours: loaded once per message before routing (permissions need the
+    roles, 我的 the names and the quiet hours).
 
     Not `storage.models.Member` (a table row, detached from the session once the look-up ends) and
     not `storage.people.Person` (anyone a practice names or pays, without roles or team names).
@@ -39,6 +40,8 @@ class Sender:
     team: str = ""
     party_group: str = ""
     module: str = ""
+    # Their own quiet hours (免打扰): None keeps the workshop's window, "" has none (bot/quiet.py).
+    quiet_hours: str | None = None
 
     @property
     def is_party_member(self) -> bool:

@@ -73,6 +73,7 @@ def _sender_query() -> Select[Any]:
             g.name,
             mod.name,
             r.role,
+            m.quiet_hours,
         )
         .select_from(anchor)
         .outerjoin(Member.__table__, (m.userid == userid) & m.active.is_(True))
@@ -115,6 +116,7 @@ def arrival(session: Session, key: str, userid: str) -> Arrival:
         party_group=first[10] or "",
         module=first[11] or "",
         roles=frozenset({"member", *(r[12] for r in rows if r[12])}),
+        quiet_hours=first[13],
     )
     return Arrival(bool(first[0]), bool(first[1]), sender)
 

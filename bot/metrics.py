@@ -54,10 +54,13 @@ class Metrics:
             "pioneer_job_runs_total", "Job runs by job and result", ["job", "result"], registry=r
         )
         self.token_refreshes = Counter("pioneer_token_refreshes_total", "Access token fetches", registry=r)
+        # The series every message touches, looked up once (`labels()` costs a few µs a call).
+        self._accepted = self.callbacks.labels("accepted", "")
+        self._handled: dict[str, Histogram] = {}
 
     # callback observer
     def accepted(self) -> None:
-        self.callbacks.labels("accepted", "").inc()
+        self._accepted.inc()
 
     def refused(self, reason: str) -> None:
         self.callbacks.labels("refused", reason).inc()
@@ -66,7 +69,10 @@ class Metrics:
     def handled(self, command: str, seconds: float, outcome: str) -> None:
         if outcome == "duplicate":
             self.callbacks.labels("duplicate", "").inc()
-        self.handler_seconds.labels(command or "-").observe(seconds)
+        series = self._handled.get(command)
+        if series is None:  # one for each command word: a bounded set
+            series = self._handled[command] = self.handler_seconds.labels(command or "-")
+        series.observe(seconds)
 
     # outbox observer
     def sent(self, channel: str, errcode: int | None, ok: bool) -> None:

@@ -22,7 +22,7 @@ from bot.forms import Field, FieldError, Form, half_width
 from bot.replies import ReplaceButton, Reply, Text
 from bot.router import Router
 from bot.scheduler import JobContext, job
-from handlers.items import KINDS, NUMBER, kind_of, ref
+from handlers.items import KINDS, NUMBER, ItemKind, kind_of, ref
 from handlers.ledger import Booked, short, signed
 from storage import items as item_store
 from storage import people
@@ -50,9 +50,18 @@ def split_number(text: str) -> tuple[int | None, str]:
     return int(m.group(1)), stripped[m.end() :].strip()
 
 
+_DECIDERS: dict[tuple[ItemKind, ...], frozenset[str]] = {}
+
+
 def deciders() -> frozenset[str]:
-    """Everyone who may decide some registered kind (the secretaries, the committee, later module leads)."""
-    return frozenset(role for kind in KINDS.values() for role in kind.decider_roles)
+    """Everyone who may decide some registered kind (the secretaries, the committee, later module leads).
+    Asked for each 帮助 by three commands, so kept for the kinds registered (a kind's roles are fixed)."""
+    kinds = tuple(KINDS.values())
+    found = _DECIDERS.get(kinds)
+    if found is None:
+        _DECIDERS.clear()
+        found = _DECIDERS[kinds] = frozenset(role for kind in kinds for role in kind.decider_roles)
+    return found
 
 
 def stamp(who: str, at: datetime) -> str:

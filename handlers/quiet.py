@@ -31,7 +31,7 @@ def quiet(ctx: Context, member: Sender, args: str) -> str:
     只发「免打扰」查看当前设置。"""
     word = half_width(args).strip()
     if not word:
-        current = describe(ctx, store.quiet_hours(ctx.session, member.id))
+        current = describe(ctx, member.quiet_hours)
         return (
             f"你的免打扰时段：{current}。\n"
             "修改：「免打扰 22:00-06:00」，关闭：「免打扰 关闭」，恢复车间默认：「免打扰 默认」。"
@@ -60,4 +60,4 @@ def quiet(ctx: Context, member: Sender, args: str) -> str:
 @router.profile_section
 def my_quiet_hours(ctx: Context) -> str:
     assert ctx.member is not None
-    return f"免打扰：{describe(ctx, store.quiet_hours(ctx.session, ctx.member.id))}"
+    return f"免打扰：{describe(ctx, ctx.member.quiet_hours)}"  # read with the sender, this message

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from bot.context import Context, Sender
+from bot.router import Router
 from storage.models import AuditLog, Dialogue
 from tests.kit import BotKit
 from tests.spine_router import router as spine_router
@@ -115,6 +117,35 @@ async def test_help_lists_only_what_the_senders_roles_allow(sbot: BotKit):
     secretary = await sbot.say("zhangwei", "帮助")
     assert "· 报修：" in worker and "· 报修：" in secretary
     assert "裁定" not in worker and "· 裁定：" in secretary
+
+
+def test_the_commands_a_sender_may_use_follow_roles_party_membership_and_new_commands():
+    # 帮助's list is kept for each set of roles: what changes it must still change it.
+    router = Router("t")
+    decide = {"roles": frozenset({"secretary"})}
+
+    def reply(ctx: Context) -> str:
+        return ""
+
+    router.command("甲", code="a")(reply)
+    router.command("乙", code="b", roles={"secretary"})(reply)
+    router.command("丙", code="c", roles=lambda: decide["roles"])(reply)
+    router.command("丁", code="d", party_only=True)(reply)
+    worker = Sender(1, "w", "工人", "群众", frozenset({"member"}))
+    secretary = Sender(2, "s", "书记", "党员", frozenset({"member", "secretary"}))
+
+    def names(sender: Sender) -> list[str]:
+        return [c.name for c in router.available_to(sender)]
+
+    assert names(worker) == ["甲"]
+    assert names(secretary) == ["甲", "乙", "丙", "丁"]
+    decide["roles"] = frozenset({"committee"})  # a command's roles given as a function changed
+    assert names(secretary) == ["甲", "乙", "丁"]
+    assert names(worker) == ["甲"]
+    router.command("戊", code="e")(reply)  # registered after the lists were kept
+    assert names(worker) == ["甲", "戊"]
+    router.available_to(worker).clear()  # the caller's copy: what is kept stays whole
+    assert names(worker) == ["甲", "戊"]
 
 
 async def test_help_for_one_command_shows_a_filled_in_example(sbot: BotKit):
