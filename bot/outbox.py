@@ -427,13 +427,17 @@ _RELEASE = (
     .values(status="queued")
 )
 # Only the messages due now are moved (through the due index): the rest of a long queue already waits.
+# A target's due messages wait behind its head. None of them is older than the head (the oldest due),
+# so `id >= head` lets the index on (target, status, id) start there: a member with a long queue
+# already waiting (a secretary past 30 cards a minute) costs the new rows, not the whole queue.
 _WAIT = (
     update(OutboxMessage.__table__)
     .where(
+        _O.target == bindparam("t"),
         _O.status == "queued",
+        _O.id >= bindparam("head"),
         _O.next_attempt_at <= bindparam("now"),
         _O.channel == bindparam("c"),
-        _O.target == bindparam("t"),
     )
     .values(next_attempt_at=bindparam("until"))
 )
@@ -730,8 +734,11 @@ class OutboxWorker:
         ids = free + list(stale)
         rows = _ROWS.rows(session, {"ids": ids}) if ids else []
         wait |= self._rate_limited(session, rows, now)
+        # The oldest due message of each target; 0 for a target known only by a stale row (rare).
+        head = {(h.channel, h.target): h.id for h in heads}
         for (channel, target), until in wait.items():  # the whole queue of that target waits
-            conn.execute(_WAIT, {"c": channel, "t": target, "until": until, "now": now})
+            params = {"c": channel, "t": target, "head": head.get((channel, target), 0)}
+            conn.execute(_WAIT, params | {"until": until, "now": now})
         wanted = [r for r in rows if (r.channel, r.target) not in wait]
         if not wanted:
             return []

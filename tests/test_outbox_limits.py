@@ -107,6 +107,22 @@ async def test_the_minute_limit_still_applies_below_the_hourly_one(make_bot: Mak
     assert first_sent + 55 < row.next_attempt_at.timestamp() < first_sent + 65
 
 
+async def test_behind_a_member_at_the_minute_limit_the_whole_queue_waits_for_the_slot(
+    make_bot: MakeBot,
+) -> None:
+    # Every waiting card is moved to the time a slot frees up, so that no claim round looks at it again
+    # meanwhile (and no later one is sent before an older one).
+    bot = await make_bot(outbox={"per_member_per_minute": 2, "per_member_per_hour": 100})
+    for userid in CLAIMANTS:
+        await claim(bot, userid)
+    await bot.drain()
+    assert len(cards(bot, "zhangwei")) == 2
+    waiting = await queued_to(bot, "zhangwei")
+    first_sent = min(m.time for m in bot.sent_to("zhangwei"))
+    assert len(waiting) == 3
+    assert all(first_sent + 55 < row.next_attempt_at.timestamp() < first_sent + 65 for row in waiting)
+
+
 # -- configuration errors ----------------------------------------------------------------------------
 
 ALERT_GROUP = "党总支群"  # outbox.alert_group in the shipped config.yaml
