@@ -241,8 +241,8 @@ class Router:
 
     def available_to(self, sender: Sender) -> list[Command]:
         """The commands `sender` may use, in the order registered (what 帮助 lists). Kept for each set
-        of roles: asking each command costs ~40 µs a 帮助, and a command's roles are fixed once asked
-        (those given as a function too: the key holds what each returns now)."""
+        of roles, party membership and what the commands' role functions return now (asking each
+        command cost ~40 µs a 帮助); registering a command forgets what was kept."""
         now = tuple(c.roles() if callable(c.roles) else c.roles for c in self._role_functions)
         key = (sender.roles, sender.is_party_member, now)
         found = self._available.get(key)
