@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from bot import outbox
@@ -121,6 +121,27 @@ async def test_behind_a_member_at_the_minute_limit_the_whole_queue_waits_for_the
     first_sent = min(m.time for m in bot.sent_to("zhangwei"))
     assert len(waiting) == 3
     assert all(first_sent + 55 < row.next_attempt_at.timestamp() < first_sent + 65 for row in waiting)
+
+
+async def test_a_claim_with_nothing_due_does_not_look_for_due_messages(make_bot: MakeBot) -> None:
+    # One step along the due index says nothing is due: the claim skips the search that reads every
+    # due message (and that PostgreSQL's planner may make read the whole table).
+    bot = await make_bot(outbox={"per_member_per_minute": 2, "per_member_per_hour": 100})
+    for userid in CLAIMANTS[:3]:
+        await claim(bot, userid)
+    await bot.drain()
+    assert len(await queued_to(bot, "zhangwei")) == 1  # waiting a minute for a slot
+    seen: list[str] = []
+    engine = bot.app.db.sync_engine or bot.app.db.async_engine.sync_engine  # type: ignore[union-attr]
+    event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    assert await bot.app.outbox.drain_once() == 0
+    assert any("min(outbox.next_attempt_at)" in sql for sql in seen)
+    assert not any("GROUP BY outbox.channel, outbox.target" in sql for sql in seen)
+    seen.clear()
+    await claim(bot, CLAIMANTS[3])  # one due now: the search runs, and finds it waiting behind
+    await bot.app.outbox.drain_once()
+    assert any("GROUP BY outbox.channel, outbox.target" in sql for sql in seen)
+    assert len(await queued_to(bot, "zhangwei")) == 2
 
 
 # -- configuration errors ----------------------------------------------------------------------------
