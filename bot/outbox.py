@@ -431,10 +431,10 @@ _RELEASE = (
     .where(_O.status == "held", _O.next_attempt_at <= bindparam("now"))
     .values(status="queued")
 )
-# Only the messages due now are moved (through the due index): the rest of a long queue already waits.
-# A target's due messages wait behind its head. None of them is older than the head (the oldest due),
-# so `id >= head` lets the index on (target, status, id) start there: a member with a long queue
-# already waiting (a secretary past 30 cards a minute) costs the new rows, not the whole queue.
+# A target's due messages wait behind its head; only they are moved, the rest of a long queue already
+# waits. None of them is older than the head (the oldest due), so `id >= head` lets the index on
+# (target, status, id) start there: a member with a long queue already waiting (a secretary past 30
+# cards a minute) costs the new rows, not the whole queue.
 _WAIT = (
     update(OutboxMessage.__table__)
     .where(
