@@ -110,6 +110,7 @@ async def test_a_step_reaches_the_trainee_as_a_card_to_confirm_and_counts_once_c
     assert passive is not None and passive.replace_button.startswith("已确认 · 陈静")
     status = await sbot.query(lambda s: s.execute(text(f"SELECT status FROM items WHERE id = {n}")).scalar())
     assert status == "approved"
+    assert "待确认的带教" not in await sbot.say("chenjing", "我的")
     m = await step(sbot, "带教\n学员：陈静\n技能：切叶丝岗\n步骤：指导\n点评：下刀前没有确认来料水分")
     assert m > n
 
