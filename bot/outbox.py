@@ -161,21 +161,44 @@ def webhook_rows(group: str, msgtype: str, body: dict[str, Any]) -> list[Row]:
     return [_row("webhook", group, msgtype, body)]
 
 
-# Members' quiet hours of their own (免打扰): NULL keeps the workshop's window, "" has none. One
-# statement for all the people a message notifies, on the driver's own cursor (storage/prebuilt.py).
+# What decides when a push to other people may leave, read in one statement for all the people a
+# message notifies, on the driver's own cursor (storage/prebuilt.py): each member's quiet hours of
+# their own (免打扰: NULL keeps the workshop's window, "" has none), and when the newest message
+# already queued for them on the channel may leave. A new one cannot leave before it (one member's
+# messages leave in order), so when that queue waits (a secretary past 30 cards a minute) the new
+# row joins the wait as it is written, instead of waking the worker to find that out.
 _M = Member.__table__.c  # type: ignore[attr-defined]
-_OWN_QUIET = Prebuilt(
-    select(_M.userid, _M.quiet_hours).where(
-        _M.userid.in_(bindparam("userids", expanding=True)), _M.quiet_hours.is_not(None)
+_QUEUED = OutboxMessage.__table__.alias("queued")
+_QUEUE_MOVES_AT = (
+    select(_QUEUED.c.next_attempt_at)
+    .where(
+        _QUEUED.c.target == _M.userid,
+        _QUEUED.c.status == "queued",
+        _QUEUED.c.channel == bindparam("channel"),
+    )
+    .order_by(_QUEUED.c.id.desc())  # the index on (target, status, id), from its end: one step
+    .limit(1)
+    .scalar_subquery()
+)
+_RECIPIENTS = Prebuilt(
+    select(_M.userid, _M.quiet_hours, _QUEUE_MOVES_AT).where(
+        _M.userid.in_(bindparam("userids", expanding=True))
     )
 )
 
 
-def own_quiet_hours(session: Session, userids: set[str]) -> dict[str, str]:
-    """The windows of those of `userids` who set their own."""
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    quiet_hours: str | None  # their own window; None keeps the workshop's
+    queue_moves_at: datetime | None  # when the newest message queued for them may leave; None: none
+
+
+def recipients(session: Session, userids: set[str], channel: str) -> dict[str, Recipient]:
+    """Each member among `userids`: their own quiet hours, and when their queue on `channel` moves."""
     if not userids:
         return {}
-    return {r.userid: r.quiet_hours for r in _OWN_QUIET.rows(session, {"userids": sorted(userids)})}
+    rows = _RECIPIENTS.rows(session, {"userids": sorted(userids), "channel": channel})
+    return {r[0]: Recipient(r[1], r[2]) for r in rows}
 
 
 PERSONAL = ("app", "aibot")  # channels whose rows go to a member (the AI bot's may go to a group chat)
@@ -197,19 +220,26 @@ class QuietRule:
         self.answering = answering
 
     def hold(self, session: Session, rows: list[Row]) -> None:
+        """Mark the rows that wait for the end of a quiet window `held`; the others to other people that
+        would only queue behind a waiting message of theirs wait as long as it does."""
         from bot.quiet import parse_window
 
-        others = {r["target"] for r in rows if r["channel"] in PERSONAL and r["target"] != self.answering}
-        if not others and not any(r["channel"] == "webhook" for r in rows):
+        notices = [r for r in rows if r["channel"] in PERSONAL and r["target"] != self.answering]
+        if not notices and not any(r["channel"] == "webhook" for r in rows):
             return  # only answers: the hot path reads nothing more
         workshop = parse_window(self.config.quiet_hours)
-        own = own_quiet_hours(session, others)
+        channel = notices[0]["channel"] if notices else "app"  # one Outgoing writes to one channel
+        found = recipients(session, {r["target"] for r in notices}, channel)
         local = self.now.timetz().replace(tzinfo=None)
         for r in rows:
             if r["channel"] == "webhook":
                 window = workshop
             elif r["channel"] in PERSONAL and r["target"] != self.answering:
-                window = parse_window(own[r["target"]]) if r["target"] in own else workshop
+                person = found.get(r["target"])
+                own = person.quiet_hours if person is not None else None
+                window = parse_window(own) if own is not None else workshop
+                if person is not None and r["channel"] == channel and person.queue_moves_at is not None:
+                    r["next_attempt_at"] = max(r["next_attempt_at"], person.queue_moves_at)
             else:
                 continue
             if window is not None and window.contains(local):
@@ -226,7 +256,7 @@ class Outgoing:
         self.quiet = quiet
         self.channel = channel  # how members are reached: "app", or "aibot" when only the AI bot runs
         self.pending: list[Row] = []
-        self.written = 0  # rows written so far, including media fetches and card updates
+        self.due = 0  # rows written so far that may leave now (media fetches and card updates too)
 
     def send(self, userid: str, reply: Reply | str, *, ref: str = "") -> None:
         self.pending += reply_rows(
@@ -244,19 +274,24 @@ class Outgoing:
     def fetch_media(self, media_id: str, *, ref: str, userid: str, url: str = "", aes_key: str = "") -> int:
         """Keep a file a member sent; returns the MediaFile id (written now: the caller needs the id).
         The AI bot's files come as an encrypted `url` with its `aes_key` instead of a media id."""
-        self.written += 1
+        self.due += 1
         return enqueue_media_fetch(self.session, media_id, ref=ref, userid=userid, url=url, aes_key=aes_key)
 
     def update_cards(self, ref: str, label: str) -> None:
-        self.written += enqueue_card_updates(self.session, ref, label)
+        self.due += enqueue_card_updates(self.session, ref, label)
 
     def flush(self) -> int:
-        """Write what is pending; returns how many rows this Outgoing has written in all."""
+        """Write what is pending; returns how many of the rows this Outgoing has written in all may
+        leave now: the worker is woken for those. A row held for quiet hours or waiting behind the
+        target's queue is found by the worker's next look when its time comes."""
         if self.quiet is not None and self.pending:
             self.quiet.hold(self.session, self.pending)
-        self.written += enqueue(self.session, self.pending)
+        enqueue(self.session, self.pending)
+        self.due += sum(
+            1 for r in self.pending if r["status"] == "queued" and r["next_attempt_at"] <= r["created_at"]
+        )
         self.pending = []
-        return self.written
+        return self.due
 
 
 def enqueue_card_updates(session: Session, ref: str, label: str) -> int:

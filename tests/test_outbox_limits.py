@@ -43,6 +43,15 @@ async def queued_to(bot: BotKit, userid: str) -> list[OutboxMessage]:
     return await bot.query(read)
 
 
+async def as_if_passed(bot: BotKit, span: timedelta) -> None:
+    """As if `span` had passed: what was sent was sent that long ago, and whatever waits is due."""
+    before = datetime.now(UTC) - span - timedelta(seconds=5)
+    o = OutboxMessage
+    await bot.query(lambda s: s.execute(update(o).where(o.status == "sent").values(sent_at=before)))
+    now = datetime.now(UTC)
+    await bot.query(lambda s: s.execute(update(o).where(o.status == "queued").values(next_attempt_at=now)))
+
+
 # -- the hourly limit --------------------------------------------------------------------------------
 
 
@@ -79,19 +88,7 @@ async def test_past_the_hourly_limit_a_members_messages_wait_for_the_hour_even_a
     assert cards(bot, "liqiang") == [f"尽责申报 #{own}"]
 
     # An hour later the two waiting cards leave, in order.
-    hour_ago = datetime.now(UTC) - timedelta(hours=1, seconds=5)
-    await bot.query(
-        lambda s: s.execute(
-            update(OutboxMessage).where(OutboxMessage.status == "sent").values(sent_at=hour_ago)
-        )
-    )
-    await bot.query(
-        lambda s: s.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.status == "queued")
-            .values(next_attempt_at=datetime.now(UTC))
-        )
-    )
+    await as_if_passed(bot, timedelta(hours=1))
     await bot.drain()
     assert cards(bot, "zhangwei") == [f"尽责申报 #{n}" for n in numbers]
 
@@ -138,10 +135,35 @@ async def test_a_claim_with_nothing_due_does_not_look_for_due_messages(make_bot:
     assert any("min(outbox.next_attempt_at)" in sql for sql in seen)
     assert not any("GROUP BY outbox.channel, outbox.target" in sql for sql in seen)
     seen.clear()
-    await claim(bot, CLAIMANTS[3])  # one due now: the search runs, and finds it waiting behind
+    own = await claim(bot, "zhangwei", "节假日保产顶岗")  # a card to 李强 (the committee), due now
     await bot.app.outbox.drain_once()
     assert any("GROUP BY outbox.channel, outbox.target" in sql for sql in seen)
-    assert len(await queued_to(bot, "zhangwei")) == 2
+    assert cards(bot, "liqiang") == [f"尽责申报 #{own}"]
+
+
+async def test_a_card_for_a_member_whose_queue_waits_joins_the_wait_without_waking_the_worker(
+    make_bot: MakeBot,
+) -> None:
+    # It could not leave before the cards queued ahead of it anyway; the worker would only have
+    # looked, found the secretary at her limit and moved it (a claim for each card, at saturation).
+    bot = await make_bot(outbox={"per_member_per_minute": 2, "per_member_per_hour": 100})
+    numbers = [await claim(bot, userid) for userid in CLAIMANTS[:3]]
+    await bot.drain()
+    [waiting] = await queued_to(bot, "zhangwei")
+    woken: list[str] = []
+    bot.app.outbox.wake = lambda: woken.append("woken")  # type: ignore[method-assign]
+    numbers.append(await claim(bot, CLAIMANTS[3]))
+    assert woken == []
+    assert [r.next_attempt_at for r in await queued_to(bot, "zhangwei")] == [waiting.next_attempt_at] * 2
+    own = await claim(bot, "zhangwei", "节假日保产顶岗")  # to 李强, whose queue does not wait
+    assert woken == ["woken"]
+    await bot.drain()
+    assert cards(bot, "liqiang") == [f"尽责申报 #{own}"]
+
+    # When the slot frees up, both leave, in order.
+    await as_if_passed(bot, timedelta(minutes=1))
+    await bot.drain()
+    assert cards(bot, "zhangwei") == [f"尽责申报 #{n}" for n in numbers]
 
 
 # -- configuration errors ----------------------------------------------------------------------------
