@@ -211,7 +211,9 @@ class QuietRule:
     updates and file downloads. Held, when the recipient's window holds `now`: everything else: a job's
     pushes, and a message's notices to other people (approval cards, decisions, alerts). App messages
     follow the recipient's own window (免打扰) or the workshop's (`quiet_hours`); group robots the
-    workshop's. A held row has status `held` and leaves when its window ends, in order.
+    workshop's. A held row has status `held` and leaves when its window ends, in order. A notice to a
+    member whose queue waits (at a rate limit, behind a retry) is written to wait as long: it could not
+    leave before the messages ahead of it.
     """
 
     def __init__(self, config: Config, now: datetime, answering: str | None = None):
