@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 import time
@@ -21,6 +22,14 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from bot.simulator.wecom_side import WeComSide
+
+
+def busy_seconds() -> float:
+    """CPU time the whole machine has spent busy so far, all cores together (Linux /proc/stat: all
+    but idle and iowait). Over a run, divided by its length: how many cores were in use."""
+    with open("/proc/stat", encoding="ascii") as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -205,7 +214,11 @@ async def main_async(spec: Spec) -> dict[str, object]:
     requests = build_requests(spec, count)
     built = time.perf_counter() - t0
     tally = Tally()
+    busy = busy_seconds()
     elapsed = await (saturate if spec.mode == "saturate" else fixed_rate)(spec, requests, tally)
+    # Cores busy while sending (the bots, a database server, this generator and the kernel together):
+    # whether a second bot process had any left.
+    cores_busy = (busy_seconds() - busy) / elapsed if elapsed else 0.0
     ok = len(tally.latencies) - sum(v for k, v in tally.statuses.items() if k != 200)
     return {
         "mode": spec.mode,
@@ -220,6 +233,7 @@ async def main_async(spec: Spec) -> dict[str, object]:
         "p99_ms": round(percentile(tally.latencies, 99) * 1000, 2),
         "forms_ok": sorted(tally.forms_ok),
         "build_seconds": round(built, 1),
+        "cores_busy": round(cores_busy, 2),
     }
 
 

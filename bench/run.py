@@ -568,6 +568,8 @@ def report(result: dict[str, Any], pg: dict[str, Any] | None, command: str) -> s
         f"{bf['errors']} | 0 | "
         f"{'met' if not (b['errors'] or f['errors']) else '**missed**'} |",
         f"| bot CPU per message at saturation (ms) | {result.get('cpu_ms_per_message', '')} | | | |",
+        f"| the machine's cores busy at saturation (of {os.cpu_count()}, the load generator's included) | "
+        f"{b.get('cores_busy', '')} | {base.get('cores_busy', '')} | | |",
         f"| peak RSS (MB) | {result['peak_rss_mb']} | | < 150 | {mark(result['peak_rss_mb'], 150, False)} |",
         f"| cold start, process start to healthy (s) | {round(result['cold_start_s'], 2)} "
         f"(runs: {', '.join(map(str, result['cold_starts_s']))}) | | < 2 | "
@@ -598,6 +600,8 @@ def report(result: dict[str, Any], pg: dict[str, Any] | None, command: str) -> s
             f"{'met' if t['per_second'] > n1['per_second'] else '**missed**'} |",
             f"| p50 / p95 / p99 at saturation (ms) | {n1['p50_ms']} / {n1['p95_ms']} / {n1['p99_ms']} | "
             f"{t['p50_ms']} / {t['p95_ms']} / {t['p99_ms']} | | |",
+            f"| the machine's cores busy at saturation (of {os.cpu_count()}: bots, server, load, kernel) | "
+            f"{n1['cores_busy']} | {t['cores_busy']} | | |",
             f"| p99 at 300 messages/s (ms) | {n3['p99_ms']} | {t3['p99_ms']} | < 100 | "
             f"{mark(t3['p99_ms'], 100, False)} |",
             f"| errors | {n1['errors']}, {n3['errors']} | {t['errors']}, {t3['errors']} | 0 | |",

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 
+from bench.load import busy_seconds
 from bench.run import bot_config, wait_healthy
 from bot.cli import event_loop_runner
 from bot.config import load_config
@@ -65,6 +66,18 @@ def test_the_benchmark_bot_has_no_quiet_hours_so_its_work_does_not_depend_on_the
     bench = load_config(bot_config(tmp_path, "b", f"sqlite:///{tmp_path / 'b.db'}", 1, "http://127.0.0.1:9"))
     assert shipped.quiet_hours != ""
     assert bench.quiet_hours == ""
+
+
+def test_the_benchmark_counts_the_whole_machines_busy_time_not_one_process():
+    # The PostgreSQL part reports how many cores were busy, to say whether a second process had any
+    # left: a busy second in a child process counts as it does in this one.
+    # One spinning child per core: the machine is busy, not idle, for as long as they spin.
+    cores = os.cpu_count() or 1
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass"
+    before = busy_seconds()
+    children = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(cores)]
+    assert all(child.wait() == 0 for child in children)
+    assert busy_seconds() - before >= 0.8 * 0.4 * cores
 
 
 def test_check_reports_every_problem_with_its_key_path(tmp_path: Path):
