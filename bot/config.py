@@ -131,7 +131,8 @@ _Entry = TypeVar("_Entry", bound="NamedEntry")
 
 
 def find_named(entries: Iterable[_Entry], text: str) -> _Entry | None:
-    return next((e for e in entries if e.matches(text)), None)
+    key = comparison_key(text)  # folded once, not once for each entry (a form looks up a dozen names)
+    return next((e for e in entries if key in e.keys), None)
 
 
 # I-L-U-O skill levels and role codes as config values: the vocabulary's enums, so that a wrong value
