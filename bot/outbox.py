@@ -230,7 +230,8 @@ class QuietRule:
         if not notices and not any(r["channel"] == "webhook" for r in rows):
             return  # only answers: the hot path reads nothing more
         workshop = parse_window(self.config.quiet_hours)
-        channel = notices[0]["channel"] if notices else "app"  # one Outgoing writes to one channel
+        # The notices' channel (an Outgoing's own); a row on another one only keeps its quiet hours.
+        channel = notices[0]["channel"] if notices else "app"
         found = recipients(session, {r["target"] for r in notices}, channel)
         local = self.now.timetz().replace(tzinfo=None)
         for r in rows:
