@@ -202,6 +202,13 @@ class BotKit:
                 raise AssertionError(f"the outbox did not drain within {timeout} s: {stuck}")
             await asyncio.sleep(0.02)
 
+    def watch_wakes(self) -> list[str]:
+        """From now on, each time something wakes the outbox worker (a commit that wrote rows that may
+        leave now) appends to the returned list instead."""
+        woken: list[str] = []
+        self.app.outbox.wake = lambda: woken.append("woken")  # type: ignore[method-assign]
+        return woken
+
     def sent_to(self, userid: str, msgtype: str | None = None) -> list[SentMessage]:
         return self.fake.sent(touser=userid, msgtype=msgtype)
 

@@ -150,8 +150,7 @@ async def test_a_card_for_a_member_whose_queue_waits_joins_the_wait_without_waki
     numbers = [await claim(bot, userid) for userid in CLAIMANTS[:3]]
     await bot.drain()
     [waiting] = await queued_to(bot, "zhangwei")
-    woken: list[str] = []
-    bot.app.outbox.wake = lambda: woken.append("woken")  # type: ignore[method-assign]
+    woken = bot.watch_wakes()
     numbers.append(await claim(bot, CLAIMANTS[3]))
     assert woken == []
     assert [r.next_attempt_at for r in await queued_to(bot, "zhangwei")] == [waiting.next_attempt_at] * 2

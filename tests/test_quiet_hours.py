@@ -54,7 +54,9 @@ async def held(bot: BotKit, target: str) -> list[tuple[str, float]]:
 
 async def test_an_approval_card_written_at_night_waits_until_half_past_seven(qbot: BotKit):
     write_at(qbot, 22, 0)
+    woken = qbot.watch_wakes()
     n = await claim(qbot, "wangfang")  # the answer to wangfang is immediate (passive)
+    assert woken == []  # nothing of it may leave before the morning: the worker is not woken for it
     await qbot.drain()
     assert cards(qbot, "zhangwei") == []
     assert await held(qbot, "zhangwei") == [("template_card", 9.5)]
@@ -66,7 +68,9 @@ async def test_an_approval_card_written_at_night_waits_until_half_past_seven(qbo
 
 async def test_answers_to_the_one_who_wrote_are_never_held(qbot: BotKit):
     write_at(qbot, 23, 40)
+    woken = qbot.watch_wakes()
     reply = await qbot.say("liqiang", "导出 本季度")  # the workbook follows through the outbox
+    assert woken == ["woken"]
     await qbot.drain()
     assert [m.msgtype for m in qbot.sent_to("liqiang")] == ["file"], reply
     assert await held(qbot, "liqiang") == [] and await held(qbot, "wangfang") == []
