@@ -123,9 +123,6 @@ class NamedEntry(Section):
         """The folded name and aliases (a section is frozen: folded once)."""
         return frozenset(comparison_key(w) for w in (self.name, *self.aliases)) - {""}
 
-    def matches(self, text: str) -> bool:
-        return comparison_key(text) in self.keys
-
 
 _Entry = TypeVar("_Entry", bound="NamedEntry")
 
