@@ -69,9 +69,8 @@ def test_the_benchmark_bot_has_no_quiet_hours_so_its_work_does_not_depend_on_the
 
 
 def test_the_benchmark_counts_the_whole_machines_busy_time_not_one_process():
-    # The PostgreSQL part reports how many cores were busy, to say whether a second process had any
-    # left: a busy second in a child process counts as it does in this one.
-    # One spinning child per core: the machine is busy, not idle, for as long as they spin.
+    # The bench reports how many cores were busy, to say whether a second process had any left. With
+    # one spinning child per core, the machine (not this process) is busy for as long as they spin.
     cores = os.cpu_count() or 1
     spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass"
     before = busy_seconds()
