@@ -24,6 +24,7 @@ docs/PERFORMANCE.md has the measurements.
 
 from __future__ import annotations
 
+import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -122,13 +123,16 @@ _CONNECTION = "prebuilt.connection"
 
 def _connection(session: Session) -> Connection:
     """`session.connection()`, kept in `session.info` for as long as the session's transaction lasts:
-    asking the session costs ~2.2 µs, and a message runs 5–15 prebuilt statements."""
+    asking the session costs ~2.2 µs, and a message runs 5–15 prebuilt statements. The transaction is
+    kept by a weak reference: it refers to the session, so a strong one would make a reference cycle
+    of every session, left for the garbage collector (with all the session holds) instead of being
+    freed when the batch is done."""
     transaction = session.get_transaction()
     kept = session.info.get(_CONNECTION)
-    if kept is not None and transaction is not None and kept[0] is transaction:
+    if kept is not None and transaction is not None and kept[0]() is transaction:
         return kept[1]  # type: ignore[no-any-return]
     conn = session.connection()
-    session.info[_CONNECTION] = (session.get_transaction(), conn)
+    session.info[_CONNECTION] = (weakref.ref(session.get_transaction()), conn)  # type: ignore[arg-type]
     return conn
 
 

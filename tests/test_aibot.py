@@ -432,7 +432,7 @@ async def test_serve_with_only_the_ai_bot_runs_no_simulator_and_no_callback(
     openws: FakeOpenWS, fake: Any, database_url: str
 ):
     from bot.app import Application
-    from bot.serve import serve
+    from bot.serve import GC_YOUNGEST, serve
     from tests.kit import make_config, quiet_schedules
 
     over = aibot_overrides(openws)
@@ -446,6 +446,7 @@ async def test_serve_with_only_the_ai_bot_runs_no_simulator_and_no_callback(
     def started(app: Application) -> None:
         seen.append(app)
         frozen.append(gc.get_freeze_count())
+        frozen.append(gc.get_threshold()[0])
 
     task = asyncio.create_task(serve(config, stop, on_started=started))
     try:
@@ -458,8 +459,10 @@ async def test_serve_with_only_the_ai_bot_runs_no_simulator_and_no_callback(
         stop.set()
         await task
     assert openws.live is None  # a clean stop closed the connection
-    # What start-up built was kept out of the collector's way while serving, and given back after.
+    # What start-up built was kept out of the collector's way while serving, and given back after;
+    # the youngest generation was collected less often meanwhile, and as before after.
     assert frozen[0] > 10_000 and gc.get_freeze_count() == 0
+    assert frozen[1] == GC_YOUNGEST and gc.get_threshold()[0] == 700
 
 
 async def test_a_picture_is_pushed_after_the_chunked_upload(ai: AibotKit):

@@ -5,6 +5,8 @@ listeners)."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -168,6 +170,49 @@ def test_a_session_keeps_its_connection_only_for_the_transaction_it_was_asked_in
         s.rollback()
         assert [r.key for r in keys.rows(s, {})] == ["a"]
     engine.dispose()
+
+
+def test_a_session_that_ran_prebuilt_statements_is_freed_without_the_garbage_collector(tmp_path):  # type: ignore[no-untyped-def]
+    """What `Prebuilt` keeps in `session.info` makes no reference cycle: a session (and all it holds)
+    is freed as soon as it is dropped, not left for the cyclic collector (docs/PERFORMANCE.md)."""
+    from sqlalchemy import create_engine
+    from sqlmodel import SQLModel
+
+    import storage.tables  # noqa: F401 - every table on the metadata
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'freed.db'}")
+    SQLModel.metadata.create_all(engine)
+    keys = Prebuilt(select(_I.key))
+    gc.collect()
+    gc.disable()
+    try:
+        s = Session(engine)
+        assert keys.rows(s, {}) == []
+        s.commit()
+        dropped = weakref.ref(s)
+        s.close()
+        del s
+        assert dropped() is None
+    finally:
+        gc.enable()
+        engine.dispose()
+
+
+async def test_handling_messages_leaves_no_session_to_the_garbage_collector(bot: BotKit):
+    await bot.say("wangfang", "我的")  # the first of each command builds what is then kept
+    await bot.say("wangfang", "排行")
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(3):
+            assert await bot.say("wangfang", "我的")
+            assert await bot.say("wangfang", "排行")
+        gc.collect()
+        sessions = [o for o in gc.garbage if isinstance(o, Session)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert sessions == []
 
 
 def test_a_statement_used_on_sqlite_and_postgresql_in_one_process_gets_a_plan_for_each():
