@@ -674,10 +674,11 @@ def my_articles(ctx: Context) -> str:
     _month, lo, hi = _month_bounds(ctx.now, ctx.config)
     submitted, accepted = store.member_month(ctx.session, ctx.member.id, lo, hi)
     module = ctx.member.module
-    quota = PublicityConfig.of(ctx.config).module_quota(module) if module else 0
-    fig = store.module_figures(ctx.session, lo, hi).get(module) if module else None
-    team = f"；{module}模块本月录用 {fig.accepted if fig else 0}/{quota}" if module else ""
-    return f"投稿：本月投稿 {submitted} 篇，录用 {accepted} 篇{team}"
+    if not module:
+        return f"投稿：本月投稿 {submitted} 篇，录用 {accepted} 篇"
+    quota = PublicityConfig.of(ctx.config).module_quota(module)
+    team = store.module_accepted(ctx.session, module, lo, hi)
+    return f"投稿：本月投稿 {submitted} 篇，录用 {accepted} 篇；{module}模块本月录用 {team}/{quota}"
 
 
 # -- jobs -------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from sqlalchemy import Column, Text, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
-from storage.items import Item
+from storage.items import Item, of_item
 from storage.models import Branch
 from storage.vocabulary import ItemState
 
@@ -30,13 +30,15 @@ def branches(session: Session) -> list[tuple[int, str]]:
     return [(int(i), n) for i, n in session.execute(select(Branch.id, Branch.name).order_by(Branch.id)).all()]
 
 
+_I = Item.__table__.c  # type: ignore[attr-defined]
+
+
 def additions_per_branch(session: Session, period: str) -> dict[int, int]:
     """Branch id → the sum of the additions in force (not voided) for the quarter, x100."""
     a = AssessmentAddition
     rows = session.execute(
         select(a.branch_id, func.sum(a.points_x100))
-        .join(Item, Item.id == a.id)
-        .where(a.period == period, Item.status == ItemState.APPROVED)
+        .where(a.period == period, of_item(_I.status, a.id) == ItemState.APPROVED)  # the quarter's only
         .group_by(a.branch_id)
     ).all()
     return {int(b): int(p) for b, p in rows}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Index, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
@@ -56,6 +57,17 @@ class ApprovalRequest(SQLModel, table=True):
 
 # Built once: a claim takes a number and asks its approvers on the hot path.
 _I, _A = Item.__table__.c, ApprovalRequest.__table__.c  # type: ignore[attr-defined]
+
+
+def of_item(column: Any, own_id: Any) -> Any:
+    """`column` of the item that shares the row's id (`own_id`, e.g. a training step's or an
+    activity's): one primary-key step for each row the statement starts from. A join would let the
+    planner start from every item in that state instead: PostgreSQL does when its statistics still
+    think few are pending, SQLite when nothing else is indexed (every approved item of the workshop,
+    on every 我的; docs/PERFORMANCE.md)."""
+    return select(column).where(_I.id == own_id).scalar_subquery()
+
+
 _NEW_ITEM = Prebuilt(insert(Item.__table__).returning(_I.id))  # type: ignore[attr-defined]
 _ASK = Prebuilt(insert(ApprovalRequest.__table__))  # type: ignore[attr-defined]
 _LATEST_PENDING = Prebuilt(
@@ -71,7 +83,9 @@ _LATEST_PENDING = Prebuilt(
 _MY_PENDING = Prebuilt(
     select(_I.id, _I.kind, _I.title)
     .where(_I.member_id == bindparam("member"), _I.status == ItemState.PENDING)
-    .order_by(_I.id)
+    # The order of ix_items_member_status (SQLite keeps the id after its columns): the first few are
+    # read from the index, however many the member has pending, instead of all of them sorted.
+    .order_by(_I.created_at, _I.id)
     .limit(bindparam("limit"))
 )
 

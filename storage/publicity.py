@@ -30,6 +30,8 @@ class Article(SQLModel, table=True):
     title, owner, state and decision."""
 
     __tablename__ = "articles"
+    # A module's articles first accepted in a month, read on every correspondent's 我的.
+    __table_args__ = (Index("ix_articles_module_accepted", "module", "accepted_at"),)
     id: int = Field(foreign_key="items.id", primary_key=True)
     module: str = Field(index=True)  # the publicity module's name as configured
     content: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
@@ -230,6 +232,18 @@ def branch_publicity(
     return {
         b: BranchPublicity(int(accepted.get(b, 0)), round(quota.get(b, 0.0), 2)) for b in {*accepted, *quota}
     }
+
+
+def module_accepted(session: Session, module: str, lo: datetime, hi: datetime) -> int:
+    """How many of `module`'s articles were first accepted in [lo, hi): `module_figures`' `accepted`
+    for one module, read from the index (module, accepted_at) instead of from every article."""
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Article.__table__)  # type: ignore[attr-defined]
+            .where(_A.module == module, _A.accepted_at >= lo, _A.accepted_at < hi)
+        ).scalar_one()
+    )
 
 
 def member_month(session: Session, member_id: int, lo: datetime, hi: datetime) -> tuple[int, int]:

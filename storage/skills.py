@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
 from storage import generations
-from storage.items import Item
+from storage.items import Item, of_item
 from storage.models import AuditLog, Member, SkillLevel, Team, ts, utcnow
 from storage.prebuilt import Prebuilt
 from storage.vocabulary import ItemState
@@ -291,17 +291,10 @@ def unconfirmed_steps(session: Session, older_than: datetime) -> list[tuple[int,
     return [(r[0], r[1], r[2], r[3]) for r in session.execute(stmt)]
 
 
-def _of_item(column: Any, own_id: Any) -> Any:
-    """`column` of the item that shares the row's id: one primary-key step for each of a member's own
-    rows. A join would let PostgreSQL start from every pending item instead, which it does when its
-    statistics still think few are pending (1 ms on every 我的 in the bench; docs/PERFORMANCE.md)."""
-    return select(column).where(_I.id == own_id).scalar_subquery()
-
-
 # Built once: it runs on every 我的.
 _UNCONFIRMED = Prebuilt(
-    select(_S.id, _of_item(_I.title, _S.id))
-    .where(_S.trainee_id == bindparam("trainee"), _of_item(_I.status, _S.id) == ItemState.PENDING)
+    select(_S.id, of_item(_I.title, _S.id))
+    .where(_S.trainee_id == bindparam("trainee"), of_item(_I.status, _S.id) == ItemState.PENDING)
     .order_by(_S.id)
 )
 
@@ -468,7 +461,7 @@ _PLAN_C = TrainingPlan.__table__.c  # type: ignore[attr-defined]
 # Built once: it runs on every 我的 (which asks "any open plan of mine?" before loading one).
 _HAS_OPEN_PLAN = Prebuilt(
     select(_PLAN_C.id)
-    .where(_PLAN_C.trainee_id == bindparam("trainee"), _of_item(_I.status, _PLAN_C.id) == ItemState.PENDING)
+    .where(_PLAN_C.trainee_id == bindparam("trainee"), of_item(_I.status, _PLAN_C.id) == ItemState.PENDING)
     .limit(1)
 )
 

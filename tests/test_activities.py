@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
@@ -294,6 +296,54 @@ async def test_branch_attendance_rate_for_the_assessment(bot: BotKit, clock):
     assert (figures[first].expected, figures[first].present, figures[first].excused) == (6, 2, 1)
     assert round(figures[first].rate, 3) == 0.333
     assert list(figures) == [first]
+
+
+def every_invitation(acts, members, present, excused):  # type: ignore[no-untyped-def]
+    """The rule of `branch_attendance`, one (activity, member) at a time: what the counting must match."""
+    figures: dict[int, list[int]] = {}
+    for activity_id, scope, scope_id, organiser_id in acts:
+        for member_id, branch_id, team_id in members:
+            if branch_id is None:
+                continue
+            invited = (
+                scope == "workshop"
+                or (scope == "branch" and scope_id == branch_id)
+                or (scope == "team" and scope_id == team_id)
+            )
+            if not invited or member_id == organiser_id:
+                continue
+            counts = figures.setdefault(branch_id, [0, 0, 0])
+            if (activity_id, member_id) in excused:
+                counts[2] += 1
+            else:
+                counts[0] += 1
+                counts[1] += (activity_id, member_id) in present
+    return {b: tuple(c) for b, c in figures.items()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    acts=st.lists(
+        st.tuples(
+            st.sampled_from(["workshop", "branch", "team"]),
+            st.integers(1, 3),  # the branch's or team's id
+            st.integers(1, 12),  # the organiser (may be outside the scope, or not a member here)
+        ),
+        max_size=5,
+    ),
+    members=st.lists(st.tuples(st.none() | st.integers(1, 3), st.none() | st.integers(1, 3)), max_size=10),
+    pairs=st.sets(st.tuples(st.integers(1, 5), st.integers(1, 12)), max_size=30),
+    leave=st.sets(st.tuples(st.integers(1, 5), st.integers(1, 12)), max_size=10),
+)
+def test_the_attendance_counting_matches_the_rule_one_invitation_at_a_time(acts, members, pairs, leave):  # type: ignore[no-untyped-def]
+    from storage.activities import attendance_figures
+
+    acts = [(i + 1, scope, scope_id, organiser) for i, (scope, scope_id, organiser) in enumerate(acts)]
+    members = [(i + 1, branch, team) for i, (branch, team) in enumerate(members)]
+    counted = attendance_figures(acts, members, pairs, leave)
+    assert {b: (a.expected, a.present, a.excused) for b, a in counted.items()} == every_invitation(
+        acts, members, pairs, leave
+    )
 
 
 async def test_the_kept_assessment_moves_when_a_sign_in_closes_though_no_table_changed(

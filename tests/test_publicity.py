@@ -174,6 +174,17 @@ async def test_stats_show_this_month_against_quota_for_leads_and_committee(bot: 
     assert "仅限" in await bot.say("wangfang", "投稿 统计")
 
 
+async def test_a_correspondents_profile_counts_the_modules_articles_accepted_this_month(bot: BotKit):
+    assert "工艺质量模块本月录用 0/2" in await bot.say("wangfang", "我的")
+    first, second = await submit(bot), await submit(bot)
+    await bot.say("sunli", f"录用 #{first}")
+    await bot.say("sunli", f"录用 #{first} 厂内")  # a higher channel later: still one article
+    assert "工艺质量模块本月录用 1/2" in await bot.say("wangfang", "我的")
+    await bot.say("sunli", f"录用 #{second}")
+    assert "工艺质量模块本月录用 2/2" in await bot.say("wangfang", "我的")
+    assert "设备管理模块本月录用 0/" in await bot.say("xuming", "我的")  # another module's count
+
+
 async def test_the_reminder_names_what_is_missing_and_the_report_goes_to_the_committee(bot: BotKit):
     number = await submit(bot, "xuming")
     await bot.say("guolin", f"录用 #{number}")
