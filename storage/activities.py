@@ -408,10 +408,11 @@ def attendance_figures(
     per_team: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for member_id, branch_id in branch_of.items():
         per_branch[branch_id] += 1
-        if team_of[member_id] is not None:
-            per_team[team_of[member_id]][branch_id] += 1  # type: ignore[index]
+        team = team_of[member_id]
+        if team is not None:
+            per_team[team][branch_id] += 1
     figures: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])  # expected, present, excused
-    scopes = {}
+    scopes: dict[int, tuple[str, int | None, int]] = {}
     for activity_id, scope, scope_id, organiser_id in acts:
         scopes[activity_id] = (scope, scope_id, organiser_id)
         if scope == WORKSHOP:
@@ -419,7 +420,7 @@ def attendance_figures(
         elif scope == BRANCH:
             invited = {scope_id: per_branch[scope_id]} if scope_id in per_branch else {}
         elif scope == TEAM:
-            invited = per_team.get(scope_id, {})  # type: ignore[arg-type]
+            invited = per_team.get(scope_id, {}) if scope_id is not None else {}
         else:
             invited = {}
         for branch_id, n in invited.items():
