@@ -36,6 +36,8 @@ class Activity(SQLModel, table=True):
     __table_args__ = (
         Index("ix_activities_code_closes", "code", "closes_at"),
         Index("ix_activities_starts_at", "starts_at"),  # a quarter's activities (我的, 党建考评)
+        Index("ix_activities_reported_closes", "reported", "closes_at"),  # the tick's reports due
+        Index("ix_activities_closes", "closes_at"),  # open for sign-in now (签到 without a code)
     )
     id: int = Field(foreign_key="items.id", primary_key=True)
     name: str
@@ -135,16 +137,20 @@ def codes_in_use(session: Session, now: datetime) -> set[str]:
     return set(session.connection().execute(_OPEN_CODES, {"now": now}).scalars())
 
 
+# An activity not voided: its item read by primary key, so that the statements of the five-minute
+# tick start from the activities, not from every approved item of the workshop (~200 ms each at a
+# million items).
+_APPROVED = of_item(_I.status, _ACT.id) == ItemState.APPROVED
+
+
 def live(session: Session, now: datetime) -> list[Activity]:
-    """Activities (not voided) whose sign-in window holds `now`."""
-    return list(
-        session.execute(
-            select(Activity)
-            .join(Item, Item.id == Activity.id)
-            .where(Activity.opens_at <= now, Activity.closes_at > now, Item.status == ItemState.APPROVED)
-            .order_by(Activity.starts_at)
-        ).scalars()
-    )
+    """Activities (not voided) whose sign-in window holds `now`, by start. A few at most: sorted here,
+    since with an ORDER BY SQLite walked every activity along the start's index instead of finding
+    the open ones along the close's."""
+    found = session.execute(
+        select(Activity).where(Activity.opens_at <= now, Activity.closes_at > now, _APPROVED)
+    ).scalars()
+    return sorted(found, key=lambda a: a.starts_at)
 
 
 def starting_between(session: Session, lo: datetime, hi: datetime) -> list[Activity]:
@@ -152,12 +158,11 @@ def starting_between(session: Session, lo: datetime, hi: datetime) -> list[Activ
     return list(
         session.execute(
             select(Activity)
-            .join(Item, Item.id == Activity.id)
             .where(
                 Activity.starts_at > lo,
                 Activity.starts_at <= hi,
                 Activity.reminded.is_(False),  # type: ignore[attr-defined]
-                Item.status == ItemState.APPROVED,
+                _APPROVED,
             )
             .order_by(Activity.starts_at)
         ).scalars()
@@ -169,11 +174,10 @@ def ended_unreported(session: Session, now: datetime) -> list[Activity]:
     return list(
         session.execute(
             select(Activity)
-            .join(Item, Item.id == Activity.id)
             .where(
                 Activity.closes_at <= now,
                 Activity.reported.is_(False),  # type: ignore[attr-defined]
-                Item.status == ItemState.APPROVED,
+                _APPROVED,
             )
             .order_by(Activity.ends_at)
         ).scalars()
@@ -289,7 +293,7 @@ _MINE = Prebuilt(
     .where(
         _ACT.starts_at >= bindparam("lo"),  # ix_activities_starts_at: this quarter's activities only
         _ACT.starts_at < bindparam("hi"),
-        of_item(_I.status, _ACT.id) == ItemState.APPROVED,
+        _APPROVED,
         (_ACT.scope == WORKSHOP)
         | ((_ACT.scope == BRANCH) & (_ACT.scope_id == _MEMBER.branch_id))
         | ((_ACT.scope == TEAM) & (_ACT.scope_id == _MEMBER.team_id))
@@ -309,7 +313,7 @@ def mine(session: Session, member_id: int, lo: datetime, hi: datetime) -> list[M
 
 def in_period(session: Session, lo: datetime, hi: datetime, branch_id: int | None) -> list[Activity]:
     """Live activities starting in [lo, hi): all, or those of one branch (its own and workshop-wide)."""
-    where = [_ACT.starts_at >= lo, _ACT.starts_at < hi, of_item(_I.status, _ACT.id) == ItemState.APPROVED]
+    where = [_ACT.starts_at >= lo, _ACT.starts_at < hi, _APPROVED]
     if branch_id is not None:
         where.append((_ACT.scope == WORKSHOP) | (of_item(_I.branch_id, _ACT.id) == branch_id))
     return list(session.execute(select(Activity).where(*where).order_by(_ACT.starts_at)).scalars())
@@ -362,7 +366,7 @@ def branch_attendance(
                 _ACT.starts_at >= lo,
                 _ACT.starts_at < hi,
                 _ACT.closes_at <= now,
-                of_item(_I.status, _ACT.id) == ItemState.APPROVED,
+                _APPROVED,
             )
         ).scalars()
     ]

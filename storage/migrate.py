@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0013"  # the newest file in migrations/versions
+HEAD = "0014"  # the newest file in migrations/versions
 _STORED = text("SELECT version_num FROM alembic_version")
 
 
