@@ -207,11 +207,11 @@ def seed(path: Path, config: Config, members: int, entries: int, today: date) ->
         for _ in range(2):
             item_id += 1
             at = f"{rng.choice(days[:30]).isoformat()} 09:00:00.000000"
-            pending.append((item_id, "尽责", member_id, member_id, branch, "岗位尽责", at))
+            pending.append((item_id, "尽责", at, member_id, member_id, branch, "岗位尽责"))
     db.executemany(
         "INSERT INTO items (id, kind, created_at, member_id, submitted_by, branch_id, title, status, reason, "
         "void_reason) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', '', '')",
-        [(i, k, at, m, s, b, t) for i, k, m, s, b, t, at in pending],
+        pending,
     )
     # A year of activities: two a month in each branch, most of its members signed in to each.
     types = ActivitiesConfig.of(config).types

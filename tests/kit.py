@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import yaml
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from bot.app import Application
@@ -349,3 +349,14 @@ __all__ = [
     "stop_bot",
     "wait_until",
 ]
+
+
+def watch_statements(bot: BotKit, keep: Callable[[str, Any], None]) -> None:
+    """Hand `keep` every SQL statement the bot runs from now on, with its parameters, on any of its
+    engines (writer, readers, PostgreSQL's)."""
+    db = bot.app.db
+    engines = [db.sync_engine, db.read_engine, db.async_engine.sync_engine if db.async_engine else None]
+    for engine in {e for e in engines if e is not None}:
+        event.listen(
+            engine, "before_cursor_execute", lambda _conn, _cursor, sql, params, *_: keep(sql, params)
+        )

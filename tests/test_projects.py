@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 from handlers.assessment import combine, rescale_factor
 from handlers.assessment_config import Weighted
@@ -22,7 +22,7 @@ from storage.items import Item
 from storage.models import MediaFile
 from storage.points import PointEntry
 from storage.projects import Milestone, Progress, Project, ProjectMember, Topic
-from tests.kit import BotKit
+from tests.kit import BotKit, watch_statements
 from tests.test_points import cards, item_number, today, total
 
 
@@ -158,10 +158,7 @@ async def test_a_misspelt_member_gets_a_did_you_mean_and_nothing_is_saved(bot: B
 def statements(bot: BotKit) -> list[str]:
     """Every SQL statement the bot runs from now on, on any of its engines (writer and readers)."""
     seen: list[str] = []
-    db = bot.app.db
-    engines = [db.sync_engine, db.read_engine, db.async_engine.sync_engine if db.async_engine else None]
-    for engine in {e for e in engines if e is not None}:
-        event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    watch_statements(bot, lambda sql, _params: seen.append(sql))
     return seen
 
 

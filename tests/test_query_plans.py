@@ -12,9 +12,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
-from tests.kit import BotKit
+from tests.kit import BotKit, watch_statements
 from tests.test_activities import announce
 
 # Tables that grow with every message, claim, sign-in or year of use. (Members, teams, roles and the
@@ -43,11 +42,9 @@ GROWING = (
 
 
 def recorded(bot: BotKit) -> list[tuple[str, Any]]:
-    """Every statement the bot's writer and readers run from now on, with its parameters."""
+    """Every statement the bot runs from now on, with its parameters."""
     seen: list[tuple[str, Any]] = []
-    db = bot.app.db
-    for engine in {e for e in (db.sync_engine, db.read_engine) if e is not None}:
-        event.listen(engine, "before_cursor_execute", lambda *a: seen.append((a[2], a[3])))
+    watch_statements(bot, lambda sql, params: seen.append((sql, params)))
     return seen
 
 
