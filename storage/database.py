@@ -10,8 +10,8 @@ on both back ends:
   Reads need not wait for it: `await db.read(fn)` runs `fn(session)` on one of a few reader threads,
   each with its own connection that may not write (WAL lets readers and the writer go on at once).
 * PostgreSQL: the async engine on asyncpg, with a fixed pool whose connections are checked only
-  after lying idle (`ping_when_idle`); each unit runs through `AsyncSession.run_sync` in its own
-  transaction, optionally behind a transaction-scoped advisory lock so that one person's messages
+  after lying idle (`ping_when_idle`); each unit runs whole in one greenlet (`Database._pg_unit`),
+  in its own transaction, optionally behind a transaction-scoped advisory lock so that one person's messages
   are handled one at a time across processes.
 """
 
@@ -31,14 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, create_engine, delete, event, func, insert, select, text
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy import create_engine, delete, event, insert, text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session
+from sqlalchemy.util import await_only, greenlet_spawn
 
 from storage.models import InboxEntry
-from storage.prebuilt import Prebuilt
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -232,7 +232,6 @@ class Database:
         self._batch_max = batch_max
         self.sync_engine: Engine | None = None
         self.async_engine: AsyncEngine | None = None
-        self._sessions: async_sessionmaker[Any] | None = None
         self._queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._turn = WriterTurn(None)
@@ -268,11 +267,15 @@ class Database:
             # PostgreSQL's new backend: about 1 ms of the bot's CPU a transaction, measured).
             # Last in, first out: under load the same few connections serve, handed back a moment
             # before, and are not checked (see `ping_when_idle`); the rest lie idle.
+            # Autocommit: `_pg_unit` begins and commits each unit itself.
             self.async_engine = create_async_engine(
-                self.url, pool_size=self._pool_size, max_overflow=0, pool_use_lifo=True
+                self.url,
+                pool_size=self._pool_size,
+                max_overflow=0,
+                pool_use_lifo=True,
+                isolation_level="AUTOCOMMIT",
             )
             ping_when_idle(self.async_engine.sync_engine)
-            self._sessions = async_sessionmaker(self.async_engine, expire_on_commit=False)
 
     async def close(self) -> None:
         for _ in self._reader_threads:
@@ -294,7 +297,6 @@ class Database:
         if self.async_engine is not None:
             await self.async_engine.dispose()
             self.async_engine = None
-            self._sessions = None
 
     async def run(self, fn: Work[T], *, lock_key: str | None = None) -> T:
         """Run `fn(session)` in one transaction; its return value is returned once committed."""
@@ -305,20 +307,12 @@ class Database:
             unit = _Unit(fn, loop.create_future(), loop)
             self._queue.put(unit)
             return await unit.future  # type: ignore[no-any-return]
-        if self._sessions is None:
+        if self.async_engine is None:
             raise RuntimeError("database not started")
+        key = lock_id(lock_key) if lock_key is not None else None
         for attempt in range(1, RETRIES + 1):
             try:
-                async with self._sessions() as session, session.begin():
-                    try:
-                        await session.connection()
-                    except Exception as exc:  # refused, not yet accepting, starting up…
-                        raise DatabaseUnavailable(f"cannot connect: {exc}") from exc
-                    if lock_key is not None:
-                        result = await session.run_sync(_locked, lock_id(lock_key), fn)
-                    else:
-                        result = await session.run_sync(fn)
-                return result  # type: ignore[no-any-return]
+                return await greenlet_spawn(self._pg_unit, fn, key)  # type: ignore[no-any-return]
             except Exception as exc:
                 # PostgreSQL chose this transaction as a deadlock's victim (or a serialization
                 # failure): it was rolled back whole, and a unit is a transaction script whose only
@@ -384,6 +378,46 @@ class Database:
         if not self.write_failure:
             log.error("the database cannot take writes: %s", exc)
         self.write_failure = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+
+    def _pg_unit(self, fn: Work[T], key: int | None) -> T:
+        """One unit on PostgreSQL, run whole in one greenlet: a pooled connection, its transaction
+        (with the advisory lock on `key` when given), `fn`, the commit.
+
+        The engine's connections are in autocommit, and the unit says BEGIN and COMMIT itself, in
+        PostgreSQL's simple protocol (`_script`): the lock goes in BEGIN's round trip. SQLAlchemy's
+        `AsyncSession` spawned a greenlet for each step (the connection, `run_sync`, the commit, the
+        close), and asyncpg's transaction object paid a round trip for BEGIN alone; together ~0.3
+        ms of the bot's CPU a message (docs/PERFORMANCE.md, the twelfth round).
+
+        Every way out of the block ends the transaction: COMMIT, ROLLBACK, or the connection
+        dropped from the pool (`invalidate`; the server rolls back what it had) when it cannot
+        say ROLLBACK or the unit was interrupted (cancelled) in the middle."""
+        assert self.async_engine is not None
+        try:
+            conn = self.async_engine.sync_engine.connect()
+        except Exception as exc:  # refused, not yet accepting, starting up…
+            raise DatabaseUnavailable(f"cannot connect: {exc}") from exc
+        begin = "BEGIN" if key is None else f"BEGIN; SELECT pg_advisory_xact_lock({int(key)})"
+        with conn:
+            session = Session(bind=conn, expire_on_commit=False)
+            try:
+                _script(conn, begin)
+                result = fn(session)
+                session.flush()
+                _script(conn, "COMMIT")
+                return result
+            except Exception:
+                if not conn.invalidated:  # else dropped already (`_script`, or SQLAlchemy on a lost one)
+                    try:
+                        _script(conn, "ROLLBACK")
+                    except DatabaseUnavailable:
+                        pass  # dropped: the unit's own error says more
+                raise
+            except BaseException:  # cancelled in a round trip: what the server does next is unknown
+                conn.invalidate()
+                raise
+            finally:
+                session.close()
 
     # -- SQLite writer thread ------------------------------------------------------------------
 
@@ -528,13 +562,17 @@ def _probe_write(session: Session) -> None:
     conn.execute(delete(inbox).where(inbox.c.key == _PROBE_KEY))
 
 
-_ADVISORY_LOCK = Prebuilt(select(func.pg_advisory_xact_lock(bindparam("k"))))
-
-
-def _locked(session: Session, key: int, fn: Callable[[Session], T]) -> T:
-    """`fn(session)` behind PostgreSQL's transaction-scoped advisory lock on `key`."""
-    _ADVISORY_LOCK.rows(session, {"k": key})
-    return fn(session)
+def _script(conn: Connection, sql: str) -> None:
+    """Run `sql` (statements without parameters) on the connection's asyncpg connection in
+    PostgreSQL's simple protocol: one round trip for all of them. Said only by `_pg_unit` (BEGIN,
+    COMMIT, ROLLBACK): when one fails, the transaction is in an unknown state, so the connection is
+    dropped from the pool (the server rolls back what it had) and the database counts as
+    unavailable."""
+    try:
+        await_only(conn.connection.driver_connection.execute(sql))  # type: ignore[union-attr]
+    except Exception as exc:
+        conn.invalidate(exc)
+        raise DatabaseUnavailable(f"{sql.split(';')[0]} failed: {exc}") from exc
 
 
 def _session(conn: Any) -> Session:

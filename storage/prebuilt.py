@@ -6,7 +6,7 @@ context, processing parameters and rows, firing events), and ~60 µs on top of S
 over asyncpg. The look-up of a message's sender, the inbox row that records it, and the fixed
 queries of 我的, 排行 and a claim run for most messages, so a `Prebuilt` statement is compiled once and
 then handed to a DBAPI cursor of the transaction's own connection (sqlite3's, or the asyncpg
-adapter's, which begins the transaction at its first statement and prepares each statement once),
+adapter's, which prepares each statement once),
 with the same bind and result processing SQLAlchemy would apply (each column type's
 `bind_processor` and `result_processor` for the dialect). Its errors go through SQLAlchemy's own
 handling: raised as SQLAlchemy's (`IntegrityError` for a duplicate key, and what

@@ -7,12 +7,15 @@ import asyncio
 import fcntl
 import os
 import threading
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import Session
+from sqlalchemy.util import await_only
 
-from storage.database import Database
+from storage.database import Database, DatabaseUnavailable, unavailable
 from storage.models import AuditLog
 from tests.conftest import PG_URL
 from tests.kit import BotKit
@@ -47,6 +50,97 @@ async def test_other_errors_are_not_run_again(bot: BotKit):
     with pytest.raises(Exception, match="a bug"):
         await bot.app.db.run(unit)
     assert len(attempts) == 1
+
+
+@pytest.fixture
+async def one_connection(database_url: str) -> AsyncIterator[Database]:
+    """A Database whose pool holds a single connection, so that each unit reuses the last one's."""
+    db = Database(database_url, pool_size=1)
+    db.start()
+    yield db
+    await db.close()
+
+
+def _note(action: str) -> Callable[[Session], None]:
+    def unit(s: Session) -> None:
+        s.execute(insert(AuditLog).values(actor="t", action=action))
+
+    return unit
+
+
+def _count(action: str) -> Callable[[Session], int]:
+    return lambda s: s.execute(select(func.count()).where(AuditLog.action == action)).scalar_one()
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL: each unit says BEGIN and COMMIT itself")
+async def test_a_failed_unit_is_rolled_back_before_its_connection_serves_again(one_connection: Database):
+    db = one_connection
+
+    def fails(s: Session) -> None:
+        _note("rolled-back")(s)
+        raise ValueError("the handler's own error")
+
+    with pytest.raises(ValueError, match="own error"):
+        await db.run(fails, lock_key="wangfang")
+    # The same connection: not still inside the failed unit's transaction (its row gone, and the
+    # person's lock released, or this would wait on it)…
+    assert await asyncio.wait_for(db.run(_count("rolled-back"), lock_key="wangfang"), 5) == 0
+    # …and what it commits is committed: another connection sees it.
+    await db.run(_note("kept"))
+    other = Database(db.url.render_as_string(hide_password=False), pool_size=1)
+    other.start()
+    try:
+        assert await other.run(_count("kept")) == 1
+    finally:
+        await other.close()
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL: each unit says BEGIN and COMMIT itself")
+async def test_a_unit_cancelled_midway_leaves_no_transaction_behind(one_connection: Database):
+    db = one_connection
+    inside, never = asyncio.Event(), asyncio.Event()
+
+    def interrupted(s: Session) -> None:
+        _note("cancelled")(s)
+        inside.set()
+        await_only(never.wait())  # as if cancelled in the middle of a round trip
+
+    waiting = asyncio.create_task(db.run(interrupted, lock_key="wangfang"))
+    await inside.wait()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    # The pool's one connection, or its replacement, starts a transaction of its own: the cancelled
+    # unit's row is not in it, and the person's lock is free for another connection.
+    assert await asyncio.wait_for(db.run(_count("cancelled"), lock_key="wangfang"), 5) == 0
+    other = Database(db.url.render_as_string(hide_password=False), pool_size=1)
+    other.start()
+    try:
+        assert await asyncio.wait_for(other.run(_count("cancelled"), lock_key="wangfang"), 5) == 0
+    finally:
+        await other.close()
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL: a connection the server closed")
+async def test_a_connection_lost_before_begin_says_unavailable_and_the_next_unit_gets_another(
+    one_connection: Database,
+):
+    db = one_connection
+    pid = await db.run(lambda s: s.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    killer = Database(db.url.render_as_string(hide_password=False), pool_size=1)
+    killer.start()
+    try:
+        await killer.run(lambda s: s.execute(text(f"SELECT pg_terminate_backend({int(pid)})")))
+    finally:
+        await killer.close()
+    await asyncio.sleep(0.1)
+    # Handed back a moment ago, the connection is not pinged: BEGIN finds it dead.
+    with pytest.raises(DatabaseUnavailable):
+        await db.run(_note("lost"))
+    assert unavailable(DatabaseUnavailable("x"))
+    await db.run(_note("after"))
+    assert await db.run(_count("after")) == 1
+    assert await db.run(_count("lost")) == 0
 
 
 async def test_processes_sharing_a_sqlite_file_wait_their_turn_beyond_the_busy_timeout(tmp_path: Path):
