@@ -423,7 +423,10 @@ class Database:
 
     def _writer(self) -> None:
         assert self.sync_engine is not None
-        conn = self.sync_engine.connect()
+        # Opened for the first batch, and again after a failure closed it. Opening may fail too (the
+        # file locked or unreadable for a moment): that batch's units learn why, and the next batch
+        # tries again; a writer thread that died here would leave every later message waiting.
+        conn: Any = None
         try:
             stop = False
             while not stop:
@@ -441,40 +444,39 @@ class Database:
                         break
                     batch.append(unit)
                 try:
+                    if conn is None or conn.closed:  # e.g. the file went away: open it again
+                        conn = self.sync_engine.connect()
                     with self._turn.held():
                         self._run_batch(conn, batch)
                 except Exception as exc:  # noqa: BLE001 - the writer outlives any failure of a batch
                     log.exception("the SQLite writer failed a batch")
+                    self._failed(exc)
                     for unit in batch:
                         if unit.error is None:
                             unit.error, unit.result = exc, None
                     _hand_back(batch)
-                if conn.closed:  # e.g. the file went away: open it again for the next batch
-                    conn = self.sync_engine.connect()
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     def _reader(self) -> None:
         assert self.read_engine is not None
-        conn = self.read_engine.connect()
+        conn: Any = None  # opened as the writer's is: a failure is the unit's, not the thread's
         try:
             while (unit := self._read_queue.get()) is not None:
-                trans = conn.begin()
-                session = Session(bind=conn, join_transaction_mode="rollback_only", expire_on_commit=False)
                 try:
-                    unit.result = unit.fn(session)
+                    if conn is None or conn.closed:
+                        conn = self.read_engine.connect()
+                    unit.result = _read_only(conn, unit.fn)
                 except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
                     unit.error = exc
-                finally:
-                    session.close()
-                    if trans.is_active:
-                        trans.rollback()  # nothing to keep: the transaction only read
                 try:
                     unit.loop.call_soon_threadsafe(_settle, [unit])
                 except RuntimeError:  # that loop has closed; nobody is waiting any more
                     pass
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     def _run_batch(self, conn: Any, batch: list[_Unit]) -> None:
         # Optimistic group commit: the whole batch in one transaction with no SAVEPOINTs (two
@@ -573,6 +575,18 @@ def _script(conn: Connection, sql: str) -> None:
     except Exception as exc:
         conn.invalidate(exc)
         raise DatabaseUnavailable(f"{sql.split(';')[0]} failed: {exc}") from exc
+
+
+def _read_only(conn: Any, fn: Callable[[Session], Any]) -> Any:
+    """Run `fn` in a transaction of a reader connection, rolled back after: it only read."""
+    trans = conn.begin()
+    session = Session(bind=conn, join_transaction_mode="rollback_only", expire_on_commit=False)
+    try:
+        return fn(session)
+    finally:
+        session.close()
+        if trans.is_active:
+            trans.rollback()
 
 
 def _session(conn: Any) -> Session:

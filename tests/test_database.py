@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.util import await_only
 
@@ -179,3 +181,46 @@ async def test_processes_sharing_a_sqlite_file_wait_their_turn_beyond_the_busy_t
         release.set()
         await first.close()
         await second.close()
+
+
+def _fails_once(engine: Engine) -> list[int]:
+    """Make `engine.connect` raise what SQLAlchemy raises for a locked file, once."""
+    calls: list[int] = []
+    real = engine.connect
+
+    def connect() -> Connection:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("connect", {}, sqlite3.OperationalError("database is locked"))
+        return real()
+
+    engine.connect = connect  # type: ignore[method-assign]
+    return calls
+
+
+async def test_the_sqlite_writer_outlives_a_connection_it_could_not_open(tmp_path: Path):
+    db = Database(f"sqlite:///{tmp_path / 'w.db'}")
+    db.start()
+    try:
+        assert db.sync_engine is not None
+        calls = _fails_once(db.sync_engine)
+        with pytest.raises(OperationalError, match="locked"):
+            await asyncio.wait_for(db.run(lambda s: s.execute(text("SELECT 1")).scalar_one()), 5)
+        # The next unit opens the connection again, instead of waiting for a thread that died.
+        assert await asyncio.wait_for(db.run(lambda s: s.execute(text("SELECT 2")).scalar_one()), 5) == 2
+        assert len(calls) == 2
+    finally:
+        await db.close()
+
+
+async def test_a_sqlite_reader_outlives_a_connection_it_could_not_open(tmp_path: Path):
+    db = Database(f"sqlite:///{tmp_path / 'r.db'}", readers=1)
+    db.start()
+    try:
+        assert db.read_engine is not None
+        _fails_once(db.read_engine)
+        with pytest.raises(OperationalError, match="locked"):
+            await asyncio.wait_for(db.read(lambda s: s.execute(text("SELECT 1")).scalar_one()), 5)
+        assert await asyncio.wait_for(db.read(lambda s: s.execute(text("SELECT 2")).scalar_one()), 5) == 2
+    finally:
+        await db.close()
