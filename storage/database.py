@@ -580,7 +580,7 @@ def _script(conn: Connection, sql: str) -> None:
 def _read_only(conn: Any, fn: Callable[[Session], Any]) -> Any:
     """Run `fn` in a transaction of a reader connection, rolled back after: it only read."""
     trans = conn.begin()
-    session = Session(bind=conn, join_transaction_mode="rollback_only", expire_on_commit=False)
+    session = _session(conn)
     try:
         return fn(session)
     finally:
@@ -590,7 +590,8 @@ def _read_only(conn: Any, fn: Callable[[Session], Any]) -> Any:
 
 
 def _session(conn: Any) -> Session:
-    """A Session on the writer's transaction: committing it flushes, and only the batch commits."""
+    """A Session on a transaction its caller owns (the writer's batch, a reader's read): committing
+    it flushes, and only the caller ends the transaction."""
     return Session(bind=conn, join_transaction_mode="rollback_only", expire_on_commit=False)
 
 

@@ -4,6 +4,7 @@ bot processes sharing a SQLite file take turns at writing it without SQLite's po
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -54,13 +55,22 @@ async def test_other_errors_are_not_run_again(bot: BotKit):
     assert len(attempts) == 1
 
 
+@contextlib.asynccontextmanager
+async def opened(url: str) -> AsyncIterator[Database]:
+    """A started Database whose pool holds a single connection, so that each unit reuses the last
+    one's; closed after."""
+    db = Database(url, pool_size=1)
+    db.start()
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
 @pytest.fixture
 async def one_connection(database_url: str) -> AsyncIterator[Database]:
-    """A Database whose pool holds a single connection, so that each unit reuses the last one's."""
-    db = Database(database_url, pool_size=1)
-    db.start()
-    yield db
-    await db.close()
+    async with opened(database_url) as db:
+        yield db
 
 
 def _note(action: str) -> Callable[[Session], None]:
@@ -89,12 +99,8 @@ async def test_a_failed_unit_is_rolled_back_before_its_connection_serves_again(o
     assert await asyncio.wait_for(db.run(_count("rolled-back"), lock_key="wangfang"), 5) == 0
     # …and what it commits is committed: another connection sees it.
     await db.run(_note("kept"))
-    other = Database(db.url.render_as_string(hide_password=False), pool_size=1)
-    other.start()
-    try:
+    async with opened(db.url.render_as_string(hide_password=False)) as other:
         assert await other.run(_count("kept")) == 1
-    finally:
-        await other.close()
 
 
 @pytest.mark.skipif(not PG_URL, reason="PostgreSQL: each unit says BEGIN and COMMIT itself")
@@ -115,12 +121,8 @@ async def test_a_unit_cancelled_midway_leaves_no_transaction_behind(one_connecti
     # The pool's one connection, or its replacement, starts a transaction of its own: the cancelled
     # unit's row is not in it, and the person's lock is free for another connection.
     assert await asyncio.wait_for(db.run(_count("cancelled"), lock_key="wangfang"), 5) == 0
-    other = Database(db.url.render_as_string(hide_password=False), pool_size=1)
-    other.start()
-    try:
+    async with opened(db.url.render_as_string(hide_password=False)) as other:
         assert await asyncio.wait_for(other.run(_count("cancelled"), lock_key="wangfang"), 5) == 0
-    finally:
-        await other.close()
 
 
 @pytest.mark.skipif(not PG_URL, reason="PostgreSQL: a connection the server closed")
@@ -129,17 +131,14 @@ async def test_a_connection_lost_before_begin_says_unavailable_and_the_next_unit
 ):
     db = one_connection
     pid = await db.run(lambda s: s.execute(text("SELECT pg_backend_pid()")).scalar_one())
-    killer = Database(db.url.render_as_string(hide_password=False), pool_size=1)
-    killer.start()
-    try:
+    async with opened(db.url.render_as_string(hide_password=False)) as killer:
         await killer.run(lambda s: s.execute(text(f"SELECT pg_terminate_backend({int(pid)})")))
-    finally:
-        await killer.close()
     await asyncio.sleep(0.1)
     # Handed back a moment ago, the connection is not pinged: BEGIN finds it dead.
-    with pytest.raises(DatabaseUnavailable):
+    with pytest.raises(DatabaseUnavailable) as lost:
         await db.run(_note("lost"))
-    assert unavailable(DatabaseUnavailable("x"))
+    assert unavailable(lost.value)  # the sender is told nothing was saved
+    assert db.write_failure.startswith("DatabaseUnavailable")  # and /healthz says so until a write works
     await db.run(_note("after"))
     assert await db.run(_count("after")) == 1
     assert await db.run(_count("lost")) == 0
