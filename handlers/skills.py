@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import functools
-from collections import Counter
-from collections.abc import Sequence
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -51,6 +51,7 @@ from storage.skills import TrainingPlan, TrainingStep
 from storage.vocabulary import ItemState, Role, SkillLevel
 
 router = Router("skills")
+V = TypeVar("V")
 
 STEP_NAMES = {1: "示范", 2: "指导", 3: "考核"}
 STEP_TITLES = {1: "第一步 我来做你来看", 2: "第二步 你来做我来看", 3: "第三步 你再做我再看"}
@@ -627,33 +628,97 @@ def lapses_at(config: SkillsConfig, skill: str, since: datetime) -> datetime | N
 
 def rows_of(
     ctx: Context | JobContext, *, team_id: int | None = None, branch_id: int | None = None
-) -> list[store.Row]:
+) -> tuple[store.Row, ...]:
     """The matrix rows of a team or branch as they count now (lapsed levels set apart)."""
     rows = store.matrix(ctx.session, team_id=team_id, branch_id=branch_id)
     return effective(skills_of(ctx.config), rows, ctx.now)
 
 
-def effective(config: SkillsConfig, rows: list[store.Row], now: datetime) -> list[store.Row]:
-    """The rows with lapsed levels moved from `levels` to `expired`: they no longer count anywhere."""
-    # A level set before its post's cutoff has lapsed (set at `since`, it lasts until since + days).
-    cutoffs = {p.name: now - timedelta(days=p.recert_days) for p in config.posts if p.recert_days}
-    if not cutoffs:
-        return rows
+class _Latest(Generic[V]):
+    """The last `size` answers computed from shared inputs that never change (a kept matrix, the
+    configuration), found by the inputs' identity: comparing a 200-person matrix by what it holds
+    costs about as much as the answer. Each entry holds its inputs, so their ids are not reused while
+    it is kept. Shared by the writer and the reader threads."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._kept: OrderedDict[Hashable, tuple[tuple[object, ...], V]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(
+        self, inputs: tuple[object, ...], also: Hashable, fresh: Callable[[V], bool], compute: Callable[[], V]
+    ) -> V:
+        """`compute()`, or what it returned before for the same `inputs` (by identity) and `also` (by
+        value) while `fresh` of it holds."""
+        key = (tuple(map(id, inputs)), also)
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None and fresh(found[1]):
+                self._kept.move_to_end(key)
+                return found[1]
+        value = compute()
+        with self._lock:
+            self._kept[key] = (inputs, value)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return value
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """A matrix's rows as they count, and the moments they count so for: after `after` (the latest
+    lapse among them) and up to `until` (the next one), None where nothing bounds them."""
+
+    rows: tuple[store.Row, ...]
+    after: datetime | None
+    until: datetime | None
+
+    def holds_at(self, now: datetime) -> bool:
+        return (self.after is None or now > self.after) and (self.until is None or now <= self.until)
+
+
+_COUNTED: _Latest[_Counted] = _Latest(64)  # a workshop's teams, and its branches
+
+
+def effective(config: SkillsConfig, rows: Sequence[store.Row], now: datetime) -> tuple[store.Row, ...]:
+    """The rows with lapsed levels moved from `levels` to `expired`: they no longer count anywhere.
+
+    A kept matrix (the tuple `store.matrix` returns, the same until the skills change) is asked about
+    again and again, and looking at each of 200 people's levels took a millisecond per ask: its answer
+    is kept for as long as no level lapses (`_Counted`)."""
+    if not isinstance(rows, tuple):  # a caller's list could change under a kept answer
+        return _count(config, rows, now).rows
+    return _COUNTED.get(
+        (config, rows), None, lambda c: c.holds_at(now), lambda: _count(config, rows, now)
+    ).rows
+
+
+def _count(config: SkillsConfig, rows: Sequence[store.Row], now: datetime) -> _Counted:
+    # A level set at `since` lasts until since + its post's days, and has lapsed after that moment.
+    spans = {p.name: timedelta(days=p.recert_days) for p in config.posts if p.recert_days}
+    after: datetime | None = None
+    until: datetime | None = None
     out = []
     for r in rows:
-        gone = {
-            s: lvl
-            for s, cutoff in cutoffs.items()
-            if (lvl := r.levels.get(s, "0")) != "0" and s in r.since and r.since[s] < cutoff
-        }
+        gone = {}
+        for s, span in spans.items():
+            if (lvl := r.levels.get(s, "0")) == "0" or s not in r.since:
+                continue
+            lapses = r.since[s] + span
+            if lapses < now:
+                gone[s] = lvl
+                after = lapses if after is None else max(after, lapses)
+            else:
+                until = lapses if until is None else min(until, lapses)
         if gone:
             kept = {s: lvl for s, lvl in r.levels.items() if s not in gone}
             r = replace(r, levels=kept, expired=gone)
         out.append(r)
-    return out
+    return _Counted(tuple(out), after, until)
 
 
-def coverage(config: SkillsConfig, rows: list[store.Row]) -> list[Coverage]:
+def coverage(config: SkillsConfig, rows: Sequence[store.Row]) -> list[Coverage]:
     """Who counts towards each post (at `coverage_min_level` or above) and who can teach it (O), in
     the order of `rows`: one pass over the levels each person holds (a 200-person team holds about a
     thousand), not one over everyone per post."""
@@ -711,11 +776,11 @@ def target_ranks(config: SkillsConfig, row: store.Row) -> dict[str, int] | None:
     }
 
 
-def matrix_image(config: SkillsConfig, title: str, rows: list[store.Row]) -> bytes:
+def matrix_image(config: SkillsConfig, title: str, rows: Sequence[store.Row]) -> bytes:
     return charts.iluo_matrix(matrix_of(config, title, rows))
 
 
-def matrix_of(config: SkillsConfig, title: str, rows: list[store.Row]) -> charts.Matrix:
+def matrix_of(config: SkillsConfig, title: str, rows: Sequence[store.Row]) -> charts.Matrix:
     """What the 多能工训练表 shows, as plain data (drawn later, by the outbox, with `iluo_matrix`)."""
     cov = coverage(config, rows)
     names = [p.name for p in config.posts]
@@ -747,7 +812,7 @@ def matrix_of(config: SkillsConfig, title: str, rows: list[store.Row]) -> charts
 NAMES_UP_TO = 30  # people in a group whose 技能 table names everyone; a bigger one gets counts
 
 
-def matrix_text(config: SkillsConfig, title: str, rows: list[store.Row]) -> str:
+def matrix_text(config: SkillsConfig, title: str, rows: Sequence[store.Row]) -> str:
     """The compact table for chat, one line per post (a phone cannot align a people × posts grid):
     qualified/ideal, then everyone holding a level there with its symbol, highest first. A group of
     more than `NAMES_UP_TO` would make a page of names: it gets how many hold each level, and the
@@ -770,7 +835,7 @@ def matrix_text(config: SkillsConfig, title: str, rows: list[store.Row]) -> str:
     return "\n".join(lines)
 
 
-def _counts_text(config: SkillsConfig, title: str, rows: list[store.Row]) -> str:
+def _counts_text(config: SkillsConfig, title: str, rows: Sequence[store.Row]) -> str:
     """`matrix_text` for a big group: per post, qualified/ideal and how many hold each level."""
     lines = [f"{title}（{len(rows)} 人，名单见下图；合格/理想人数，U/O 计入）："]
     held: dict[str, Counter[str]] = {p.name: Counter() for p in config.posts}
@@ -790,39 +855,25 @@ def _counts_text(config: SkillsConfig, title: str, rows: list[store.Row]) -> str
     return "\n".join(lines)
 
 
-class _Asked:
-    """A matrix answer's inputs, equal to another's when everything the answer shows is the same: the
-    configuration (held, so that its id is not reused while kept), the heading, and each row's name,
-    own post and levels (current and lapsed)."""
-
-    __slots__ = ("config", "heading", "rows", "_key")
-
-    def __init__(self, config: SkillsConfig, heading: str, rows: list[store.Row]):
-        self.config, self.heading, self.rows = config, heading, rows
-        shown = tuple((r.name, r.post, tuple(r.levels.items()), tuple(r.expired.items())) for r in rows)
-        self._key = (id(config), heading, shown)
-
-    def __hash__(self) -> int:
-        return hash(self._key)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Asked) and self._key == other._key
+_ANSWERS: _Latest[tuple[str, dict[str, Any]]] = _Latest(64)
 
 
-def matrix_answer(config: SkillsConfig, heading: str, rows: list[store.Row]) -> tuple[str, dict[str, Any]]:
+def matrix_answer(
+    config: SkillsConfig, heading: str, rows: Sequence[store.Row]
+) -> tuple[str, dict[str, Any]]:
     """The matrix's text and its picture's data. For a 200-person team they take a few milliseconds to
-    write out and are asked for again and again (a team leader, eight at a morning meeting), so the
-    last few are kept by what they show (comparing that costs about a tenth of a millisecond)."""
-    return _matrix_answer(_Asked(config, heading, rows))
+    write out and are asked for again and again (a team leader, eight at a morning meeting), so they
+    are kept for the rows `effective` keeps."""
+
+    def compute() -> tuple[str, dict[str, Any]]:
+        return matrix_text(config, heading, rows), matrix_of(config, heading, rows).data()
+
+    if not isinstance(rows, tuple):
+        return compute()
+    return _ANSWERS.get((config, rows), heading, lambda _: True, compute)
 
 
-@functools.lru_cache(maxsize=64)  # a workshop's teams, and its branches
-def _matrix_answer(asked: _Asked) -> tuple[str, dict[str, Any]]:
-    config, heading, rows = asked.config, asked.heading, asked.rows
-    return matrix_text(config, heading, rows), matrix_of(config, heading, rows).data()
-
-
-def gaps_text(config: SkillsConfig, title: str, rows: list[store.Row]) -> str:
+def gaps_text(config: SkillsConfig, title: str, rows: Sequence[store.Row]) -> str:
     """技能 缺口: posts short of their ideal count, one-person posts, teachers, who is below target."""
     cov = coverage(config, rows)
     lines = [f"{title}技能缺口（U/O 计入覆盖）："]
@@ -850,7 +901,7 @@ def gaps_text(config: SkillsConfig, title: str, rows: list[store.Row]) -> str:
     return "\n".join(lines)
 
 
-def group_for(ctx: Context, member: Sender, word: str) -> tuple[str, list[store.Row]] | str | None:
+def group_for(ctx: Context, member: Sender, word: str) -> tuple[str, tuple[store.Row, ...]] | str | None:
     """The team or branch a word names and the sender may see, or a refusal, or None (not a group)."""
     if word in ("班组", "本班组", "我的班组"):
         if member.team_id is None:
@@ -875,8 +926,8 @@ def group_for(ctx: Context, member: Sender, word: str) -> tuple[str, list[store.
     return f"查看{word}的技能矩阵需要是该班组的班组长，或其支部书记。"
 
 
-def branch_people(ctx: Context, branch_id: int | None) -> list[store.Row]:
-    return rows_of(ctx, branch_id=branch_id) if branch_id is not None else []
+def branch_people(ctx: Context, branch_id: int | None) -> tuple[store.Row, ...]:
+    return rows_of(ctx, branch_id=branch_id) if branch_id is not None else ()
 
 
 @router.command("技能", code="skills", aliases=("技能矩阵", "多能工"), reads=True)

@@ -245,10 +245,11 @@ class Row:
 _KEPT: generations.Kept[tuple[Row, ...]] = generations.Kept(generations.SKILLS, size=64)
 
 
-def matrix(session: Session, *, team_id: int | None = None, branch_id: int | None = None) -> list[Row]:
-    """The active members of a team, a branch or (neither) the workshop with their levels per post."""
-    kept = _KEPT.get(session, lambda: (team_id, branch_id), lambda: _matrix(session, team_id, branch_id))
-    return list(kept)
+def matrix(session: Session, *, team_id: int | None = None, branch_id: int | None = None) -> tuple[Row, ...]:
+    """The active members of a team, a branch or (neither) the workshop with their levels per post: the
+    kept tuple itself, the same object until the skills change (`handlers.skills` keeps what it
+    computes from it by its identity)."""
+    return _KEPT.get(session, lambda: (team_id, branch_id), lambda: _matrix(session, team_id, branch_id))
 
 
 def _matrix(session: Session, team_id: int | None, branch_id: int | None) -> tuple[Row, ...]:

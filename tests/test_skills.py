@@ -561,6 +561,31 @@ async def test_a_lapsed_level_stops_counting_until_it_is_renewed(sbot: BotKit):
     assert "· 中控室岗 1/4" in await sbot.say("zhangwei", "技能 缺口")
 
 
+async def test_a_level_lapses_on_its_day_with_nothing_else_changed(sbot: BotKit):
+    # The team's matrix is kept until the skills change, and what counts of it until the next lapse:
+    # a day passing must show as much as a new level does.
+    await sbot.query(
+        lambda s: import_levels(s, sbot.app.config, "userid,skill,level\nwangfang,中控室岗,O\n", actor="test")
+    )
+    await age_level(sbot, "sunli", "中控室岗", 364)  # 365 days: lapses tomorrow
+    await age_level(sbot, "wangfang", "中控室岗", 300)  # in 65 days
+    today = sbot.app.dispatcher.clock()
+
+    async def post_at(now: datetime) -> str:
+        sbot.app.dispatcher.clock = lambda: now
+        reply = await sbot.say("zhoujie", "技能 班组")
+        [line] = [x for x in reply.splitlines() if x.startswith("中控室岗")]
+        return line
+
+    assert await post_at(today) == "中控室岗 2/4 ⚠：王芳● 孙丽◕"
+    assert await post_at(today) == "中控室岗 2/4 ⚠：王芳● 孙丽◕"  # asked again: the same
+    assert await post_at(today + timedelta(days=2)) == "中控室岗 1/4 ⚠：王芳● 孙丽⊘"
+    assert await post_at(today + timedelta(days=70)) == "中控室岗 0/4 ⚠：王芳⊘ 孙丽⊘"
+    assert await post_at(today + timedelta(days=2)) == "中控室岗 1/4 ⚠：王芳● 孙丽⊘"  # a past moment
+    assert await post_at(today) == "中控室岗 2/4 ⚠：王芳● 孙丽◕"
+    assert "· 中控室岗 2/4" in await sbot.say("zhangwei", "技能 缺口")
+
+
 async def test_levels_about_to_lapse_are_announced_30_and_7_days_before(sbot: BotKit):
     await age_level(sbot, "sunli", "中控室岗", 335)
     now = datetime.now(sbot.app.config.tz)
