@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from bot import outbox
@@ -103,20 +103,55 @@ async def test_the_minute_limit_still_applies_below_the_hourly_one(make_bot: Mak
     assert first_sent + 55 < row.next_attempt_at.timestamp() < first_sent + 65
 
 
-async def test_behind_a_member_at_the_minute_limit_the_whole_queue_waits_for_the_slot(
+async def test_behind_a_member_at_the_minute_limit_the_queue_lines_up_at_the_pace_of_the_limit(
     make_bot: MakeBot,
 ) -> None:
-    # Every waiting card is moved to the time a slot frees up, so that no claim round looks at it again
-    # meanwhile (and no later one is sent before an older one).
+    # The waiting cards are moved behind the slot, one pace (a minute / the limit) apart in order, so
+    # that no claim round looks at them meanwhile, no later one leaves before an older one, and when a
+    # slot frees one becomes due, not the whole queue (which each round would move again).
     bot = await make_bot(outbox={"per_member_per_minute": 2, "per_member_per_hour": 100})
-    for userid in CLAIMANTS:
-        await claim(bot, userid)
+    numbers = [await claim(bot, userid) for userid in CLAIMANTS]
     await bot.drain()
-    assert len(cards(bot, "zhangwei")) == 2
-    waiting = await queued_to(bot, "zhangwei")
+    assert cards(bot, "zhangwei") == [f"尽责申报 #{n}" for n in numbers[:2]]
+    waiting = sorted(await queued_to(bot, "zhangwei"), key=lambda r: r.id)
     first_sent = min(m.time for m in bot.sent_to("zhangwei"))
     assert len(waiting) == 3
-    assert all(first_sent + 55 < row.next_attempt_at.timestamp() < first_sent + 65 for row in waiting)
+    times = [row.next_attempt_at for row in waiting]
+    assert first_sent + 55 < times[0].timestamp() < first_sent + 65
+    assert [b - a for a, b in zip(times, times[1:], strict=False)] == [timedelta(seconds=30)] * 2
+
+    # A card that came due behind them (written without looking at the queue) goes to the end.
+    late = await claim(bot, "chenjing", "夜班抢修")
+
+    def due_now(s: Session) -> None:
+        o = OutboxMessage
+        newest = s.execute(select(func.max(o.id)).where(o.target == "zhangwei")).scalar_one()
+        s.execute(update(o).where(o.id == newest).values(next_attempt_at=datetime.now(UTC)))
+
+    await bot.query(due_now)
+    await bot.drain()
+    line = sorted(await queued_to(bot, "zhangwei"), key=lambda r: r.id)
+    assert [r.next_attempt_at for r in line] == [*times, times[-1] + timedelta(seconds=30)]
+    times = [r.next_attempt_at for r in line]
+    numbers.append(late)
+
+    # When the first slot frees up, only the first of them is due: it leaves, the others stay put.
+    bot.app.outbox.clock = lambda: times[0] + timedelta(seconds=1)
+    await bot.drain()
+    assert cards(bot, "zhangwei") == [f"尽责申报 #{n}" for n in numbers[:3]]
+    assert [r.next_attempt_at for r in sorted(await queued_to(bot, "zhangwei"), key=lambda r: r.id)] == times[
+        1:
+    ]
+
+    # A new card joins the end of the line; the rest leave in order as their times come.
+    numbers.append(await claim(bot, "wangfang", "节假日保产顶岗"))
+    joined = max(r.next_attempt_at for r in await queued_to(bot, "zhangwei"))
+    assert joined == times[-1] + timedelta(seconds=30)  # it joins the end of the line
+    for at in [*times[1:], joined]:
+        bot.app.outbox.clock = lambda at=at: at + timedelta(seconds=61)
+        await bot.drain()
+    assert cards(bot, "zhangwei") == [f"尽责申报 #{n}" for n in numbers]
+    assert await queued_to(bot, "zhangwei") == []
 
 
 async def test_a_claim_with_nothing_due_does_not_look_for_due_messages(make_bot: MakeBot) -> None:
@@ -152,7 +187,8 @@ async def test_a_card_for_a_member_whose_queue_waits_joins_the_wait_without_waki
     woken = bot.watch_wakes()
     numbers.append(await claim(bot, CLAIMANTS[3]))
     assert woken == []
-    assert [r.next_attempt_at for r in await queued_to(bot, "zhangwei")] == [waiting.next_attempt_at] * 2
+    in_line = [r.next_attempt_at for r in sorted(await queued_to(bot, "zhangwei"), key=lambda r: r.id)]
+    assert in_line == [waiting.next_attempt_at, waiting.next_attempt_at + timedelta(seconds=30)]
     own = await claim(bot, "zhangwei", "节假日保产顶岗")  # to 李强, whose queue does not wait
     assert woken == ["woken"]
     await bot.drain()
