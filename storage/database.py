@@ -163,9 +163,9 @@ def ping_when_idle(engine: Engine) -> None:
 
     `pool_pre_ping` would check it at every checkout: two more round trips (asyncpg pings with BEGIN
     and ROLLBACK) for every message, a third of the CPU a 帮助 costs on PostgreSQL. A connection handed
-    back a moment ago is as good as checked; and when one still turns out dead, SQLAlchemy
-    invalidates the whole pool at the first failure, so an outage costs the transactions under way
-    and those that start before the first of them fails, whose senders are told nothing was saved."""
+    back a moment ago is as good as checked; and when one still turns out dead, BEGIN finds it so and
+    the unit begins on the next one (`Database._pg_begun`), so an outage costs the transactions
+    under way, whose senders are told nothing was saved."""
 
     @event.listens_for(engine.pool, "connect")
     @event.listens_for(engine.pool, "checkin")
@@ -392,16 +392,10 @@ class Database:
         Every way out of the block ends the transaction: COMMIT, ROLLBACK, or the connection
         dropped from the pool (`invalidate`; the server rolls back what it had) when it cannot
         say ROLLBACK or the unit was interrupted (cancelled) in the middle."""
-        assert self.async_engine is not None
-        try:
-            conn = self.async_engine.sync_engine.connect()
-        except Exception as exc:  # refused, not yet accepting, starting up…
-            raise DatabaseUnavailable(f"cannot connect: {exc}") from exc
         begin = "BEGIN" if key is None else f"BEGIN; SELECT pg_advisory_xact_lock({int(key)})"
-        with conn:
+        with self._pg_begun(begin) as conn:
             session = Session(bind=conn, expire_on_commit=False)
             try:
-                _script(conn, begin)
                 result = fn(session)
                 session.flush()
                 _script(conn, "COMMIT")
@@ -418,6 +412,28 @@ class Database:
                 raise
             finally:
                 session.close()
+
+    def _pg_begun(self, begin: str) -> Connection:
+        """A pooled connection on which `begin` (BEGIN, with the person's lock) has been said.
+
+        A pooled connection the server closed (it restarted, an administrator ended its backend) is
+        found dead only by BEGIN when it was handed back less than `PING_AFTER_IDLE_S` ago: it is
+        dropped and the next one tried (nothing was done on it), as many times as the pool holds
+        connections, since a restart closes them all. Run through SQLAlchemy, such a failure
+        invalidated the whole pool; said by `_script`, only the connection. DatabaseUnavailable when
+        no connection can be opened, or BEGIN fails on a live one."""
+        assert self.async_engine is not None
+        for _ in range(self._pool_size + 1):
+            try:
+                conn = self.async_engine.sync_engine.connect()
+            except Exception as exc:  # refused, not yet accepting, starting up…
+                raise DatabaseUnavailable(f"cannot connect: {exc}") from exc
+            try:
+                _script(conn, begin)
+                return conn
+            except _ConnectionLost:
+                conn.close()
+        raise DatabaseUnavailable("BEGIN failed on every pooled connection: the connections were lost")
 
     # -- SQLite writer thread ------------------------------------------------------------------
 
@@ -570,11 +586,19 @@ def _script(conn: Connection, sql: str) -> None:
     COMMIT, ROLLBACK): when one fails, the transaction is in an unknown state, so the connection is
     dropped from the pool (the server rolls back what it had) and the database counts as
     unavailable."""
+    driver = conn.connection.driver_connection
     try:
-        await_only(conn.connection.driver_connection.execute(sql))  # type: ignore[union-attr]
+        await_only(driver.execute(sql))  # type: ignore[union-attr]
     except Exception as exc:
+        lost = driver.is_closed()  # type: ignore[union-attr]
         conn.invalidate(exc)
-        raise DatabaseUnavailable(f"{sql.split(';')[0]} failed: {exc}") from exc
+        raise (_ConnectionLost if lost else DatabaseUnavailable)(
+            f"{sql.split(';')[0]} failed: {exc}"
+        ) from exc
+
+
+class _ConnectionLost(DatabaseUnavailable):
+    """`_script` failed because the connection had been closed (by the server, or the network)."""
 
 
 def _read_only(conn: Any, fn: Callable[[Session], Any]) -> Any:

@@ -125,23 +125,76 @@ async def test_a_unit_cancelled_midway_leaves_no_transaction_behind(one_connecti
         assert await asyncio.wait_for(other.run(_count("cancelled"), lock_key="wangfang"), 5) == 0
 
 
-@pytest.mark.skipif(not PG_URL, reason="PostgreSQL: a connection the server closed")
-async def test_a_connection_lost_before_begin_says_unavailable_and_the_next_unit_gets_another(
-    one_connection: Database,
-):
-    db = one_connection
-    pid = await db.run(lambda s: s.execute(text("SELECT pg_backend_pid()")).scalar_one())
+async def _end_backends(db: Database, pids: set[int]) -> None:
     async with opened(db.url.render_as_string(hide_password=False)) as killer:
-        await killer.run(lambda s: s.execute(text(f"SELECT pg_terminate_backend({int(pid)})")))
+        for pid in pids:
+            await killer.run(lambda s, pid=pid: s.execute(text(f"SELECT pg_terminate_backend({int(pid)})")))
     await asyncio.sleep(0.1)
-    # Handed back a moment ago, the connection is not pinged: BEGIN finds it dead.
-    with pytest.raises(DatabaseUnavailable) as lost:
-        await db.run(_note("lost"))
-    assert unavailable(lost.value)  # the sender is told nothing was saved
-    assert db.write_failure.startswith("DatabaseUnavailable")  # and /healthz says so until a write works
+
+
+def _backend(s: Session) -> int:
+    return int(s.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL: a connection the server closed")
+async def test_a_connection_lost_before_begin_is_replaced_and_the_unit_runs(one_connection: Database):
+    db = one_connection
+    pid = await db.run(_backend)
+    await _end_backends(db, {pid})
+    # Handed back a moment ago, the connection is not pinged: BEGIN finds it dead, and the unit begins
+    # again on a new one (nothing was done on the dead one).
     await db.run(_note("after"))
     assert await db.run(_count("after")) == 1
-    assert await db.run(_count("lost")) == 0
+    assert await db.run(_backend) != pid
+    assert db.write_failure == ""
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL: a server restart closes every connection")
+async def test_every_pooled_connection_lost_at_once_is_replaced(database_url: str):
+    db = Database(database_url, pool_size=3)
+    db.start()
+    try:
+        gate = asyncio.Event()
+
+        def held(s: Session) -> int:
+            pid = _backend(s)
+            await_only(gate.wait())
+            return pid
+
+        # Three units at once: the pool's three connections, all handed back a moment before the end.
+        units = [asyncio.create_task(db.run(held)) for _ in range(3)]
+        await asyncio.sleep(0.2)
+        gate.set()
+        pids = set(await asyncio.gather(*units))
+        assert len(pids) == 3
+        await _end_backends(db, pids)
+        await db.run(_note("after restart"))
+        assert await db.run(_count("after restart")) == 1
+    finally:
+        await db.close()
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL: BEGIN refused on a live connection")
+async def test_a_begin_that_fails_on_a_live_connection_is_not_tried_again(one_connection: Database):
+    db = one_connection
+    await db.run(lambda s: s.execute(text("SET lock_timeout = '100ms'")))  # the session's, kept
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    def holds_the_lock(s: Session) -> None:
+        inside.set()
+        await_only(release.wait())
+
+    async with opened(db.url.render_as_string(hide_password=False)) as other:
+        holder = asyncio.create_task(other.run(holds_the_lock, lock_key="wangfang"))
+        await inside.wait()
+        try:
+            with pytest.raises(DatabaseUnavailable, match="lock timeout") as refused:
+                await db.run(_note("waited"), lock_key="wangfang")
+            assert unavailable(refused.value)
+        finally:
+            release.set()
+            await holder
+    assert await db.run(_count("waited")) == 0
 
 
 async def test_processes_sharing_a_sqlite_file_wait_their_turn_beyond_the_busy_timeout(tmp_path: Path):
