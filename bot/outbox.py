@@ -204,12 +204,12 @@ def recipients(session: Session, userids: set[str], channel: str) -> dict[str, R
 
 def pace(config: Config, channel: str) -> timedelta:
     """How far apart the messages of a queue that waits (at a rate limit, behind a retry) are lined
-    up on `channel`: its limit a minute, evenly."""
+    up on `channel`: its limit a minute, evenly; a member's (app messages') on a channel with no limit
+    of its own (card updates, file fetches, which wait only behind a retry)."""
     per_minute = {
-        "app": config.outbox.per_member_per_minute,
         "webhook": config.outbox.per_webhook_per_minute,
         "aibot": config.aibot.per_chat_per_minute,
-    }[channel]
+    }.get(channel, config.outbox.per_member_per_minute)
     return timedelta(minutes=1) / per_minute
 
 

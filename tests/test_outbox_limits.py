@@ -154,6 +154,33 @@ async def test_behind_a_member_at_the_minute_limit_the_queue_lines_up_at_the_pac
     assert await queued_to(bot, "zhangwei") == []
 
 
+async def test_card_updates_behind_one_backing_off_line_up_too(bot: BotKit) -> None:
+    # A channel with no rate limit of its own waits only behind a retry; its queue is lined up at a
+    # member's pace, and the claim goes on (a claim that failed here would stop every send).
+    now = datetime.now(UTC)
+    rows = [
+        OutboxMessage(
+            channel="card_update",
+            target="zhangwei",
+            msgtype="button",
+            payload="{}",
+            attempts=1,
+            next_attempt_at=now + timedelta(minutes=5),
+        ),
+        OutboxMessage(channel="card_update", target="zhangwei", msgtype="button", payload="{}"),
+    ]
+    await bot.query(lambda s: s.add_all(rows))
+    assert await bot.app.outbox.drain_once() == 0
+
+    def line(s: Session) -> list[datetime]:
+        o = OutboxMessage
+        found = s.execute(select(o.next_attempt_at).where(o.channel == "card_update").order_by(o.id))
+        return list(found.scalars())
+
+    retried, behind = await bot.query(line)
+    assert behind == retried + timedelta(seconds=2)  # 30 a minute: a member's pace
+
+
 async def test_a_claim_with_nothing_due_does_not_look_for_due_messages(make_bot: MakeBot) -> None:
     # One step along the due index says nothing is due: the claim skips the search that reads every
     # due message (and that PostgreSQL's planner may make read the whole table).
