@@ -433,6 +433,11 @@ class Database:
                 return conn
             except _ConnectionLost:
                 conn.close()
+            except BaseException:  # refused on a live one (dropped by `_script`), or cancelled in it
+                if not conn.invalidated:  # waiting for the person's lock, say: the server may yet take it
+                    conn.invalidate()
+                conn.close()
+                raise
         raise DatabaseUnavailable("BEGIN failed on every pooled connection: the connections were lost")
 
     # -- SQLite writer thread ------------------------------------------------------------------

@@ -197,6 +197,35 @@ async def test_a_begin_that_fails_on_a_live_connection_is_not_tried_again(one_co
     assert await db.run(_count("waited")) == 0
 
 
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL: BEGIN waits for the person's lock")
+async def test_a_unit_cancelled_while_begin_waits_for_the_lock_leaves_no_transaction(
+    one_connection: Database, recwarn: pytest.WarningsRecorder
+):
+    db = one_connection
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    def holds_the_lock(s: Session) -> None:
+        inside.set()
+        await_only(release.wait())
+
+    async with opened(db.url.render_as_string(hide_password=False)) as other:
+        holder = asyncio.create_task(other.run(holds_the_lock, lock_key="wangfang"))
+        await inside.wait()
+        waiting = asyncio.create_task(db.run(_note("never"), lock_key="wangfang"))
+        await asyncio.sleep(0.3)  # in BEGIN, waiting for the lock
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        release.set()
+        await holder
+        # The pool's one connection is back, not inside a transaction holding the person's lock: the
+        # lock is free for another connection, and the unit that never ran left nothing.
+        assert await asyncio.wait_for(other.run(_count("never"), lock_key="wangfang"), 5) == 0
+    assert await asyncio.wait_for(db.run(_count("never"), lock_key="wangfang"), 5) == 0
+    # Handed back by the unit itself, not found by the garbage collector (which terminates it, warning).
+    assert not [w for w in recwarn if "non-checked-in connection" in str(w.message)]
+
+
 async def test_processes_sharing_a_sqlite_file_wait_their_turn_beyond_the_busy_timeout(tmp_path: Path):
     # Two Databases on one file, as two bot processes have: each its own lock file descriptor.
     path = tmp_path / "shared.db"
