@@ -351,9 +351,18 @@ class Database:
             return False
 
     async def _pg_ping(self) -> None:
+        """SELECT 1 on a pooled connection. One the server closed while it lay in the pool for less
+        than `PING_AFTER_IDLE_S` fails it, and SQLAlchemy then renews the whole pool: the ping asks
+        once more, on a new connection, so that a server that is back says so at once."""
         assert self.async_engine is not None
-        async with self.async_engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        for again in (True, False):
+            try:
+                async with self.async_engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+                return
+            except DBAPIError as exc:
+                if not (again and exc.connection_invalidated):
+                    raise
 
     async def usable(self) -> bool:
         """Whether the database answers and, after a write failed, takes a write again. Only this probe

@@ -149,6 +149,13 @@ async def test_a_connection_lost_before_begin_is_replaced_and_the_unit_runs(one_
     assert db.write_failure == ""
 
 
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL: a connection the server closed")
+async def test_the_health_ping_on_a_lost_connection_asks_again_on_a_new_one(one_connection: Database):
+    db = one_connection
+    await _end_backends(db, {await db.run(_backend)})
+    assert await db.ping()  # the server is up: /healthz says so at once
+
+
 @pytest.mark.skipif(not PG_URL, reason="PostgreSQL: a server restart closes every connection")
 async def test_every_pooled_connection_lost_at_once_is_replaced(database_url: str):
     db = Database(database_url, pool_size=3)
