@@ -56,10 +56,10 @@ async def test_other_errors_are_not_run_again(bot: BotKit):
 
 
 @contextlib.asynccontextmanager
-async def opened(url: str) -> AsyncIterator[Database]:
-    """A started Database whose pool holds a single connection, so that each unit reuses the last
-    one's; closed after."""
-    db = Database(url, pool_size=1)
+async def opened(url: str, pool_size: int = 1) -> AsyncIterator[Database]:
+    """A started Database whose pool holds `pool_size` connections (one: each unit reuses the last
+    one's); closed after."""
+    db = Database(url, pool_size=pool_size)
     db.start()
     try:
         yield db
@@ -158,9 +158,7 @@ async def test_the_health_ping_on_a_lost_connection_asks_again_on_a_new_one(one_
 
 @pytest.mark.skipif(not PG_URL, reason="PostgreSQL: a server restart closes every connection")
 async def test_every_pooled_connection_lost_at_once_is_replaced(database_url: str):
-    db = Database(database_url, pool_size=3)
-    db.start()
-    try:
+    async with opened(database_url, pool_size=3) as db:
         gate = asyncio.Event()
 
         def held(s: Session) -> int:
@@ -177,30 +175,37 @@ async def test_every_pooled_connection_lost_at_once_is_replaced(database_url: st
         await _end_backends(db, pids)
         await db.run(_note("after restart"))
         assert await db.run(_count("after restart")) == 1
-    finally:
-        await db.close()
 
 
-@pytest.mark.skipif(not PG_URL, reason="PostgreSQL: BEGIN refused on a live connection")
-async def test_a_begin_that_fails_on_a_live_connection_is_not_tried_again(one_connection: Database):
-    db = one_connection
-    await db.run(lambda s: s.execute(text("SET lock_timeout = '100ms'")))  # the session's, kept
+@contextlib.asynccontextmanager
+async def _lock_held_by(other: Database, key: str) -> AsyncIterator[None]:
+    """The person's lock `key` held by a unit on `other` until the block ends."""
     inside, release = asyncio.Event(), asyncio.Event()
 
     def holds_the_lock(s: Session) -> None:
         inside.set()
         await_only(release.wait())
 
-    async with opened(db.url.render_as_string(hide_password=False)) as other:
-        holder = asyncio.create_task(other.run(holds_the_lock, lock_key="wangfang"))
-        await inside.wait()
-        try:
-            with pytest.raises(DatabaseUnavailable, match="lock timeout") as refused:
-                await db.run(_note("waited"), lock_key="wangfang")
-            assert unavailable(refused.value)
-        finally:
-            release.set()
-            await holder
+    holder = asyncio.create_task(other.run(holds_the_lock, lock_key=key))
+    await inside.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        await holder
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL: BEGIN refused on a live connection")
+async def test_a_begin_that_fails_on_a_live_connection_is_not_tried_again(one_connection: Database):
+    db = one_connection
+    await db.run(lambda s: s.execute(text("SET lock_timeout = '100ms'")))  # the session's, kept
+    async with (
+        opened(db.url.render_as_string(hide_password=False)) as other,
+        _lock_held_by(other, "wangfang"),
+    ):
+        with pytest.raises(DatabaseUnavailable, match="lock timeout") as refused:
+            await db.run(_note("waited"), lock_key="wangfang")
+        assert unavailable(refused.value)
     assert await db.run(_count("waited")) == 0
 
 
@@ -209,22 +214,13 @@ async def test_a_unit_cancelled_while_begin_waits_for_the_lock_leaves_no_transac
     one_connection: Database, recwarn: pytest.WarningsRecorder
 ):
     db = one_connection
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    def holds_the_lock(s: Session) -> None:
-        inside.set()
-        await_only(release.wait())
-
     async with opened(db.url.render_as_string(hide_password=False)) as other:
-        holder = asyncio.create_task(other.run(holds_the_lock, lock_key="wangfang"))
-        await inside.wait()
-        waiting = asyncio.create_task(db.run(_note("never"), lock_key="wangfang"))
-        await asyncio.sleep(0.3)  # in BEGIN, waiting for the lock
-        waiting.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await waiting
-        release.set()
-        await holder
+        async with _lock_held_by(other, "wangfang"):
+            waiting = asyncio.create_task(db.run(_note("never"), lock_key="wangfang"))
+            await asyncio.sleep(0.3)  # in BEGIN, waiting for the lock
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
         # The pool's one connection is back, not inside a transaction holding the person's lock: the
         # lock is free for another connection, and the unit that never ran left nothing.
         assert await asyncio.wait_for(other.run(_count("never"), lock_key="wangfang"), 5) == 0
