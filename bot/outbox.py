@@ -489,7 +489,9 @@ _RELEASE = (
 # A target whose queue waits (at a rate limit, behind a retry) has its due messages lined up behind
 # the wait one `pace` apart, in order (`OutboxWorker._line_up`): the ones found by the index on
 # (target, status, id) from the head (at most `LINE_UP_AT_ONCE` a round), and where the queue's newest
-# waiting message stands.
+# waiting message stands. Waiting means moved behind a wait (lined up, backing off, written to join
+# the line): a message written due is not waiting even when its time is a moment after the round's
+# clock (on PostgreSQL a claim can commit while the round runs).
 LINE_UP_AT_ONCE = 1000
 _DUE_OF = Prebuilt(
     select(_O.id)
@@ -509,6 +511,7 @@ _LAST_WAITING = Prebuilt(
         _O.target == bindparam("t"),
         _O.status == "queued",
         _O.next_attempt_at > bindparam("now"),
+        _O.next_attempt_at > _O.created_at,
         _O.channel == bindparam("c"),
     )
     .order_by(_O.id.desc())

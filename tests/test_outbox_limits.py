@@ -154,6 +154,47 @@ async def test_behind_a_member_at_the_minute_limit_the_queue_lines_up_at_the_pac
     assert await queued_to(bot, "zhangwei") == []
 
 
+async def test_a_card_written_while_a_round_runs_does_not_put_another_in_a_waiting_ones_place(
+    make_bot: MakeBot,
+) -> None:
+    # On PostgreSQL a claim commits while the worker's round runs, so a card written due can carry a
+    # time a moment after the round's clock. It is due, not waiting: taken for the end of the line, it
+    # made the card before it "older" and put it at the slot, beside the card already waiting there.
+    bot = await make_bot(outbox={"per_member_per_minute": 2, "per_member_per_hour": 100})
+    for userid in CLAIMANTS[:3]:
+        await claim(bot, userid)
+    await bot.drain()
+    [first] = await queued_to(bot, "zhangwei")
+    for userid in CLAIMANTS[3:]:
+        await claim(bot, userid)
+    moment = datetime.now(UTC) + timedelta(seconds=2)
+
+    def as_written_during_the_round(s: Session) -> None:
+        o = OutboxMessage
+        fourth, fifth = s.execute(
+            select(o.id).where(o.target == "zhangwei", o.id > first.id).order_by(o.id)
+        ).scalars()
+        s.execute(update(o).where(o.id == fourth).values(next_attempt_at=o.created_at))
+        s.execute(update(o).where(o.id == fifth).values(created_at=moment, next_attempt_at=moment))
+
+    await bot.query(as_written_during_the_round)
+    assert await bot.app.outbox.drain_once() == 0
+    line = sorted(await queued_to(bot, "zhangwei"), key=lambda r: r.id)
+    assert [r.next_attempt_at for r in line[:2]] == [
+        first.next_attempt_at,
+        first.next_attempt_at + timedelta(seconds=30),
+    ]
+    assert line[2].next_attempt_at == moment  # not lined up yet: it was not due
+
+    # Its time comes: it joins the end of the line.
+    bot.app.outbox.clock = lambda: moment
+    assert await bot.app.outbox.drain_once() == 0
+    line = sorted(await queued_to(bot, "zhangwei"), key=lambda r: r.id)
+    assert [r.next_attempt_at - first.next_attempt_at for r in line] == [
+        timedelta(seconds=s) for s in (0, 30, 60)
+    ]
+
+
 async def test_card_updates_behind_one_backing_off_line_up_too(bot: BotKit) -> None:
     # A channel with no rate limit of its own waits only behind a retry; its queue is lined up at a
     # member's pace, and the claim goes on (a claim that failed here would stop every send).
