@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -23,14 +23,17 @@ from bot.aibot.service import AibotService
 from bot.board import Board
 from bot.config import Config
 from bot.dispatcher import Dispatcher
+from bot.front import Front
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from bot.outbox import OutboxWorker
 from bot.router import Router
 from bot.scheduler import JobFunc, Scheduler
-from bot.wecom.callback import WeComCallback
 from bot.wecom.client import WeComClient
 from storage.database import Database
 from storage.migrate import upgrade
+
+if TYPE_CHECKING:
+    from bot.wecom.callback import WeComCallback
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,12 @@ class Application:
     """Pioneer, assembled from a validated `Config`."""
 
     def __init__(
-        self, config: Config, *, router: Router | None = None, jobs: dict[str, JobFunc] | None = None
+        self,
+        config: Config,
+        *,
+        router: Router | None = None,
+        jobs: dict[str, JobFunc] | None = None,
+        front: Front | None = None,
     ):
         if router is None:
             from handlers import build_router
@@ -63,6 +71,8 @@ class Application:
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.board: Board | None = None
+        self.front = front  # the callback's front process (bot/front.py), started by `serve`
+        self._front_callback_at: float | None = None
 
     async def initialize(self, *, migrate: bool = True) -> None:
         """Migrate the database and build the parts; nothing runs in the background yet."""
@@ -94,7 +104,11 @@ class Application:
             self.outbox.aibot = self.aibot
         self.scheduler = Scheduler(self.db, cfg, self.outbox, self.metrics, jobs=self._jobs)
         self.callback: WeComCallback | None = None
-        if cfg.wecom.encoding_aes_key:  # the AI bot alone needs no callback endpoint
+        # The AI bot alone needs no callback endpoint; with a front process, the front answers it (and
+        # this process does not import its cipher).
+        if cfg.wecom.encoding_aes_key and self.front is None:
+            from bot.wecom.callback import WeComCallback
+
             self.callback = WeComCallback(
                 token=cfg.wecom.token,
                 encoding_aes_key=cfg.wecom.encoding_aes_key,
@@ -125,10 +139,15 @@ class Application:
         if serve:
             self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False)
             await self._runner.setup()
-            site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
-            await site.start()
-            port = self._runner.addresses[0][1]  # the real port when server.port is 0
-            self.url = f"http://{self.config.server.host}:{port}"
+            if self.front is not None:  # the front holds the port and passes on what is not a callback
+                await web.SockSite(self._runner, self.front.upstream).start()
+                await self.front.attach(self.dispatcher, observer=self.metrics, seen=self._callback_seen)
+                self.url = self.front.url
+            else:
+                site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
+                await site.start()
+                port = self._runner.addresses[0][1]  # the real port when server.port is 0
+                self.url = f"http://{self.config.server.host}:{port}"
             if self.board is not None:
                 await self.board.start()
         if workers:
@@ -137,11 +156,21 @@ class Application:
             if self.aibot is not None:
                 await self.aibot.start()
 
+    def _callback_seen(self) -> None:
+        self._front_callback_at = time.time()
+
+    @property
+    def last_callback_at(self) -> float | None:
+        """When the last callback was read (verified, decrypted and parsed), here or in the front."""
+        return self.callback.last_callback_at if self.callback is not None else self._front_callback_at
+
     async def stop(self) -> None:
         if getattr(self, "aibot", None) is not None:
             await self.aibot.stop()  # type: ignore[union-attr]
         if self.board is not None:
-            await self.board.stop()
+            await self.board.stop()  # its event streams end, in the front too
+        if self.front is not None:  # it finishes its callbacks, answered from here
+            await self.front.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -169,8 +198,8 @@ class Application:
             "scheduler": {"running": self.scheduler.running},
             "uptime_seconds": round(time.time() - self.started_at, 1),
             "last_callback_at": (
-                datetime.fromtimestamp(self.callback.last_callback_at, UTC).isoformat()
-                if self.callback is not None and self.callback.last_callback_at
+                datetime.fromtimestamp(self.last_callback_at, UTC).isoformat()
+                if self.last_callback_at
                 else None
             ),
         }

@@ -123,21 +123,30 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    config = _load(args)
-    from bot import logs
-    from bot.serve import serve
+    from bot import front as fronts
 
-    logs.setup(config.logging.level, config.logging.json_lines)
+    # The callback's front process starts first, so that it comes up while this process loads the rest.
+    front = fronts.start_early(args.config)
+    try:
+        config = _load(args)
+        front = fronts.keep_if_wanted(front, config)
+        from bot import logs
+        from bot.serve import serve
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(config, stop)
+        logs.setup(config.logging.level, config.logging.json_lines)
 
-    with event_loop_runner() as runner:
-        runner.run(main())
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await serve(config, stop, front=front)
+
+        with event_loop_runner() as runner:
+            runner.run(main())
+    finally:
+        if front is not None:
+            front.close()
     return 0
 
 

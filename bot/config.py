@@ -238,6 +238,9 @@ class ServerConfig(Section):
     max_clock_skew: int = Field(default=300, ge=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     public_url: str = ""
+    # `serve` answers the callback's HTTP in a front process of its own (bot/front.py): "auto" when
+    # the machine has more than one core, "on", "off".
+    callback_process: Literal["auto", "on", "off"] = "auto"
 
 
 class DatabaseConfig(Section):
@@ -691,13 +694,40 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
+    return parse_config(_read_yaml(path), env)
+
+
+def _read_yaml(path: str | Path | None) -> Any:
     p = config_path(str(path) if path else None)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{p}: cannot read ({exc.strerror})"]) from None
     try:
-        raw = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+        return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise ConfigError([f"{p}: not valid YAML ({exc})"]) from None
-    return parse_config(raw, env)
+
+
+def read_sections(
+    path: str | Path | None, env: dict[str, str] | None = None
+) -> tuple[ServerConfig, WeComConfig]:
+    """The `server` and `wecom` sections alone, validated, before the practices are imported and the
+    rest is checked (`serve` binds its port and starts its front process with them). ConfigError for
+    any problem: `load_config` then reports it with the rest."""
+    raw = _read_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(["(top level): must be a mapping of keys to values"])
+    problems: list[str] = []
+    data = substitute_env(
+        {k: raw.get(k) or {} for k in ("server", "wecom")},
+        "",
+        problems,
+        dict(os.environ) if env is None else env,
+    )
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return ServerConfig.model_validate(data["server"]), WeComConfig.model_validate(data["wecom"])
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None

@@ -9,25 +9,37 @@ from collections.abc import Callable
 
 from bot.app import Application
 from bot.config import Config
+from bot.front import Front
 from bot.scheduler import RunResult
 
 log = logging.getLogger(__name__)
 
 
 async def serve(
-    config: Config, stop: asyncio.Event, *, on_started: Callable[[Application], None] | None = None
+    config: Config,
+    stop: asyncio.Event,
+    *,
+    on_started: Callable[[Application], None] | None = None,
+    front: Front | None = None,
 ) -> None:
     """Run until `stop` is set: WeCom mode with credentials, the local simulator without.
 
-    `on_started` is called with the running application (for tests and embedding).
+    `on_started` is called with the running application (for tests and embedding). `front`: the
+    callback's front process (`bot.front.Front`), started early by the caller so that it comes up while
+    this process imports and migrates.
     """
     local = not config.channels  # neither the self-built app nor the AI bot is configured
     if local:
         from bot.simulator.local import local_config, open_simulator
 
         config = local_config(config)
-    app = Application(config)
-    await app.initialize()
+    app = Application(config, front=front)
+    try:
+        await app.initialize()
+    except BaseException:
+        if front is not None:
+            front.close()
+        raise
     threshold = gc.get_threshold()
     try:
         simulator = await open_simulator(app) if local else None
@@ -41,7 +53,9 @@ async def serve(
                 "Pioneer is running: channels %s; listening on %s%s",
                 ", ".join(config.channels),
                 app.url,
-                config.server.callback_path if app.callback is not None else " (/healthz, /metrics)",
+                config.server.callback_path
+                if app.callback is not None or app.front is not None
+                else " (/healthz, /metrics)",
             )
         if app.board is not None:  # the tokens are not logged; the simulator page links to it
             screens = len(config.board.screens)
@@ -52,8 +66,12 @@ async def serve(
     finally:
         gc.unfreeze()  # what was kept out of collection is collectable again (an embedder goes on)
         gc.set_threshold(*threshold)
-        await app.stop()
-        await app.shutdown()
+        try:
+            await app.stop()
+            await app.shutdown()
+        finally:
+            if front is not None:
+                front.close()
 
 
 GC_YOUNGEST = 10_000  # objects allocated (less those freed) before a collection of the youngest

@@ -30,7 +30,7 @@ from bot.members import ImportReport, import_skills
 from bot.replies import Button, Card, Image, ReplaceButton, Reply, Text
 from bot.router import Router
 from bot.scheduler import JobContext, job
-from bot.simulator.local import demo_file
+from bot.simulator.demo import demo_file
 from handlers import charts
 from handlers.approvals import approve_one, digest_section, item_numbers
 from handlers.assessment import assessment_component

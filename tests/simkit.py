@@ -26,7 +26,8 @@ from bot.forms import Field, Form
 from bot.replies import Button, Card, File, HandlerResult, Markdown, ReplaceButton, Text, tone
 from bot.router import Router
 from bot.scheduler import JobFunc
-from bot.simulator.local import Simulator, local_config, open_simulator
+from bot.simulator.local import local_config, open_simulator
+from bot.simulator.page import Simulator
 from tests.kit import merge, shipped_config
 
 APPROVER = "zhangwei"  # 张伟, secretary of 第一党支部 in the demo cast

@@ -25,7 +25,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,12 +36,31 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from bot.config import Config
 from bot.dispatcher import Dispatcher
+from bot.members import ImportReport
 from bot.wecom.messages import Incoming
 from storage.models import InboxEntry, OutboxMessage
 
 if TYPE_CHECKING:
     from bot.app import Application
+
+
+# A practice's importer for one of the demo's CSV files beside `cast.csv` (registered here, in a module
+# the handlers import anyway, so that serving does not import the simulator's page and its cipher).
+DemoImporter = Callable[[Session, Config, str], ImportReport]
+DEMO_FILES: dict[str, DemoImporter] = {}
+
+
+def demo_file(name: str) -> Callable[[DemoImporter], DemoImporter]:
+    """Register a practice's importer for one of the demo's CSV files beside `cast.csv`."""
+
+    def register(func: DemoImporter) -> DemoImporter:
+        DEMO_FILES[name] = func
+        return func
+
+    return register
+
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 from bot.config import Config, DatabaseConfig
 from bot.members import ImportReport, import_members
 from bot.simulator import demo
-from bot.simulator.demo import SeedReport
-from bot.simulator.page import Simulator
+from bot.simulator.demo import DEMO_FILES, DemoImporter, SeedReport
 
 if TYPE_CHECKING:
     from bot.app import Application
+    from bot.simulator.page import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -89,20 +89,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-DemoImporter = Callable[[Session, Config, str], ImportReport]
-DEMO_FILES: dict[str, DemoImporter] = {}
-
-
-def demo_file(name: str) -> Callable[[DemoImporter], DemoImporter]:
-    """Register a practice's importer for one of the demo's CSV files beside `cast.csv`."""
-
-    def register(func: DemoImporter) -> DemoImporter:
-        DEMO_FILES[name] = func
-        return func
-
-    return register
-
-
 def _importing(importer: DemoImporter, config: Config, path: Path) -> Callable[[Session], ImportReport]:
     text = path.read_text(encoding="utf-8")
     return lambda session: importer(session, config, text)
@@ -149,13 +135,14 @@ async def open_simulator(app: Application, *, history: bool = True) -> Simulator
     await load_demo(app)
     if history:
         await seed_history(app)
+    from bot.simulator.page import Simulator  # here: serving WeCom never needs the page (or its cipher)
+
     simulator = Simulator(app)
     simulator.mount()
     return simulator
 
 
 __all__ = [
-    "Simulator",
     "free_port",
     "load_demo",
     "local_config",
