@@ -141,7 +141,9 @@ class Application:
             await self._runner.setup()
             if self.front is not None:  # the front holds the port and passes on what is not a callback
                 await web.SockSite(self._runner, self.front.upstream).start()
-                await self.front.attach(self.dispatcher, observer=self.metrics, seen=self._callback_seen)
+                await self.front.attach(
+                    self.dispatcher.submit, observer=self.metrics, seen=self._callback_seen
+                )
                 self.url = self.front.url
             else:
                 site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)

@@ -145,6 +145,26 @@ def _passive_from_json(stored: str | None) -> PassiveReply | None:
     return PassiveReply(text=data.get("text", ""), replace_button=data.get("button", ""))
 
 
+class _Answering:
+    """One message on its way to its answer (`Dispatcher.submit`)."""
+
+    __slots__ = ("incoming", "answer", "started", "deadline", "timer", "late")
+
+    def __init__(
+        self,
+        incoming: Incoming,
+        answer: Callable[[PassiveReply | None], None],
+        started: float,
+        deadline: Deadline,
+    ):
+        self.incoming = incoming
+        self.answer = answer
+        self.started = started
+        self.deadline = deadline
+        self.timer: asyncio.TimerHandle | None = None
+        self.late = False  # answered empty when the budget ran out; the reply goes through the outbox
+
+
 class Dispatcher:
     """Called by the callback with each accepted message; returns the passive reply, if any."""
 
@@ -178,35 +198,66 @@ class Dispatcher:
             await asyncio.wait(set(self._in_flight), timeout=timeout)
 
     async def __call__(self, incoming: Incoming) -> PassiveReply | None:
+        answered: asyncio.Future[PassiveReply | None] = asyncio.get_running_loop().create_future()
+
+        def answer(reply: PassiveReply | None) -> None:
+            if not answered.done():  # (not when whoever waited has gone: the work goes on regardless)
+                answered.set_result(reply)
+
+        self.submit(incoming, answer)
+        return await answered
+
+    def submit(self, incoming: Incoming, answer: Callable[[PassiveReply | None], None]) -> None:
+        """Handle `incoming` and call `answer` with its passive reply (None: none, or the budget ran
+        out and the reply follows through the outbox), once, on the event loop. One task and one timer a
+        message (asyncio.wait's own future, timer and task cost ~30 µs more); the callback's front
+        process (bot/front.py) answers through it without a coroutine of its own."""
         if incoming.kind == "event" and incoming.event in SILENT_EVENTS:
-            return None
+            answer(None)
+            return
+        loop = asyncio.get_running_loop()
         started = time.perf_counter()
         deadline = Deadline()
-        task = asyncio.create_task(self._work(incoming, deadline))
+        task = loop.create_task(self._work(incoming, deadline))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
-        # asyncio.wait leaves the task running when the budget is spent (no shield, no extra task).
-        done, _ = await asyncio.wait({task}, timeout=self.config.handlers.budget_seconds)
-        if not done and deadline.expire():
-            log.warning("reply for %s missed the budget; it will follow through the outbox", incoming.key)
-            task.add_done_callback(lambda t: self._finished_late(t, incoming, started))
-            return None
-        try:
-            # Done, or about to be: the handler had already chosen a passive reply and is committing.
-            outcome = task.result() if done else await task
-        except Exception:  # noqa: BLE001 - a person gets an apology, the log gets the trace
-            log.exception(
+        state = _Answering(incoming, answer, started, deadline)
+        state.timer = loop.call_later(self.config.handlers.budget_seconds, self._budget_spent, task, state)
+        task.add_done_callback(lambda t: self._settle(t, state))
+
+    def _budget_spent(self, task: asyncio.Task[Handled], state: _Answering) -> None:
+        # The task may have finished in this same turn of the loop: its own callback answers then.
+        if task.done() or not state.deadline.expire():
+            return  # (not expired: the handler had already chosen a passive reply and is committing)
+        state.late = True
+        log.warning("reply for %s missed the budget; it will follow through the outbox", state.incoming.key)
+        state.answer(None)
+
+    def _settle(self, task: asyncio.Task[Handled], state: _Answering) -> None:
+        incoming, started = state.incoming, state.started
+        if state.late:
+            self._finished_late(task, incoming, started)
+            return
+        assert state.timer is not None
+        state.timer.cancel()
+        if task.cancelled() or task.exception() is not None:
+            failed = None if task.cancelled() else task.exception()
+            log.error(
                 "handling %s from %s failed",
                 incoming.key,
                 incoming.sender,
+                exc_info=failed,
                 extra={"msgid": incoming.msg_id, "userid": incoming.sender},
             )
             self.observer.handled("", time.perf_counter() - started, "error")
             # Nothing of it was committed (one transaction), so the answer never says it was taken.
-            failed = task.exception() if task.done() and not task.cancelled() else None
-            return PassiveReply(text=NOT_SAVED if failed is not None and unavailable(failed) else SORRY)
+            state.answer(
+                PassiveReply(text=NOT_SAVED if failed is not None and unavailable(failed) else SORRY)
+            )
+            return
+        outcome = task.result()
         self._done(outcome, incoming, started)
-        return outcome.passive
+        state.answer(outcome.passive)
 
     def _done(self, outcome: Handled, incoming: Incoming, started: float) -> None:
         if outcome.enqueued and self.outbox is not None:

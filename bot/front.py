@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # the front imports only what it needs, so that it is up befo
 log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct("!I")
+Submit = Callable[["Incoming", Callable[["PassiveReply | None"], None]], None]  # Dispatcher.submit
 # A refusal the callback reports after it parsed the message: the front saw a callback then.
 UNKNOWN_TYPE = "unknown type"
 # How long the front waits for the main process's answer beyond the reply budget (the dispatcher
@@ -162,14 +163,13 @@ class Front:
         self.upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.upstream.bind(self.upstream_path)
         self.upstream.listen(1024)
-        self._dispatch: Callable[[Incoming], Awaitable[PassiveReply | None]] | None = None
+        self._submit: Submit | None = None
         self._observer: CallbackObserver | None = None
         self._seen: Callable[[], None] = lambda: None
         self._stopping = False
         self._closed = False
         self._supervisor: asyncio.Task[None] | None = None
         self._frames: Frames | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self.starts = 0
         self._child = self._spawn()
 
@@ -207,14 +207,15 @@ class Front:
 
     async def attach(
         self,
-        dispatch: Callable[[Incoming], Awaitable[PassiveReply | None]],
+        submit: Submit,
         *,
         observer: CallbackObserver,
         seen: Callable[[], None],
     ) -> None:
-        """Take the child's messages from now on (`observer` counts them as the callback would, `seen`
-        notes that a callback arrived); keep a child running until `stop`."""
-        self._dispatch, self._observer, self._seen = dispatch, observer, seen
+        """Take the child's messages from now on, handled by `submit` (`Dispatcher.submit`; `observer`
+        counts them as the callback would, `seen` notes that a callback arrived); keep a child running
+        until `stop`."""
+        self._submit, self._observer, self._seen = submit, observer, seen
         await self._connect()
         self._supervisor = asyncio.create_task(self._supervise())
 
@@ -230,23 +231,20 @@ class Front:
         if kind == "m":
             self._seen()
             observer.accepted()
-            task = asyncio.ensure_future(self._answer(frames, message[1], message[2]))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            ident, incoming = message[1], message[2]
+            assert self._submit is not None
+            try:
+                self._submit(incoming, lambda reply: self._reply(frames, incoming, ("r", ident, reply)))
+            except Exception:  # noqa: BLE001 - the dispatcher answers its own failures; this is a last resort
+                log.exception("dispatching %s from the front failed", incoming.key)
+                self._reply(frames, incoming, ("e", ident))
         elif kind == "x":
             if message[1] == UNKNOWN_TYPE:
                 self._seen()
             observer.refused(message[1])
 
-    async def _answer(self, frames: Frames, ident: int, incoming: Incoming) -> None:
-        assert self._dispatch is not None
-        try:
-            reply = await self._dispatch(incoming)
-        except Exception:  # noqa: BLE001 - the dispatcher answers its own failures; this is a last resort
-            log.exception("dispatching %s from the front failed", incoming.key)
-            answer: tuple[Any, ...] = ("e", ident)
-        else:
-            answer = ("r", ident, reply)
+    @staticmethod
+    def _reply(frames: Frames, incoming: Incoming, answer: tuple[Any, ...]) -> None:
         if not frames.send(answer):
             # The front that asked has gone: WeCom retries, and the retry gets the stored answer.
             log.warning("the front went away before %s was answered", incoming.key)
@@ -279,8 +277,6 @@ class Front:
                 await asyncio.to_thread(process.wait)
         if self._supervisor is not None:
             await self._supervisor
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
         if self._frames is not None and self._frames.transport is not None:
             self._frames.transport.close()
 
