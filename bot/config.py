@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -709,25 +709,31 @@ def _read_yaml(path: str | Path | None) -> Any:
         raise ConfigError([f"{p}: not valid YAML ({exc})"]) from None
 
 
-def read_sections(
-    path: str | Path | None, env: dict[str, str] | None = None
-) -> tuple[ServerConfig, WeComConfig]:
-    """The `server` and `wecom` sections alone, validated, before the practices are imported and the
-    rest is checked (`serve` binds its port and starts its front process with them). ConfigError for
-    any problem: `load_config` then reports it with the rest."""
+class EarlySections(NamedTuple):
+    server: ServerConfig
+    wecom: WeComConfig
+    database: DatabaseConfig
+
+
+def read_sections(path: str | Path | None, env: dict[str, str] | None = None) -> EarlySections:
+    """The `server`, `wecom` and `database` sections alone, validated, before the practices are
+    imported and the rest is checked (`serve` binds its port and starts its front process with them).
+    ConfigError for any problem: `load_config` then reports it with the rest."""
     raw = _read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(["(top level): must be a mapping of keys to values"])
     problems: list[str] = []
+    names = ("server", "wecom", "database")
     data = substitute_env(
-        {k: raw.get(k) or {} for k in ("server", "wecom")},
-        "",
-        problems,
-        dict(os.environ) if env is None else env,
+        {k: raw.get(k) or {} for k in names}, "", problems, dict(os.environ) if env is None else env
     )
     if problems:
         raise ConfigError(problems)
     try:
-        return ServerConfig.model_validate(data["server"]), WeComConfig.model_validate(data["wecom"])
+        return EarlySections(
+            ServerConfig.model_validate(data["server"]),
+            WeComConfig.model_validate(data["wecom"]),
+            DatabaseConfig.model_validate(data["database"]),
+        )
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None

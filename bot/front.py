@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the front imports only what it needs, so that it is up before the main process
     from aiohttp import web
 
-    from bot.config import Config, ServerConfig, WeComConfig
+    from bot.config import Config, DatabaseConfig, ServerConfig, WeComConfig
     from bot.wecom.callback import CallbackObserver
     from bot.wecom.messages import Incoming, PassiveReply
 
@@ -108,27 +108,36 @@ class Frames(asyncio.Protocol):
 # -- the main process's side ------------------------------------------------------------------------
 
 
-def wanted(server: ServerConfig, wecom: WeComConfig, channels: list[str] | None = None) -> bool:
-    """Whether `serve` runs the callback in a front process: `on`, or `auto` on a machine with more
-    than one core; only for the self-built app's callback (the local simulator and the AI bot alone
-    have none). `channels`: the configured ones, once the whole configuration is known."""
+def wanted(
+    server: ServerConfig, wecom: WeComConfig, database: DatabaseConfig, channels: list[str] | None = None
+) -> bool:
+    """Whether `serve` runs the callback in a front process: `on`; or `auto` on SQLite on a machine
+    with more than one core. Only for the self-built app's callback (the local simulator and the AI
+    bot alone have none). `channels`: the configured ones, once the whole configuration is known.
+
+    On PostgreSQL `auto` keeps one process: there a message costs the main process ~2 ms of CPU in
+    round trips, the front would save a tenth of it and cost ~0.3 ms of its own, and instances scale
+    out on their own (docs/operations.md)."""
     setting = server.callback_process
     if setting == "off" or not wecom.encoding_aes_key or channels == [] or sys.platform == "win32":
         return False  # (Windows: no Unix sockets to pass on to the main process's server)
-    return setting == "on" or (os.cpu_count() or 1) > 1
+    if setting == "on":
+        return True
+    return (os.cpu_count() or 1) > 1 and database.url.startswith("sqlite")
 
 
 def start_early(path: str | None) -> Front | None:
-    """The front for `serve`, started from the configuration's `server` and `wecom` sections before
-    the rest is loaded (importing the practices takes most of a start): the two processes start side
-    by side. None when it is not wanted, or those sections have problems (reported with the rest)."""
+    """The front for `serve`, started from the configuration's `server`, `wecom` and `database`
+    sections before the rest is loaded (importing the practices takes most of a start): the two
+    processes start side by side. None when it is not wanted, or those sections have problems
+    (reported with the rest)."""
     from bot.config import ConfigError, read_sections
 
     try:
-        server, wecom = read_sections(path)
+        early = read_sections(path)
     except ConfigError:
         return None
-    return Front(server.host, server.port) if wanted(server, wecom) else None
+    return Front(early.server.host, early.server.port) if wanted(*early) else None
 
 
 def keep_if_wanted(front: Front | None, config: Config) -> Front | None:
@@ -136,7 +145,7 @@ def keep_if_wanted(front: Front | None, config: Config) -> Front | None:
     configuration does not want one after all (local mode)."""
     if front is None:
         return None
-    if not wanted(config.server, config.wecom, config.channels):
+    if not wanted(config.server, config.wecom, config.database, config.channels):
         front.close()
         return None
     front.configure(config)

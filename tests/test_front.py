@@ -219,18 +219,22 @@ async def test_the_front_streams_what_it_passes_on(upstream_dir: str) -> None:
 def test_a_front_runs_only_for_the_apps_callback_and_as_configured(monkeypatch: pytest.MonkeyPatch) -> None:
     def sections(**server: Any) -> Any:
         config = parse_config({**shipped_config(), "server": {"callback_process": "auto", **server}}, env={})
-        return config.server, config.wecom
+        return config.server, config.wecom, config.database
 
-    server, wecom = sections()
-    assert not fronts.wanted(server, wecom)  # no callback configured (local mode)
+    server, wecom, sqlite = sections()
+    assert sqlite.url.startswith("sqlite")
+    assert not fronts.wanted(server, wecom, sqlite)  # no callback configured (local mode)
     keyed = wecom.model_copy(update={"encoding_aes_key": "a" * 43})
+    postgres = sqlite.model_copy(update={"url": "postgresql+asyncpg://bot@db/pioneer"})
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert fronts.wanted(server, keyed)
-    assert not fronts.wanted(server, keyed, channels=[])  # the whole configuration: no channel after all
+    assert fronts.wanted(server, keyed, sqlite)
+    assert not fronts.wanted(server, keyed, postgres)  # auto: instances scale out on PostgreSQL
+    assert not fronts.wanted(server, keyed, sqlite, channels=[])  # the whole configuration: no channel
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert not fronts.wanted(server, keyed)  # auto, one core: one process does it all
-    assert fronts.wanted(sections(callback_process="on")[0], keyed)
-    assert not fronts.wanted(sections(callback_process="off")[0], keyed)
+    assert not fronts.wanted(server, keyed, sqlite)  # auto, one core: one process does it all
+    on, off = sections(callback_process="on")[0], sections(callback_process="off")[0]
+    assert fronts.wanted(on, keyed, sqlite) and fronts.wanted(on, keyed, postgres)
+    assert not fronts.wanted(off, keyed, sqlite)
 
     with pytest.raises(ConfigError) as caught:
         parse_config({**shipped_config(), "server": {"callback_process": "sometimes"}}, env={})
@@ -243,8 +247,9 @@ def test_the_early_sections_are_read_with_the_environment(tmp_path: Any) -> None
         "server:\n  port: ${P:-8080}\n  callback_process: ${C:-auto}\nwecom:\n  encoding_aes_key: ${K}\n",
         encoding="utf-8",
     )
-    server, wecom = read_sections(path, env={"P": "9000", "C": "off", "K": "k" * 43})
+    server, wecom, database = read_sections(path, env={"P": "9000", "C": "off", "K": "k" * 43})
     assert (server.port, server.callback_process, wecom.encoding_aes_key) == (9000, "off", "k" * 43)
+    assert database.url.startswith("sqlite")  # not given: the default
     path.write_text("server:\n  port: many\n", encoding="utf-8")
     with pytest.raises(ConfigError):
         read_sections(path, env={})
