@@ -493,7 +493,8 @@ row; this run **{verdict}** it.
 Measured {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, {os.cpu_count()} CPUs,
 Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}; {args.requests} requests per
 command after 30 warm-up requests; the mixed row shows {results["concurrent"]["per_second"]} replies/s
-with 8 senders at once. The bot, the load process and the picture process share the two cores.
+with 8 senders at once. The bot (with its callback front process, `server.callback_process: auto`),
+the load process and the picture process share the two cores.
 
 Why the reads are fast:
 

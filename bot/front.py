@@ -264,7 +264,8 @@ class Front:
             if self._stopping:
                 return
             log.error("the callback's front process exited (%s); starting it again", code)
-            self._child.link.close()
+            if self._frames is not None and self._frames.transport is not None:
+                self._frames.transport.close()  # (it owns the link's socket)
             await asyncio.sleep(RESTART_PAUSE_SECONDS)
             if self._stopping:
                 return
@@ -476,8 +477,9 @@ async def _run(listener: socket.socket, link_sock: socket.socket, settings: dict
     link_sock.setblocking(False)
     await loop.create_connection(lambda: link.frames, sock=link_sock)
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    # Ctrl+C in a terminal reaches both processes: the main one stops this one when it is ready to.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     runner = web.AppRunner(
         front_app(settings, link),
         access_log=None,
