@@ -238,8 +238,8 @@ class ServerConfig(Section):
     max_clock_skew: int = Field(default=300, ge=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     public_url: str = ""
-    # `serve` answers the callback's HTTP in a front process of its own (bot/front.py): "auto" when
-    # the machine has more than one core, "on", "off".
+    # `serve` answers the callback's HTTP in a front process of its own (bot/front.py): "auto" (with
+    # SQLite on a machine with more than one core), "on", "off".
     callback_process: Literal["auto", "on", "off"] = "auto"
 
 

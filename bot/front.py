@@ -130,14 +130,14 @@ def start_early(path: str | None) -> Front | None:
     """The front for `serve`, started from the configuration's `server`, `wecom` and `database`
     sections before the rest is loaded (importing the practices takes most of a start): the two
     processes start side by side. None when it is not wanted, or those sections have problems
-    (reported with the rest)."""
+    (reported with the rest), or the port cannot be bound (the server reports it as it starts)."""
     from bot.config import ConfigError, read_sections
 
     try:
         early = read_sections(path)
-    except ConfigError:
+        return Front(early.server.host, early.server.port) if wanted(*early) else None
+    except (ConfigError, OSError):
         return None
-    return Front(early.server.host, early.server.port) if wanted(*early) else None
 
 
 def keep_if_wanted(front: Front | None, config: Config) -> Front | None:

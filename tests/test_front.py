@@ -254,3 +254,12 @@ def test_the_early_sections_are_read_with_the_environment(tmp_path: Any) -> None
     with pytest.raises(ConfigError):
         read_sections(path, env={})
     assert fronts.start_early(str(path)) is None  # its problems are reported by the full load
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:  # the port is someone else's
+        port = taken.getsockname()[1]
+        path.write_text(
+            f"server:\n  port: {port}\n  callback_process: 'on'\nwecom:\n  encoding_aes_key: {'k' * 43}\n",
+            encoding="utf-8",
+        )
+        assert read_sections(path).server.callback_process == "on"
+        assert fronts.start_early(str(path)) is None  # the server says so as it starts, as without a front
